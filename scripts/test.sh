@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# One command from a fresh clone: virtual environment, install, lint, type-check, whole test suite.
+set -euo pipefail
+source "$(dirname "$0")/_venv.sh" dev
+ruff check streamer tests benchmarks scripts
+ruff format --check streamer
+mypy streamer
+exec python -m pytest -q -p no:cacheprovider "$@"

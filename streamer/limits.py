@@ -1,0 +1,51 @@
+"""Kinesis Data Streams service limits and the streamer's own defaults, as named constants.
+
+Every bound the code enforces is named here once, with its unit in the name. Nothing here is
+learned from error messages at run time; the config may lower some of these (and raise the
+per-request and per-record sizes for streams that allow larger records), never exceed them.
+"""
+
+from typing import Final
+
+MiB: Final = 1024 * 1024
+
+# PutRecords request limits (per call).
+MAX_RECORDS_PER_REQUEST: Final = 500
+MAX_REQUEST_BYTES: Final = 5 * MiB
+"""Sum of data blobs and partition keys in one PutRecords call (before base64)."""
+MAX_REQUEST_BYTES_CEILING: Final = 10 * MiB
+"""Largest request size a stream can be configured for (streams may now accept 10 MiB)."""
+
+# Per-record limits.
+MAX_RECORD_BYTES: Final = 1 * MiB
+"""Data blob plus partition key, in bytes, for a record of a default stream."""
+MAX_RECORD_BYTES_CEILING: Final = 10 * MiB
+MAX_PARTITION_KEY_CHARS: Final = 256
+
+# Per-shard write capacity.
+SHARD_WRITE_RECORDS_PER_S: Final = 1000
+SHARD_WRITE_BYTES_PER_S: Final = 1 * MiB
+
+# 128-bit hash key space used by shard routing.
+HASH_KEY_MAX: Final = (1 << 128) - 1
+
+# Per-record error codes Kinesis reports inside a 200 PutRecords response that are worth retrying.
+RETRYABLE_RECORD_ERRORS: Final = frozenset(
+    {"ProvisionedThroughputExceededException", "InternalFailure", "KMSThrottlingException"}
+)
+
+# Streamer defaults.
+DEFAULT_LINGER_S: Final = 0.05
+DEFAULT_RECORD_BUDGET_S: Final = 30.0
+DEFAULT_MAX_ATTEMPTS: Final = 10
+DEFAULT_BACKOFF_BASE_S: Final = 0.1
+DEFAULT_BACKOFF_CAP_S: Final = 5.0
+DEFAULT_WRITERS: Final = 16
+DEFAULT_BUFFER_RECORDS: Final = 20_000
+DEFAULT_BUFFER_BYTES: Final = 32 * MiB
+DEFAULT_REQUEST_TIMEOUT_S: Final = 10.0
+DEFAULT_DRAIN_DEADLINE_S: Final = 30.0
+DEFAULT_SHARD_REFRESH_MIN_INTERVAL_S: Final = 1.0
+READ_CHUNK_BYTES: Final = 256 * 1024
+DEAD_LETTER_LINE_PREVIEW_CHARS: Final = 4096
+"""How much of an offending input line a dead-letter entry keeps."""

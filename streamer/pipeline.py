@@ -1,0 +1,307 @@
+"""The async shell around the accumulator: the sender loop, concurrent writers and the
+partial-failure loop.
+
+What it does: `offer` puts entries into the accumulator; one sender task drains ready batches
+into at most `writers` concurrent PutRecords calls (one batch in flight per shard) and sleeps
+until the next batch can be ready or something wakes it. Each finished call is settled record
+by record: delivered, requeued at the head of its shard after the retry policy's delay, or
+dead-lettered with its reason and attempt history. A record reported on a shard other than
+predicted triggers a rate-limited ListShards refresh. `close` flushes everything and waits for
+the buffer to empty, dead-lettering what is left at the deadline; nothing is dropped.
+
+What it leaves out: reading input, transforms, AWS specifics (behind `KinesisClient`), and
+metrics rendering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from streamer.accumulator import Accumulator, Batch
+from streamer.deadletter import DeadLetterFile
+from streamer.errors import RequestFailure, is_retriable_record_error
+from streamer.kinesis import KinesisClient, PutOutcome, PutResult
+from streamer.limits import DEFAULT_SHARD_REFRESH_MIN_INTERVAL_S
+from streamer.record import Entry
+from streamer.retry import GiveUp, RetryPolicy
+from streamer.shard_map import ShardMap
+from streamer.stats import Stats
+
+log = structlog.get_logger("streamer.pipeline")
+
+THROTTLED = "ProvisionedThroughputExceededException"
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSettings:
+    writers: int = 16
+    shard_refresh_min_interval_s: float = DEFAULT_SHARD_REFRESH_MIN_INTERVAL_S
+
+
+class Pipeline:
+    """Sender loop plus settle logic; use as an async context manager."""
+
+    def __init__(
+        self,
+        *,
+        client: KinesisClient,
+        accumulator: Accumulator,
+        policy: RetryPolicy,
+        dead_letters: DeadLetterFile,
+        stats: Stats,
+        settings: PipelineSettings,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._client = client
+        self._acc = accumulator
+        self._policy = policy
+        self._dead = dead_letters
+        self._stats = stats
+        self._settings = settings
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._idle = asyncio.Event()
+        self._inflight: dict[asyncio.Task[None], Batch] = {}
+        self._sender: asyncio.Task[None] | None = None
+        self._refresher: asyncio.Task[None] | None = None
+        self._refresh_wanted = asyncio.Event()
+        self._closing = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def __aenter__(self) -> Pipeline:
+        self._sender = asyncio.create_task(self._send_loop(), name="streamer-sender")
+        self._refresher = asyncio.create_task(self._refresh_loop(), name="streamer-shard-refresh")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        for task in (self._sender, self._refresher, *self._inflight):
+            if task is not None:
+                task.cancel()
+        for task in (self._sender, self._refresher, *self._inflight):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    # -- input side ----------------------------------------------------------------------
+    def offer(self, entry: Entry, now: float) -> None:
+        """Accept one entry (never blocks; call `wait_for_room` after a chunk of offers)."""
+        self._acc.add(entry, now)
+
+    def kick(self) -> None:
+        """Tell the sender new entries may be ready."""
+        self._wake.set()
+
+    async def wait_for_room(self) -> None:
+        """Backpressure: return once the buffer is below its bounds."""
+        while not self._acc.has_room():
+            self._room.clear()
+            self._wake.set()
+            await self._room.wait()
+
+    @property
+    def in_flight_records(self) -> int:
+        return sum(len(b.entries) for b in self._inflight.values())
+
+    @property
+    def accumulator(self) -> Accumulator:
+        return self._acc
+
+    async def close(self, deadline_s: float) -> None:
+        """Flush and wait until every record is delivered or dead-lettered, or the deadline."""
+        self._closing = True
+        self._acc.flush()
+        self._wake.set()
+        sender = self._sender
+        if sender is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(sender), timeout=deadline_s)
+        except TimeoutError:
+            self.abandon("shutdown deadline reached before the record was delivered")
+        finally:
+            self._dead.flush()
+
+    def abandon(self, reason: str) -> None:
+        """Dead-letter everything held (buffered and in flight) and stop sending."""
+        for task, batch in list(self._inflight.items()):
+            task.cancel()
+            for entry in batch.entries:
+                self._give_up(
+                    entry,
+                    f"{reason}; a PutRecords call holding it was in flight and may have written it",
+                )
+        self._inflight.clear()
+        for entry in self._acc.take_all():
+            self._give_up(entry, reason)
+        if self._sender is not None:
+            self._sender.cancel()
+
+    # -- sender --------------------------------------------------------------------------
+    async def _send_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        acc = self._acc
+        writers = self._settings.writers
+        while True:
+            self._wake.clear()
+            now = self._clock()
+            for batch in acc.drain(now, writers - len(self._inflight)):
+                task = asyncio.create_task(self._send(batch))
+                self._inflight[task] = batch
+                task.add_done_callback(self._done)
+            if acc.has_room():
+                self._room.set()
+            if self._closing and acc.is_empty() and not self._inflight:
+                return
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if len(self._inflight) < writers:
+                at = acc.next_ready_at(now)
+                if at is not None:
+                    self._timer = loop.call_later(max(at - now, 0.0), self._wake.set)
+            await self._wake.wait()
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.pop(task, None)
+        self._wake.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("writer task failed", error=repr(task.exception()))
+
+    async def _send(self, batch: Batch) -> None:
+        self._stats.requests += 1
+        try:
+            result: PutResult = await self._client.put_records(batch.entries)
+        except Exception as exc:  # noqa: BLE001 - an adapter bug must not lose the batch
+            result = RequestFailure("ClientError", repr(exc), retriable=True)
+        self._acc.release(batch)
+        self._settle(batch, result, self._clock())
+        self._dead.flush()
+
+    # -- settling ------------------------------------------------------------------------
+    def _settle(self, batch: Batch, result: PutResult, now: float) -> None:
+        entries = batch.entries
+        if isinstance(result, RequestFailure):
+            self._settle_request_failure(entries, result, now)
+            return
+        self._settle_outcome(entries, result, now)
+
+    def _settle_outcome(self, entries: list[Entry], outcome: PutOutcome, now: float) -> None:
+        stats = self._stats
+        failures = outcome.failures
+        mispredicted = 0
+        retry: list[Entry] = []
+        delay = 0.0
+        for i, (entry, shard_id) in enumerate(zip(entries, outcome.shard_ids, strict=True)):
+            if shard_id is not None:
+                if shard_id != entry.predicted_shard:
+                    mispredicted += 1
+                continue
+            code, message = failures[i]
+            if code == THROTTLED:
+                stats.throttled += 1
+            entry.attempts += 1
+            entry.note_failure(f"{code}: {message}" if message else code)
+            decision = self._policy.decide(
+                attempts=entry.attempts,
+                first_seen=entry.first_seen,
+                now=now,
+                error=code,
+                retriable=is_retriable_record_error(code),
+                uniform=self._rng.uniform,
+            )
+            if isinstance(decision, GiveUp):
+                self._give_up(entry, decision.reason)
+            else:
+                retry.append(entry)
+                delay = max(delay, decision.delay_s)
+        stats.delivered += len(entries) - len(failures)
+        if retry:
+            stats.retried += len(retry)
+            self._acc.requeue(retry, now + delay)
+        if failures:
+            log.debug(
+                "partial failure", records=len(entries), failed=len(failures), retry=len(retry)
+            )
+        if mispredicted:
+            log.info("records landed on unpredicted shards", records=mispredicted)
+            self._refresh_wanted.set()
+
+    def _settle_request_failure(
+        self, entries: list[Entry], failure: RequestFailure, now: float
+    ) -> None:
+        stats = self._stats
+        stats.request_failures += 1
+        description = failure.describe()
+        retry: list[Entry] = []
+        delay = 0.0
+        for entry in entries:
+            entry.attempts += 1
+            entry.note_failure(description)
+            decision = self._policy.decide(
+                attempts=entry.attempts,
+                first_seen=entry.first_seen,
+                now=now,
+                error=description,
+                retriable=failure.retriable,
+                uniform=self._rng.uniform,
+            )
+            if isinstance(decision, GiveUp):
+                self._give_up(entry, decision.reason)
+            else:
+                retry.append(entry)
+                delay = max(delay, decision.delay_s)
+        if retry:
+            stats.retried += len(retry)
+            if failure.maybe_written:
+                stats.possible_duplicates += len(retry)
+            self._acc.requeue(retry, now + delay)
+        log.warning(
+            "PutRecords failed",
+            code=failure.code,
+            error=failure.message,
+            records=len(entries),
+            retrying=len(retry),
+            maybe_written=failure.maybe_written,
+        )
+        if failure.code == "ResourceNotFoundException":
+            self._refresh_wanted.set()
+
+    def _give_up(self, entry: Entry, reason: str) -> None:
+        self._stats.dead_lettered_delivery += 1
+        self._stats.dead_letter_reasons[reason.split(";", 1)[0][:80]] += 1
+        self._dead.undelivered(entry, reason)
+
+    # -- shard map refresh ---------------------------------------------------------------
+    async def _refresh_loop(self) -> None:
+        interval = self._settings.shard_refresh_min_interval_s
+        while True:
+            await self._refresh_wanted.wait()
+            self._refresh_wanted.clear()
+            try:
+                listing = await self._client.list_shards()
+                new_map = ShardMap.from_listing(listing, loaded_at=self._clock())
+            except Exception as exc:  # noqa: BLE001 - any refresh failure is retried later
+                log.warning("shard map refresh failed", error=str(exc))
+                self._refresh_wanted.set()
+            else:
+                if new_map.shard_ids != self._acc.shard_map.shard_ids:
+                    self._acc.reshard(new_map)
+                    log.info("shard map refreshed", shards=len(new_map))
+                self._stats.shard_map_refreshes += 1
+                self._wake.set()
+            await asyncio.sleep(interval)
+
+    def request_refresh(self) -> None:
+        self._refresh_wanted.set()

@@ -1,0 +1,1 @@
+"""Input sources: each yields raw byte chunks; `lines.py` frames them into bounded lines."""

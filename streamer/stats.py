@@ -1,0 +1,63 @@
+"""Run counters and the end-of-run summary.
+
+What it does: plain integer counters bumped by the pipeline at the point where each event
+happens, and the summary dict printed as the last log line. Metrics exporters read these
+counters; nothing here does I/O.
+
+What it leaves out: rates over windows and histograms (see `metrics.py`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class Stats:
+    """Counts since start; `delivered + dead_lettered_delivery` equals `exported` after a drain."""
+
+    received: int = 0
+    """Non-blank input lines."""
+    exported: int = 0
+    """Lines turned into export records and accepted into the buffer."""
+    filtered: int = 0
+    """Valid profiles in none of the mapped segments."""
+    rejected: int = 0
+    """Input lines dead-lettered as bad input."""
+    delivered: int = 0
+    dead_lettered_delivery: int = 0
+    """Exported records given up after sending (attempts, time budget, fatal error, shutdown)."""
+    retried: int = 0
+    """Record re-sends (one per record per retry)."""
+    throttled: int = 0
+    """Per-record ProvisionedThroughputExceeded answers."""
+    requests: int = 0
+    request_failures: int = 0
+    possible_duplicates: int = 0
+    """Records re-sent after a request that may have been applied (timeout, reset)."""
+    shard_map_refreshes: int = 0
+    dead_letter_reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def dead_lettered(self) -> int:
+        return self.rejected + self.dead_lettered_delivery
+
+    def summary(self, elapsed_s: float) -> dict[str, Any]:
+        return {
+            "received": self.received,
+            "exported": self.exported,
+            "filtered": self.filtered,
+            "delivered": self.delivered,
+            "dead_lettered": self.dead_lettered,
+            "rejected": self.rejected,
+            "retried": self.retried,
+            "throttled": self.throttled,
+            "requests": self.requests,
+            "request_failures": self.request_failures,
+            "possible_duplicates": self.possible_duplicates,
+            "shard_map_refreshes": self.shard_map_refreshes,
+            "elapsed_s": round(elapsed_s, 3),
+            "records_per_s": round(self.delivered / elapsed_s, 1) if elapsed_s > 0 else 0.0,
+        }

@@ -1,0 +1,93 @@
+"""Pure PutRecords wire format (JSON 1.1): encode a request body, decode its answer.
+
+What it does: builds the request body straight from the entries' bytes (base64 data, JSON-escaped
+partition key) without botocore's generic serializer and validator, and turns the answer into a
+`PutOutcome` aligned by index or a `RequestFailure`. An answer whose record count differs from
+the request, or that is not valid JSON, fails the whole request explicitly.
+
+What it leaves out: signing and HTTP (`aws.py`), and deciding what to do with failures.
+"""
+
+from __future__ import annotations
+
+from base64 import b64encode
+from collections.abc import Sequence
+from typing import Any, Final
+
+import orjson
+
+from streamer.errors import RequestFailure, classify_request_error
+from streamer.kinesis import PutOutcome, PutResult
+from streamer.record import Entry
+
+CONTENT_TYPE: Final = "application/x-amz-json-1.1"
+TARGET_PREFIX: Final = "Kinesis_20131202."
+
+
+def encode_put_records(stream: str, entries: Sequence[Entry]) -> bytes:
+    """The PutRecords request body for `entries`, in order."""
+    parts = [b'{"StreamName":', orjson.dumps(stream), b',"Records":[']
+    append = parts.append
+    dumps = orjson.dumps
+    first = True
+    for entry in entries:
+        append(b'{"Data":"' if first else b',{"Data":"')
+        append(b64encode(entry.data))
+        append(b'","PartitionKey":')
+        append(dumps(entry.partition_key))
+        append(b"}")
+        first = False
+    append(b"]}")
+    return b"".join(parts)
+
+
+def error_code(body: Any) -> tuple[str, str]:
+    """(code, message) from a JSON error body such as {"__type": "ns#Code", "message": "..."}."""
+    if not isinstance(body, dict):
+        return "UnknownError", ""
+    raw = str(body.get("__type") or body.get("code") or "UnknownError")
+    message = str(body.get("message") or body.get("Message") or "")
+    return raw.rsplit("#", 1)[-1], message
+
+
+def decode_put_records(status: int, raw: bytes, sent: int) -> PutResult:
+    """Interpret an HTTP answer to a PutRecords request of `sent` records."""
+    try:
+        body = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return RequestFailure(
+            "MalformedResponse",
+            f"HTTP {status} answer is not JSON ({len(raw)} bytes)",
+            retriable=True,
+            maybe_written=status == 200,
+        )
+    if status != 200:
+        code, message = error_code(body)
+        return classify_request_error(code, message, status=status)
+    records = body.get("Records") if isinstance(body, dict) else None
+    if not isinstance(records, list) or len(records) != sent:
+        got = len(records) if isinstance(records, list) else "no"
+        return RequestFailure(
+            "ResponseMismatch",
+            f"answer holds {got} results for {sent} records",
+            retriable=True,
+            maybe_written=True,
+        )
+    return outcome_from_records(records)
+
+
+def outcome_from_records(records: Sequence[Any]) -> PutOutcome:
+    """Per-record results from the answer's `Records` list (already checked for length)."""
+    shard_ids: list[str | None] = []
+    failures: dict[int, tuple[str, str]] = {}
+    for i, rec in enumerate(records):
+        code = rec.get("ErrorCode") if isinstance(rec, dict) else "MalformedResult"
+        if code:
+            failures[i] = (
+                str(code),
+                str(rec.get("ErrorMessage") or "") if isinstance(rec, dict) else "",
+            )
+            shard_ids.append(None)
+        else:
+            shard_ids.append(rec.get("ShardId"))
+    return PutOutcome(shard_ids, failures)
