@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from local_kinesis import DUMMY_CREDENTIALS, REGION, create_stream, moto_server, read_all  # noqa: E402
+from local_kinesis import DUMMY_CREDENTIALS, REGION, create_stream, moto_server, read_all
 
 STREAM = "profile-exports"
 SEGMENTS = ["7841ba61-23c1-4bb3-a495-00d3g5fe1e93", "59bd2fkd-3c48-4b18-bf56-4f5c5e6967ae"]
@@ -54,15 +54,34 @@ def main() -> int:
         config = Path(tmp) / "streamer.toml"
         config.write_text(
             f'name = "Demo Kinesis destination"\ndescription = "streamer demo"\n'
-            f'segments = {orjson.dumps(SEGMENTS).decode()}\n'
+            f"segments = {orjson.dumps(SEGMENTS).decode()}\n"
             'attributes = ["person.email", "person.name.lastName"]\n'
         )
-        env = {**os.environ, "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIALS["aws_access_key_id"],
-               "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIALS["aws_secret_access_key"]}
-        cmd = [sys.executable, "-m", "streamer", "run", "--config", str(config), "--stream",
-               STREAM, "--region", REGION, "--endpoint-url", url, "--dead-letter", str(dead)]
+        env = {
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIALS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIALS["aws_secret_access_key"],
+        }
+        cmd = [
+            sys.executable,
+            "-m",
+            "streamer",
+            "run",
+            "--config",
+            str(config),
+            "--stream",
+            STREAM,
+            "--region",
+            REGION,
+            "--endpoint-url",
+            url,
+            "--dead-letter",
+            str(dead),
+        ]
         print("$", " ".join(cmd[2:]), f"< {n + 3} events", flush=True)
-        proc = subprocess.run(cmd, input=sample_events(n), env=env, capture_output=True, check=False)
+        proc = subprocess.run(
+            cmd, input=sample_events(n), env=env, capture_output=True, check=False
+        )
         summary = proc.stderr.decode().strip().splitlines()[-1] if proc.stderr else ""
         print("summary:", summary)
         if proc.returncode != 0:
