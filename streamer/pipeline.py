@@ -59,6 +59,7 @@ class Pipeline:
         settings: PipelineSettings,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        observe_call: Callable[[float, int, int], None] | None = None,
     ) -> None:
         self._client = client
         self._acc = accumulator
@@ -68,6 +69,8 @@ class Pipeline:
         self._settings = settings
         self._clock = clock
         self._rng = rng or random.Random()
+        self._observe_call = observe_call
+        """Called after each PutRecords call with (seconds, records sent, records failed)."""
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -181,13 +184,20 @@ class Pipeline:
 
     async def _send(self, batch: Batch) -> None:
         self._stats.requests += 1
+        started = self._clock()
         try:
             result: PutResult = await self._client.put_records(batch.entries)
         except Exception as exc:  # noqa: BLE001 - an adapter bug must not lose the batch
             result = RequestFailure("ClientError", repr(exc), retriable=True)
+        now = self._clock()
         self._acc.release(batch)
-        self._settle(batch, result, self._clock())
+        self._settle(batch, result, now)
         self._dead.flush()
+        if self._observe_call is not None:
+            failed = (
+                len(batch.entries) if isinstance(result, RequestFailure) else len(result.failures)
+            )
+            self._observe_call(now - started, len(batch.entries), failed)
 
     # -- settling ------------------------------------------------------------------------
     def _settle(self, batch: Batch, result: PutResult, now: float) -> None:
@@ -211,6 +221,7 @@ class Pipeline:
             code, message = failures[i]
             if code == THROTTLED:
                 stats.throttled += 1
+                stats.throttled_by_shard[entry.predicted_shard] += 1
             entry.attempts += 1
             entry.note_failure(f"{code}: {message}" if message else code)
             decision = self._policy.decide(

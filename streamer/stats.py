@@ -39,6 +39,8 @@ class Stats:
     """Records re-sent after a request that may have been applied (timeout, reset)."""
     shard_map_refreshes: int = 0
     dead_letter_reasons: Counter[str] = field(default_factory=Counter)
+    """Dead-lettered records by short reason (the reason's first clause)."""
+    throttled_by_shard: Counter[str] = field(default_factory=Counter)
 
     @property
     def dead_lettered(self) -> int:
