@@ -4,6 +4,11 @@ What it does: starts moto's ThreadedMotoServer on 127.0.0.1 (a free port), creat
 and reads every record of a stream back (all shards, from TRIM_HORIZON) through aiobotocore
 over real HTTP.
 
+moto's shard append is not safe under concurrent requests (two threads can take the same
+sequence number, so one record silently replaces another) and it lists every key on each append
+(quadratic in the shard's size). `moto_server` patches that one method with a lock and a running
+sequence counter, so concurrent writers are counted exactly and large tests stay fast.
+
 What it leaves out: anything moto does not model (real throughput limits, auth).
 """
 
@@ -11,15 +16,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from aiobotocore.session import get_session
+from moto.kinesis.models import Record, Shard
 from moto.server import ThreadedMotoServer
 
 REGION = "eu-west-1"
 DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+_append_lock = threading.Lock()
+
+
+def _put_record(self: Any, partition_key: str, data: str, explicit_hash_key: str) -> str:
+    """Thread-safe, O(1) replacement for moto's Shard.put_record."""
+    with _append_lock:
+        last = getattr(self, "_last_sequence", None)
+        if last is None:
+            last = self.get_max_sequence_number()
+        sequence = last + 1
+        self.records[sequence] = Record(partition_key, data, sequence, explicit_hash_key)
+        self._last_sequence = sequence
+        return str(sequence)
+
+
+Shard.put_record = _put_record
 
 
 @contextmanager

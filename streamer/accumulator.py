@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from streamer.limits import MAX_RECORDS_PER_REQUEST, MAX_REQUEST_BYTES
+from streamer.ratelimit import RateSettings, ShardLimiter
 from streamer.record import Entry
 from streamer.shard_map import ShardMap
 
@@ -33,6 +34,9 @@ class BatchLimits:
     linger_s: float = 0.05
     buffer_records: int = 20_000
     buffer_bytes: int = 32 * 1024 * 1024
+    one_per_key: bool = True
+    """At most one record per partition key in a call, so a failed record is always resent
+    before any later record of its key is sent (see README, ordering)."""
 
 
 @dataclass(slots=True)
@@ -45,21 +49,37 @@ class Batch:
 
 
 class _ShardQueue:
-    __slots__ = ("entries", "muted", "ready_at", "shard_id", "size")
+    __slots__ = ("entries", "limiter", "muted", "ready_at", "shard_id", "size")
 
-    def __init__(self, shard_id: str) -> None:
+    def __init__(self, shard_id: str, limiter: ShardLimiter | None) -> None:
         self.shard_id = shard_id
         self.entries: deque[Entry] = deque()
         self.size = 0
         self.muted = False
         self.ready_at = 0.0
+        self.limiter = limiter
+
+    def send_at(self, now: float) -> float:
+        """Earliest time this shard may send (retry delay and rate limit), ignoring linger."""
+        if self.limiter is None:
+            return self.ready_at
+        return max(self.ready_at, now + self.limiter.wait_s(now))
 
 
 class Accumulator:
     """Per-shard queues with bounded total size; see the module docstring."""
 
-    def __init__(self, shard_map: ShardMap, limits: BatchLimits) -> None:
+    def __init__(
+        self,
+        shard_map: ShardMap,
+        limits: BatchLimits,
+        rate: RateSettings | None = None,
+        *,
+        now: float = 0.0,
+    ) -> None:
         self._limits = limits
+        self._rate = rate if rate is not None and rate.enabled else None
+        self._now = now
         self._queues: dict[str, _ShardQueue] = {}
         self._map = shard_map
         self._records = 0
@@ -145,7 +165,7 @@ class Accumulator:
         candidates = [
             q
             for q in queues[start:] + queues[:start]
-            if q.entries and not q.muted and q.ready_at <= now
+            if q.entries and not q.muted and q.send_at(now) <= now
         ]
         if not candidates:
             return []
@@ -153,15 +173,16 @@ class Accumulator:
             pending = sum(len(q.entries) for q in candidates)
             pending_bytes = sum(q.size for q in candidates)
             if pending < limits.max_records and pending_bytes < limits.max_bytes:
-                deadline = now - limits.linger_s
-                candidates = [q for q in candidates if q.entries[0].enqueued_at <= deadline]
+                # The same sum next_ready_at reports, so waking at that time finds it ready.
+                linger = limits.linger_s
+                candidates = [q for q in candidates if q.entries[0].enqueued_at + linger <= now]
         batches: list[Batch] = []
         packable: list[_ShardQueue] = []
         for queue in candidates:
             if len(queue.entries) >= limits.max_records or queue.size >= limits.max_bytes:
                 if len(batches) < max_batches:
                     batch = Batch()
-                    self._take(queue, batch)
+                    self._take(queue, batch, now)
                     batches.append(batch)
             else:
                 packable.append(queue)
@@ -174,27 +195,52 @@ class Accumulator:
                     break
                 current = Batch()
                 batches.append(current)
-            self._take(queue, current)
+            self._take(queue, current, now)
             if len(current.entries) >= limits.max_records:
                 current = None
         return batches
 
-    def _take(self, queue: _ShardQueue, batch: Batch) -> None:
+    def _take(self, queue: _ShardQueue, batch: Batch, now: float) -> None:
+        """Move head entries of `queue` into `batch` within the request and rate limits.
+
+        The first entry of an empty batch always fits the request limits (records are checked
+        against the record limit before they get here); the rate limiter may go into debt by
+        one record's bytes, so a record larger than the shard's burst still goes out.
+        """
         limits = self._limits
         entries = queue.entries
         out = batch.entries
         size = batch.size
         before = len(out)
-        while entries and len(out) < limits.max_records:
+        room = limits.max_records - before
+        byte_room = limits.max_bytes
+        limiter = queue.limiter
+        if limiter is not None:
+            rec_allow, byte_allow = limiter.allowance(now)
+            room = min(room, rec_allow)
+        else:
+            byte_allow = byte_room
+        keys: set[str] | None = set() if limits.one_per_key else None
+        taken = 0
+        used = 0
+        while entries and taken < room:
             entry = entries[0]
-            if size + entry.size > limits.max_bytes and out:
+            if (size + entry.size > byte_room and out) or used >= byte_allow:
                 break
+            if keys is not None:
+                if entry.partition_key in keys:
+                    break
+                keys.add(entry.partition_key)
             entries.popleft()
             out.append(entry)
             size += entry.size
-        queue.size -= size - batch.size
-        self._bytes -= size - batch.size
-        self._records -= len(out) - before
+            used += entry.size
+            taken += 1
+        if limiter is not None:
+            limiter.spend(taken, used)
+        queue.size -= used
+        self._bytes -= used
+        self._records -= taken
         batch.size = size
         queue.muted = True
         batch.shard_ids.append(queue.shard_id)
@@ -206,6 +252,25 @@ class Accumulator:
             if queue is not None:
                 queue.muted = False
 
+    def throttled(self, shard_ids: Iterable[str], now: float) -> None:
+        """The service throttled these shards: lower their send rate (adaptive limiting)."""
+        for shard_id in shard_ids:
+            queue = self._queues.get(shard_id)
+            if queue is not None and queue.limiter is not None:
+                queue.limiter.throttled(now)
+
+    def succeeded(self, shard_ids: Iterable[str]) -> None:
+        """Calls for these shards went through unthrottled: let their rate recover a step."""
+        for shard_id in shard_ids:
+            queue = self._queues.get(shard_id)
+            if queue is not None and queue.limiter is not None:
+                queue.limiter.succeeded()
+
+    def shard_share(self, shard_id: str) -> float:
+        """The adaptive share of the configured rate a shard is at (1.0 without limiting)."""
+        queue = self._queues.get(shard_id)
+        return 1.0 if queue is None or queue.limiter is None else queue.limiter.share
+
     def next_ready_at(self, now: float) -> float | None:
         """Earliest time a currently unmuted shard may become ready, or None if none can."""
         best: float | None = None
@@ -213,15 +278,16 @@ class Accumulator:
         for queue in self._queues.values():
             if not queue.entries or queue.muted:
                 continue
-            at = max(queue.ready_at, queue.entries[0].enqueued_at + linger)
+            at = max(queue.send_at(now), queue.entries[0].enqueued_at + linger)
             if best is None or at < best:
                 best = at
         return best
 
     # -- resharding ----------------------------------------------------------------------
-    def reshard(self, shard_map: ShardMap) -> None:
+    def reshard(self, shard_map: ShardMap, now: float = 0.0) -> None:
         """Adopt a new shard map; re-predict every buffered entry, keeping per-key order."""
         old = self._queues
+        self._now = now
         self._map = shard_map
         self._install(shard_map, previous=old)
         for queue in old.values():
@@ -231,10 +297,14 @@ class Accumulator:
     def _install(self, shard_map: ShardMap, previous: dict[str, _ShardQueue] | None = None) -> None:
         self._queues = {}
         for shard_id in shard_map.shard_ids:
-            queue = _ShardQueue(shard_id)
-            if previous is not None and shard_id in previous:
-                queue.muted = previous[shard_id].muted
-                queue.ready_at = previous[shard_id].ready_at
+            kept = previous.get(shard_id) if previous is not None else None
+            if kept is not None:
+                queue = _ShardQueue(shard_id, kept.limiter)
+                queue.muted = kept.muted
+                queue.ready_at = kept.ready_at
+            else:
+                limiter = None if self._rate is None else ShardLimiter(self._rate, self._now)
+                queue = _ShardQueue(shard_id, limiter)
             self._queues[shard_id] = queue
         self._records = 0
         self._bytes = 0

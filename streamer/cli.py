@@ -172,6 +172,23 @@ def build_parser() -> argparse.ArgumentParser:
         choices=config.TRANSPORTS,
         help="PutRecords path: fast (own encoding + SigV4, default) or botocore",
     )
+    run.add_argument(
+        "--shard-rate-factor",
+        dest="shard_rate_factor",
+        type=float,
+        default=s,
+        metavar="F",
+        help="per-shard send rate as a multiple of the shard write limit (1,000 records/s, "
+        "1 MiB/s), lowered adaptively on throttling; 0 turns it off, e.g. for a local "
+        "endpoint without limits (default 1)",
+    )
+    run.add_argument(
+        "--ordering",
+        default=s,
+        choices=config.ORDERINGS,
+        help="strict (default): at most one record per partition key per call, so a retried "
+        "record is always written before later records of its key; relaxed: pack freely",
+    )
     return parser
 
 

@@ -12,6 +12,7 @@ What it leaves out: credentials from the AWS chain (resolved by `aws.py`), and t
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from streamer.export import Activation, Segment
 
 STREAM_NAME = re.compile(r"^[a-zA-Z0-9_.-]{1,128}$")
 TRANSPORTS = ("fast", "botocore")
+ORDERINGS = ("strict", "relaxed")
 LOG_FORMATS = ("json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -64,6 +66,10 @@ class Settings:
     backoff_cap_s: float = limits.DEFAULT_BACKOFF_CAP_S
     request_timeout_s: float = limits.DEFAULT_REQUEST_TIMEOUT_S
     transport: str = "fast"
+    shard_rate_factor: float = 1.0
+    """Per-shard send rate as a multiple of the shard write limit; 0 turns limiting off."""
+    ordering: str = "strict"
+    """strict: at most one record per partition key per call; relaxed: no such bound."""
     # daemon
     dead_letter: Path = Path("dead-letter.ndjson")
     drain_deadline_s: float = limits.DEFAULT_DRAIN_DEADLINE_S
@@ -95,7 +101,9 @@ def load(path: Path | None, overrides: Mapping[str, Any]) -> Settings:
     raw: dict[str, Any] = {}
     if path is not None:
         raw = _read_toml(path)
-    raw.update({k: v for k, v in overrides.items() if v is not None})
+    flags = {k: v for k, v in overrides.items() if v is not None}
+    _convert_linger_ms(flags)
+    raw.update(flags)
     return build(raw)
 
 
@@ -105,7 +113,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
             doc = tomllib.load(fh)
     except FileNotFoundError as exc:
         raise ConfigError(f"config file {path} does not exist") from exc
-    except tomllib.TOMLDecodeError as exc:
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
     flat: dict[str, Any] = {}
     for key, value in doc.items():
@@ -113,9 +123,15 @@ def _read_toml(path: Path) -> dict[str, Any]:
             flat.update(value)
         else:
             flat[key] = value
-    if "linger_ms" in flat:
-        flat["linger_s"] = _number(flat.pop("linger_ms"), "linger_ms") / 1000
+    _convert_linger_ms(flat)
     return flat
+
+
+def _convert_linger_ms(values: dict[str, Any]) -> None:
+    if "linger_ms" in values:
+        if "linger_s" in values:
+            raise ConfigError("set linger_ms or linger_s, not both")
+        values["linger_s"] = _number(values.pop("linger_ms"), "linger_ms") / 1000
 
 
 def build(raw: Mapping[str, Any]) -> Settings:
@@ -124,6 +140,7 @@ def build(raw: Mapping[str, Any]) -> Settings:
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
     values: dict[str, Any] = dict(raw)
+    _convert_linger_ms(values)
     if "segments" in values:
         values["segments"] = _segments(values["segments"])
     if "attributes" in values:
@@ -131,6 +148,7 @@ def build(raw: Mapping[str, Any]) -> Settings:
     if "dead_letter" in values:
         values["dead_letter"] = Path(values["dead_letter"])
     for name in (
+        "shard_rate_factor",
         "linger_s",
         "record_budget_s",
         "backoff_base_s",
@@ -155,6 +173,7 @@ def build(raw: Mapping[str, Any]) -> Settings:
         if name in values and not isinstance(values[name], bool):
             raise ConfigError(f"{name} must be true or false")
     for name in (
+        "ordering",
         "name",
         "description",
         "stream",
@@ -206,8 +225,13 @@ def _validate(s: Settings) -> None:
     for name in ("record_budget_s", "request_timeout_s", "drain_deadline_s", "backoff_cap_s"):
         if getattr(s, name) <= 0:
             raise ConfigError(f"{name} must be positive")
-    if s.linger_s < 0 or s.backoff_base_s < 0:
-        raise ConfigError("linger and backoff base must not be negative")
+    for name in ("linger_s", "backoff_base_s"):
+        if getattr(s, name) < 0:
+            raise ConfigError(f"{name} must not be negative")
+    if s.shard_rate_factor < 0:
+        raise ConfigError("shard_rate_factor must be 0 (off) or positive")
+    if s.ordering not in ORDERINGS:
+        raise ConfigError(f"ordering must be one of {', '.join(ORDERINGS)}")
     if s.transport not in TRANSPORTS:
         raise ConfigError(f"transport must be one of {', '.join(TRANSPORTS)}")
     if s.log_format not in LOG_FORMATS:
@@ -227,6 +251,8 @@ def _positive(value: int, name: str, upper: int | None = None) -> None:
 def _number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{name} must be a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, not {value}")
     return float(value)
 
 

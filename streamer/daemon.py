@@ -27,6 +27,7 @@ from streamer.export import Exporter
 from streamer.ingest import Ingest
 from streamer.kinesis import KinesisClient
 from streamer.pipeline import Pipeline, PipelineSettings
+from streamer.ratelimit import RateSettings
 from streamer.retry import RetryPolicy
 from streamer.shard_map import ShardMap, ShardMapError
 from streamer.sources.stdin import read_fd_chunks
@@ -76,7 +77,10 @@ async def run(
             linger_s=settings.linger_s,
             buffer_records=settings.buffer_records,
             buffer_bytes=settings.buffer_bytes,
+            one_per_key=settings.ordering == "strict",
         ),
+        RateSettings(factor=settings.shard_rate_factor),
+        now=clock(),
     )
     policy = RetryPolicy(
         max_attempts=settings.max_attempts,

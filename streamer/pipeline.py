@@ -203,12 +203,21 @@ class Pipeline:
     def _settle(self, batch: Batch, result: PutResult, now: float) -> None:
         entries = batch.entries
         if isinstance(result, RequestFailure):
+            if result.code == THROTTLED:
+                self._acc.throttled(batch.shard_ids, now)
             self._settle_request_failure(entries, result, now)
             return
-        self._settle_outcome(entries, result, now)
+        throttled = self._settle_outcome(entries, result, now)
+        if throttled:
+            self._acc.throttled(throttled, now)
+            self._acc.succeeded(s for s in batch.shard_ids if s not in throttled)
+        else:
+            self._acc.succeeded(batch.shard_ids)
 
-    def _settle_outcome(self, entries: list[Entry], outcome: PutOutcome, now: float) -> None:
+    def _settle_outcome(self, entries: list[Entry], outcome: PutOutcome, now: float) -> set[str]:
+        """Settle each record by its result; return the shards that answered with throttling."""
         stats = self._stats
+        throttled: set[str] = set()
         failures = outcome.failures
         mispredicted = 0
         retry: list[Entry] = []
@@ -222,6 +231,7 @@ class Pipeline:
             if code == THROTTLED:
                 stats.throttled += 1
                 stats.throttled_by_shard[entry.predicted_shard] += 1
+                throttled.add(entry.predicted_shard)
             entry.attempts += 1
             entry.note_failure(f"{code}: {message}" if message else code)
             decision = self._policy.decide(
@@ -248,6 +258,7 @@ class Pipeline:
         if mispredicted:
             log.info("records landed on unpredicted shards", records=mispredicted)
             self._refresh_wanted.set()
+        return throttled
 
     def _settle_request_failure(
         self, entries: list[Entry], failure: RequestFailure, now: float
@@ -308,7 +319,7 @@ class Pipeline:
                 self._refresh_wanted.set()
             else:
                 if new_map.shard_ids != self._acc.shard_map.shard_ids:
-                    self._acc.reshard(new_map)
+                    self._acc.reshard(new_map, self._clock())
                     log.info("shard map refreshed", shards=len(new_map))
                 self._stats.shard_map_refreshes += 1
                 self._wake.set()

@@ -46,17 +46,29 @@ async def test_partial_failures_resubmit_only_failed_entries(tmp_path: Path) -> 
     assert dead_letters(tmp_path / "dead.ndjson") == []
 
 
-async def test_failed_entry_is_resent_alone_in_the_next_call(tmp_path: Path) -> None:
-    """A failed record goes back to the head of its shard and is the next call's only record."""
+def _ids(fake: FakeKinesis) -> list[bytes]:
+    return [data.split(b'"_id":"')[1].split(b'"')[0] for _, _, data in fake.accepted]
+
+
+async def test_strict_order_resends_failed_record_before_later_ones_of_its_key(
+    tmp_path: Path,
+) -> None:
+    """With strict ordering a key has one record per call, so a retry precedes later records."""
+    fake = FakeKinesis(shard_count=1, script=[lambda entries: {0}])
+    lines = [profile(i, key="same") for i in range(3)] + [profile(9)]
+    stats = await run_daemon(fake, settings(tmp_path), lines)
+    assert stats.delivered == 4
+    assert [i for i in _ids(fake) if i != b"e9"] == [b"e0", b"e1", b"e2"]
+    assert fake.calls[0] == 1  # the first call stopped at the second record of key "same"
+
+
+async def test_relaxed_order_packs_one_key_into_one_call(tmp_path: Path) -> None:
+    """With relaxed ordering one key's records share a call; a failed one is resent alone."""
     fake = FakeKinesis(shard_count=1, script=[lambda entries: {0}])
     lines = [profile(i, key="same") for i in range(3)]
-    cfg = settings(tmp_path, buffer_records=10)
-    stats = await run_daemon(fake, cfg, lines)
+    stats = await run_daemon(fake, settings(tmp_path, ordering="relaxed"), lines)
     assert stats.delivered == 3
-    # The first call accepted e1, e2 and failed e0; e0 was then resent alone. (Records of one key
-    # that succeed in the same call as a failed one are already written: see README, ordering.)
-    ids = [data.split(b'"_id":"')[1].split(b'"')[0] for _, _, data in fake.accepted]
-    assert ids == [b"e1", b"e2", b"e0"]
+    assert _ids(fake) == [b"e1", b"e2", b"e0"]
     assert fake.calls == [3, 1]
 
 

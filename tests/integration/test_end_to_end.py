@@ -77,6 +77,8 @@ def test_100k_events_into_4_shards_all_read_back(
             moto_url,
             "--dead-letter",
             str(dead),
+            "--shard-rate-factor",
+            "0",
         ],
         stdin,
     )
