@@ -125,7 +125,13 @@ class Accumulator:
     def add(self, entry: Entry, now: float) -> None:
         """Append a new entry to the tail of its predicted shard's queue."""
         entry.enqueued_at = now
-        self._append(entry)
+        shard_id = self._map.shard_for(entry.hash_key)
+        entry.predicted_shard = shard_id
+        queue = self._queues[shard_id]
+        queue.entries.append(entry)
+        queue.size += entry.size
+        self._records += 1
+        self._bytes += entry.size
 
     def requeue(self, entries: Sequence[Entry], retry_at: float) -> None:
         """Put failed entries back at the head of their shards' queues, in their original order.

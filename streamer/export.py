@@ -75,6 +75,9 @@ FILTERED: Final = _Filtered()
 
 Result = Exported | Rejected | _Filtered
 
+_loads = orjson.loads
+_dumps = orjson.dumps
+
 _PathTree = dict[str, "_PathTree | None"]
 
 
@@ -122,12 +125,12 @@ def stable_partition_key(identity: str) -> str:
 class Exporter:
     """Applies one activation to lines; build once, call `export` per line."""
 
-    __slots__ = ("_activation", "_decorations", "_reserved", "_tree")
+    __slots__ = ("_activation", "_decorations", "_mapped", "_tree")
 
     def __init__(self, activation: Activation) -> None:
         self._activation = activation
         self._tree = None if activation.attributes is None else _path_tree(activation.attributes)
-        self._reserved = frozenset({"segmentMembership", "identityMap"})
+        self._mapped = None if activation.segments is None else frozenset(activation.segments)
         self._decorations: dict[str, dict[str, Any]] = {}
         if activation.segments is not None:
             for seg in activation.segments.values():
@@ -146,35 +149,33 @@ class Exporter:
     def export(self, line: bytes) -> Result:
         """Transform one input line; never raises for bad input."""
         try:
-            profile = orjson.loads(line)
+            profile = _loads(line)
         except orjson.JSONDecodeError as exc:
             return Rejected(f"not valid JSON: {exc}")
-        if not isinstance(profile, dict):
+        if type(profile) is not dict:
             return Rejected(f"not a JSON object but a JSON {_json_type(profile)}")
 
         identity_map = profile.get("identityMap")
-        key_or_reason = self._partition_key(identity_map)
-        if isinstance(key_or_reason, Rejected):
-            return key_or_reason
+        key = self._partition_key(identity_map)
+        if type(key) is not str:
+            return key  # type: ignore[return-value]
         segments = self._segments(profile.get("segmentMembership"))
-        if isinstance(segments, Rejected):
-            return segments
+        if type(segments) is not dict:
+            return segments  # type: ignore[return-value]
         if not segments:
             return FILTERED
 
         if self._tree is None:
-            record = {k: v for k, v in profile.items() if k not in self._reserved}
+            record = profile.copy()  # every attribute, in input order
         else:
             record = _select(profile, self._tree)
-            record.pop("segmentMembership", None)
             record.pop("identityMap", None)
+            record["identityMap"] = identity_map
         record["segmentMembership"] = {"ups": segments}
-        record["identityMap"] = identity_map
         try:
-            data = orjson.dumps(record)
-        except TypeError as exc:  # e.g. integers beyond 64 bits
+            data = _dumps(record)
+        except TypeError as exc:  # pragma: no cover - parsed JSON is always encodable
             return Rejected(f"cannot be encoded as JSON: {exc}")
-        key = key_or_reason
         size = len(data) + len(key.encode())
         limit = self._activation.max_record_bytes
         if size > limit:
@@ -187,61 +188,68 @@ class Exporter:
     def _partition_key(self, identity_map: Any) -> str | Rejected:
         if identity_map is None:
             return Rejected("has no identityMap, so the profile has no identity to export")
-        if not isinstance(identity_map, dict):
+        if type(identity_map) is not dict:
             return Rejected(f"identityMap is a JSON {_json_type(identity_map)}, not an object")
         first: str | None = None
         preferred: str | None = None
         wanted = self._activation.partition_key_namespace
         for namespace, ids in identity_map.items():
-            if not isinstance(ids, list):
+            if type(ids) is not list:
                 return Rejected(f"identityMap.{namespace} is not a list of identities")
             for i, entry in enumerate(ids):
-                ident = entry.get("id") if isinstance(entry, dict) else None
-                if not isinstance(ident, str) or not ident:
+                ident = entry.get("id") if type(entry) is dict else None
+                if type(ident) is not str or not ident:
                     return Rejected(f"identityMap.{namespace}[{i}] has no non-empty string id")
+            if ids:
                 if first is None:
-                    first = ident
+                    first = ids[0]["id"]
                 if preferred is None and namespace == wanted:
-                    preferred = ident
+                    preferred = ids[0]["id"]
         chosen = preferred if preferred is not None else first
         if chosen is None:
             return Rejected("identityMap holds no identity")
-        return stable_partition_key(chosen)
+        if len(chosen) > MAX_PARTITION_KEY_CHARS:
+            return stable_partition_key(chosen)
+        return chosen
 
     def _segments(self, membership: Any) -> dict[str, Any] | Rejected:
         if membership is None:
             return {}
-        if not isinstance(membership, dict):
+        if type(membership) is not dict:
             return Rejected(f"segmentMembership is a JSON {_json_type(membership)}, not an object")
         ups = membership.get("ups")
         if ups is None:
             return {}
-        if not isinstance(ups, dict):
+        if type(ups) is not dict:
             return Rejected(f"segmentMembership.ups is a JSON {_json_type(ups)}, not an object")
-        mapped = self._activation.segments
+        mapped = self._mapped
+        decorations = self._decorations
         out: dict[str, Any] = {}
         for seg_id, entry in ups.items():
-            if not isinstance(entry, dict):
+            if type(entry) is not dict:
                 return Rejected(f"segmentMembership.ups.{seg_id} is not an object")
             status = entry.get("status")
-            if status not in STATUSES:
+            if type(status) is not str or status not in STATUSES:
                 return Rejected(
                     f"segmentMembership.ups.{seg_id}.status is {_short(status)}, "
                     "not one of realized, existing, exited"
                 )
             when = entry.get("lastQualificationTime")
-            if not isinstance(when, str):
+            if type(when) is not str:
                 return Rejected(
                     f"segmentMembership.ups.{seg_id}.lastQualificationTime "
                     "is missing or not a string"
                 )
             if mapped is not None and seg_id not in mapped:
                 continue
-            exported = {"lastQualificationTime": when, "status": status}
-            extra = self._decorations.get(seg_id)
-            if extra:
-                exported.update(extra)
-            out[seg_id] = exported
+            extra = decorations.get(seg_id)
+            if extra is None and len(entry) == 2:
+                out[seg_id] = entry  # already exactly {lastQualificationTime, status}
+            else:
+                exported = {"lastQualificationTime": when, "status": status}
+                if extra:
+                    exported.update(extra)
+                out[seg_id] = exported
         return out
 
 

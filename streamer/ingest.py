@@ -57,10 +57,30 @@ class Ingest:
         export = self._exporter.export
         offer = self._pipeline.offer
         now = self._clock()
+        received = exported = filtered = 0
         for line in lines:
             line_no += 1
-            if type(line) is Overlong:
-                stats.received += 1
+            if type(line) is bytes:
+                if not line or line.isspace():
+                    continue
+                received += 1
+                result = export(line)
+                if type(result) is Exported:
+                    exported += 1
+                    offer(Entry(result.data, result.partition_key, source, line_no, now), now)
+                elif result is FILTERED:
+                    filtered += 1
+                else:
+                    stats.rejected += 1
+                    self._dead.bad_line(
+                        source=source,
+                        line_no=line_no,
+                        line=line,
+                        reason=result.reason,  # type: ignore[union-attr]
+                    )
+            else:
+                assert isinstance(line, Overlong)
+                received += 1
                 stats.rejected += 1
                 self._dead.overlong_line(
                     source=source,
@@ -69,23 +89,7 @@ class Ingest:
                     size=line.size,
                     limit=self.max_line_bytes,
                 )
-                continue
-            assert isinstance(line, bytes)
-            if not line or line.isspace():
-                continue
-            stats.received += 1
-            result = export(line)
-            if type(result) is Exported:
-                stats.exported += 1
-                offer(
-                    Entry(
-                        result.data, result.partition_key, source=source, line_no=line_no, now=now
-                    ),
-                    now,
-                )
-            elif result is FILTERED:
-                stats.filtered += 1
-            else:
-                stats.rejected += 1
-                self._dead.bad_line(source=source, line_no=line_no, line=line, reason=result.reason)  # type: ignore[union-attr]
+        stats.received += received
+        stats.exported += exported
+        stats.filtered += filtered
         return line_no

