@@ -23,12 +23,16 @@ from typing import Any
 from streamer import limits
 from streamer.errors import ConfigError
 from streamer.export import Activation, Segment
+from streamer.sources.address import STDIN, HostPort, InputSpec, parse_host_port, parse_input
 
 STREAM_NAME = re.compile(r"^[a-zA-Z0-9_.-]{1,128}$")
 TRANSPORTS = ("fast", "botocore")
 ORDERINGS = ("strict", "relaxed")
 LOG_FORMATS = ("json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+DEFAULT_MAX_CONNECTIONS = 256
+MAX_CONNECTIONS_CEILING = 65536
+DEFAULT_PROGRESS_INTERVAL_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,16 @@ class Settings:
     drain_deadline_s: float = limits.DEFAULT_DRAIN_DEADLINE_S
     log_level: str = "info"
     log_format: str = "json"
+    # daemon: inputs and observability
+    inputs: tuple[InputSpec, ...] = (STDIN,)
+    """Where lines come from: stdin and/or socket listeners (tcp://, unix://)."""
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    """Open socket connections at once, over all socket inputs; more are closed at once."""
+    metrics_address: HostPort | None = None
+    """Where /metrics, /healthz and /readyz are served; None: not served."""
+    progress: bool = False
+    """Print a progress line every `progress_interval_s` (also on when stderr is a terminal)."""
+    progress_interval_s: float = DEFAULT_PROGRESS_INTERVAL_S
 
     @property
     def line_limit(self) -> int:
@@ -146,6 +160,8 @@ def build(raw: Mapping[str, Any]) -> Settings:
     if "attributes" in values:
         values["attributes"] = _attributes(values["attributes"])
     if "dead_letter" in values:
+        if not isinstance(values["dead_letter"], str | Path) or not str(values["dead_letter"]):
+            raise ConfigError("dead_letter must be a file path")
         values["dead_letter"] = Path(values["dead_letter"])
     for name in (
         "shard_rate_factor",
@@ -190,6 +206,7 @@ def build(raw: Mapping[str, Any]) -> Settings:
     ):
         if name in values and values[name] is not None and not isinstance(values[name], str):
             raise ConfigError(f"{name} must be a string")
+    _daemon_values(values)
     settings = Settings(**values)
     _validate(settings)
     return settings
@@ -240,6 +257,43 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}")
     if not s.partition_key:
         raise ConfigError("partition_key must name an identity namespace")
+
+
+def _daemon_values(values: dict[str, Any]) -> None:
+    """Convert the daemon keys (inputs, metrics address, progress, connection limit) in place."""
+    if "inputs" in values:
+        raw = values["inputs"]
+        if isinstance(raw, str):
+            raw = [raw]
+        if not isinstance(raw, list | tuple) or not raw or not all(isinstance(i, str) for i in raw):
+            raise ConfigError("inputs must be a non-empty list of stdin, tcp://... or unix://...")
+        try:
+            specs = tuple(parse_input(i) for i in raw)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        if len(set(specs)) != len(specs):
+            raise ConfigError("inputs lists the same input twice")
+        values["inputs"] = specs
+    if values.get("metrics_address") is not None:
+        if not isinstance(values["metrics_address"], str):
+            raise ConfigError("metrics_address must be a string like 127.0.0.1:9108")
+        try:
+            values["metrics_address"] = parse_host_port(
+                values["metrics_address"], label=f"metrics_address {values['metrics_address']!r}"
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+    if "progress" in values and not isinstance(values["progress"], bool):
+        raise ConfigError("progress must be true or false")
+    if "progress_interval_s" in values:
+        values["progress_interval_s"] = _number(
+            values["progress_interval_s"], "progress_interval_s"
+        )
+    if "max_connections" in values:
+        values["max_connections"] = _integer(values["max_connections"], "max_connections")
+        _positive(values["max_connections"], "max_connections", upper=MAX_CONNECTIONS_CEILING)
+    if values.get("progress_interval_s", 1.0) <= 0:
+        raise ConfigError("progress_interval_s must be positive")
 
 
 def _positive(value: int, name: str, upper: int | None = None) -> None:
