@@ -61,9 +61,11 @@ class _ShardQueue:
 
     def send_at(self, now: float) -> float:
         """Earliest time this shard may send (retry delay and rate limit), ignoring linger."""
-        if self.limiter is None:
+        limiter = self.limiter
+        if limiter is None:
             return self.ready_at
-        return max(self.ready_at, now + self.limiter.wait_s(now))
+        want = min(len(self.entries), limiter.batch_records)
+        return max(self.ready_at, now + limiter.wait_s(now, records=want))
 
 
 class Accumulator:

@@ -28,6 +28,9 @@ class RateSettings:
     """The adaptive share never drops below this fraction of the configured rate."""
     increase_step: float = 0.05
     decrease_interval_s: float = 0.5
+    batch_window_s: float = 0.1
+    """A rate-limited shard waits until it may send this long's worth of records (or all it
+    holds), so limiting yields fewer, fuller calls instead of a call per token."""
 
     @property
     def enabled(self) -> bool:
@@ -78,6 +81,11 @@ class ShardLimiter:
         """Give back tokens for records the service refused (they did not use capacity)."""
         self._records.level = min(self._records.capacity, self._records.level + records)
         self._bytes.level = min(self._bytes.capacity, self._bytes.level + size)
+
+    @property
+    def batch_records(self) -> int:
+        """Records worth waiting for before a call: `batch_window_s` at the current rate."""
+        return max(1, int(self._records.rate * self.share * self._settings.batch_window_s))
 
     def wait_s(self, now: float, records: int = 1, size: int = 1) -> float:
         """Seconds until at least `records` records and `size` bytes are allowed."""
