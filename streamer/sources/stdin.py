@@ -1,25 +1,74 @@
 """Standard input as a source of byte chunks.
 
-What it does: reads large chunks from file descriptor 0 in a worker thread, which works the
-same for pipes, terminals and redirected regular files (which the event loop cannot poll).
+What it does: reads large chunks from file descriptor 0 in a dedicated daemon thread, which
+works the same for pipes, terminals and redirected regular files (which the event loop cannot
+poll). One chunk is read per request, so a paused consumer stops the reading (backpressure). The
+thread is a daemon thread, not the loop's default executor: a read blocked on an idle pipe must
+not keep the process alive after SIGTERM (the default executor is joined at loop shutdown).
 
-What it leaves out: framing (see `lines.py`); sockets (see the socket sources).
+What it leaves out: framing (see `lines.py`); sockets (see `sockets.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import threading
 from collections.abc import AsyncIterator
 
 from streamer.limits import READ_CHUNK_BYTES
 
 
+class _FdReader:
+    """A daemon thread answering one read request at a time with a chunk (b"" at EOF)."""
+
+    def __init__(self, fd: int, chunk_bytes: int, loop: asyncio.AbstractEventLoop) -> None:
+        self._fd = fd
+        self._size = chunk_bytes
+        self._loop = loop
+        self._wanted = threading.Semaphore(0)
+        self._future: asyncio.Future[bytes] | None = None
+        self._thread = threading.Thread(target=self._run, name="streamer-stdin", daemon=True)
+        self._thread.start()
+
+    def read(self) -> asyncio.Future[bytes]:
+        self._future = self._loop.create_future()
+        self._wanted.release()
+        return self._future
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.acquire()
+            future = self._future
+            assert future is not None
+            try:
+                chunk = os.read(self._fd, self._size)
+            except OSError as exc:
+                self._answer(future, exc)
+                return
+            self._answer(future, chunk)
+            if not chunk:
+                return
+
+    def _answer(self, future: asyncio.Future[bytes], value: bytes | OSError) -> None:
+        def settle() -> None:
+            if future.done():  # the consumer was cancelled
+                return
+            if isinstance(value, OSError):
+                future.set_exception(value)
+            else:
+                future.set_result(value)
+
+        with contextlib.suppress(RuntimeError):  # the loop is already closed: nobody waits
+            self._loop.call_soon_threadsafe(settle)
+
+
 async def read_fd_chunks(fd: int = 0, chunk_bytes: int = READ_CHUNK_BYTES) -> AsyncIterator[bytes]:
     """Yield chunks from `fd` until end of file."""
-    loop = asyncio.get_running_loop()
+    reader = _FdReader(fd, chunk_bytes, asyncio.get_running_loop())
     while True:
-        chunk = await loop.run_in_executor(None, os.read, fd, chunk_bytes)
+        chunk = await reader.read()
         if not chunk:
             return
         yield chunk
