@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 import uvloop
 
-from streamer import config, daemon, logs
+from streamer import check, config, daemon, logs
 from streamer.aws import AwsKinesis, AwsSettings
 from streamer.errors import ExitCode, StreamerError
 
@@ -67,26 +67,59 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="streamer",
-        description=HELP,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _add_run_options(p: argparse.ArgumentParser) -> None:
     s = argparse.SUPPRESS
-    run = sub.add_parser(
-        "run",
-        help="stream events from standard input into Kinesis",
-        description="Read NDJSON profile events from standard input, export "
-        "each to the stream, drain at end of input (or SIGTERM/SIGINT) and print "
-        "a JSON summary as the last line on stderr.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p.add_argument(
+        "--input",
+        dest="inputs",
+        action="append",
+        default=s,
+        metavar="INPUT",
+        help="where NDJSON lines come from, repeatable: stdin (default), tcp://HOST:PORT "
+        "(HOST defaults to 127.0.0.1) or unix:///path/to.sock (created 0600, removed at exit); "
+        "with a socket input the daemon runs until SIGTERM/SIGINT",
     )
-    _add_common(run)
-    run.add_argument(
+    p.add_argument(
+        "--max-connections",
+        dest="max_connections",
+        type=int,
+        default=s,
+        metavar="N",
+        help=f"open socket connections at once; more are closed at once "
+        f"(default {config.DEFAULT_MAX_CONNECTIONS})",
+    )
+    p.add_argument(
+        "--max-line-bytes",
+        dest="max_line_bytes",
+        type=int,
+        default=s,
+        metavar="BYTES",
+        help="longer input lines are dead-lettered and skipped (default: the record limit "
+        "plus 64 KiB)",
+    )
+    p.add_argument(
+        "--metrics-address",
+        dest="metrics_address",
+        default=s,
+        metavar="HOST:PORT",
+        help="serve /metrics (Prometheus), /healthz and /readyz here, e.g. 127.0.0.1:9108 "
+        "(default: off)",
+    )
+    p.add_argument(
+        "--progress",
+        action="store_true",
+        default=s,
+        help="log a progress line every few seconds (on by default when stderr is a terminal)",
+    )
+    p.add_argument(
+        "--progress-interval-s",
+        dest="progress_interval_s",
+        type=float,
+        default=s,
+        metavar="S",
+        help=f"seconds between progress lines (default {config.DEFAULT_PROGRESS_INTERVAL_S:g})",
+    )
+    p.add_argument(
         "--dead-letter",
         dest="dead_letter",
         default=s,
@@ -94,14 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="where undeliverable records and bad lines go, one JSON line each "
         "with a reason (default dead-letter.ndjson)",
     )
-    run.add_argument(
+    p.add_argument(
         "--writers",
         type=int,
         default=s,
         metavar="N",
         help="concurrent PutRecords calls, also the HTTP pool size (default 16)",
     )
-    run.add_argument(
+    p.add_argument(
         "--linger-ms",
         dest="linger_ms",
         type=float,
@@ -109,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MS",
         help="how long a partial batch may wait for more records (default 50)",
     )
-    run.add_argument(
+    p.add_argument(
         "--max-request-bytes",
         dest="max_request_bytes",
         type=int,
@@ -118,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="PutRecords request size limit (default 5 MiB; "
         "streams configured for it take up to 10 MiB)",
     )
-    run.add_argument(
+    p.add_argument(
         "--max-record-bytes",
         dest="max_record_bytes",
         type=int,
@@ -126,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help="record limit incl. partition key (default 1 MiB)",
     )
-    run.add_argument(
+    p.add_argument(
         "--record-budget-s",
         dest="record_budget_s",
         type=float,
@@ -134,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="time a record may spend being retried (default 30)",
     )
-    run.add_argument(
+    p.add_argument(
         "--max-attempts",
         dest="max_attempts",
         type=int,
@@ -142,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="send attempts per record before dead-lettering (default 10)",
     )
-    run.add_argument(
+    p.add_argument(
         "--buffer-records",
         dest="buffer_records",
         type=int,
@@ -150,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="records buffered before input waits (default 20000)",
     )
-    run.add_argument(
+    p.add_argument(
         "--request-timeout-s",
         dest="request_timeout_s",
         type=float,
@@ -158,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="per-request timeout (default 10)",
     )
-    run.add_argument(
+    p.add_argument(
         "--drain-deadline-s",
         dest="drain_deadline_s",
         type=float,
@@ -166,13 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="time allowed to drain at exit (default 30)",
     )
-    run.add_argument(
+    p.add_argument(
         "--transport",
         default=s,
         choices=config.TRANSPORTS,
         help="PutRecords path: fast (own encoding + SigV4, default) or botocore",
     )
-    run.add_argument(
+    p.add_argument(
         "--shard-rate-factor",
         dest="shard_rate_factor",
         type=float,
@@ -182,13 +215,45 @@ def build_parser() -> argparse.ArgumentParser:
         "1 MiB/s), lowered adaptively on throttling; 0 turns it off, e.g. for a local "
         "endpoint without limits (default 1)",
     )
-    run.add_argument(
+    p.add_argument(
         "--ordering",
         default=s,
         choices=config.ORDERINGS,
         help="strict (default): at most one record per partition key per call, so a retried "
         "record is always written before later records of its key; relaxed: pack freely",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="streamer",
+        description=HELP,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser(
+        "run",
+        help="stream events from standard input or sockets into Kinesis",
+        description="Read NDJSON profile events from standard input and/or TCP and Unix "
+        "sockets (--input), export each to the stream, drain at end of input (stdin only) or "
+        "on SIGTERM/SIGINT, and print a JSON summary as the last line on stderr.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_common(run)
+    _add_run_options(run)
+    check = sub.add_parser(
+        "check",
+        help="run only the start-up checks and report them",
+        description="Validate the config, load credentials, check that the stream exists and "
+        "is ACTIVE, and load its shard map, exactly as `run` does before accepting input; print "
+        "a short report. Takes the same options as `run`; exits with the same codes.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_common(check)
+    _add_run_options(check)
     return parser
 
 
@@ -214,9 +279,16 @@ def aws_settings(s: config.Settings) -> AwsSettings:
     )
 
 
-async def _run(settings: config.Settings) -> None:
+async def _run(settings: config.Settings) -> int:
     async with AwsKinesis(aws_settings(settings)) as client:
-        await daemon.run(settings, client)
+        runner = daemon.Daemon(settings, client, progress=settings.progress or sys.stderr.isatty())
+        await runner.run()
+    return int(ExitCode.INTERRUPTED if runner.interrupted else ExitCode.OK)
+
+
+async def _check(settings: config.Settings, path: Path | None) -> int:
+    await check.check(settings, path, lambda: AwsKinesis(aws_settings(settings)), print)
+    return int(ExitCode.OK)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -226,17 +298,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StreamerError as exc:
         print(f"streamer: {exc}", file=sys.stderr)
         return int(exc.exit_code)
-    logs.configure(settings.log_level, settings.log_format)
+    if args.command == "check":
+        # the report is the output: only warnings and errors go to the log
+        level = settings.log_level if settings.log_level in ("warning", "error") else "warning"
+        logs.configure(level, settings.log_format)
+    else:
+        logs.configure(settings.log_level, settings.log_format)
     try:
-        if args.command == "run":
-            uvloop.run(_run(settings))
+        if args.command == "check":
+            return uvloop.run(_check(settings, args.config))
+        return uvloop.run(_run(settings))
     except StreamerError as exc:
         structlog.get_logger("streamer").error("start-up failed", error=str(exc))
         print(f"streamer: {exc}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         return int(ExitCode.INTERRUPTED)
-    return int(ExitCode.OK)
 
 
 if __name__ == "__main__":

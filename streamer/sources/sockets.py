@@ -1,0 +1,258 @@
+"""Socket inputs: TCP and Unix-domain listeners whose connections each feed the ingest loop.
+
+What it does: binds every `tcp://` and `unix://` input before any input is accepted (a bind
+failure is a one-sentence `ListenError`), accepts many concurrent connections and hands each one,
+as a source named like `tcp:127.0.0.1:5555#7`, to the shared `consume` coroutine (the ingest
+loop: framing, line numbers, dead-lettering, backpressure). Reading is pull-based: a connection
+is read only when its consumer asks for the next chunk, and a stream reader pauses the socket
+once `STREAM_BUFFER_BYTES` * 2 are buffered, so while the pipeline has no room the kernel
+buffers fill and the clients block. A disconnect (even mid-line) ends only that connection; its
+unterminated last line is handled by the consumer like any last line. Connections beyond
+`max_connections` are accepted and closed at once, with a warning. Unix sockets are created
+owner-only (0600); a stale socket file is replaced, a live one or a non-socket file is an error;
+the file is removed at close if it is still ours.
+
+`close` stops the listeners, stops reading every connection (what was already read is still
+processed), waits up to a grace period for the consumers to finish, then cancels the rest.
+
+What it leaves out: standard input (`stdin.py`), TLS and authentication (put a proxy in front),
+answering clients (the protocol is one-way: lines in, nothing out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import stat
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+import structlog
+
+from streamer.errors import StreamerError
+from streamer.limits import READ_CHUNK_BYTES
+from streamer.sources.address import InputSpec
+
+log = structlog.get_logger("streamer.sockets")
+
+STREAM_BUFFER_BYTES = 64 * 1024
+"""Per-connection read buffer bound; reading from the socket pauses at twice this."""
+MIN_BACKLOG = 128
+
+Consume = Callable[[str, AsyncIterator[bytes]], Awaitable[int]]
+
+
+class ListenError(StreamerError):
+    """A socket input could not be bound."""
+
+
+class SocketInputs:
+    """The listeners for every socket input and their open connections."""
+
+    def __init__(
+        self,
+        specs: Sequence[InputSpec],
+        consume: Consume,
+        *,
+        max_connections: int,
+        read_chunk_bytes: int = READ_CHUNK_BYTES,
+    ) -> None:
+        self.specs = [s for s in specs if s.is_socket]
+        self._consume = consume
+        self._max = max_connections
+        self._chunk = read_chunk_bytes
+        self._servers: list[asyncio.AbstractServer] = []
+        self._unix_files: list[tuple[str, int]] = []
+        self._conns: dict[asyncio.Task[object], asyncio.StreamWriter] = {}
+        self._seq = 0
+        self._closing = False
+        self.addresses: list[str] = []
+        """Bound listeners, e.g. `tcp://127.0.0.1:40123` (the real port when 0 was asked)."""
+        self.accepted = 0
+        self.rejected = 0
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._conns)
+
+    # -- start ---------------------------------------------------------------------------
+    async def start(self) -> list[str]:
+        """Bind every socket input; raise `ListenError` (after unbinding the rest) on failure."""
+        try:
+            for spec in self.specs:
+                if spec.kind == "tcp":
+                    await self._listen_tcp(spec)
+                else:
+                    await self._listen_unix(spec)
+        except BaseException:
+            await self.close(0)
+            raise
+        return self.addresses
+
+    async def _listen_tcp(self, spec: InputSpec) -> None:
+        try:
+            server = await asyncio.start_server(
+                lambda r, w: self._serve(r, w, label),
+                spec.host,
+                spec.port,
+                limit=STREAM_BUFFER_BYTES,
+                backlog=max(MIN_BACKLOG, self._max),
+                reuse_address=True,
+            )
+        except OSError as exc:
+            raise ListenError(f"cannot listen on {spec}: {exc.strerror or exc}") from exc
+        self._servers.append(server)
+        # `label` is bound before any connection can be served: no await since the bind.
+        host, port = server.sockets[0].getsockname()[:2]
+        label = f"tcp:{host}:{port}" if ":" not in host else f"tcp:[{host}]:{port}"
+        self.addresses.append(f"tcp://{label[4:]}")
+
+    async def _listen_unix(self, spec: InputSpec) -> None:
+        label = f"unix:{spec.path}"
+        try:
+            sock, inode = _bind_unix(spec.path)
+        except OSError as exc:
+            raise ListenError(f"cannot listen on {spec}: {exc.strerror or exc}") from exc
+        self._unix_files.append((spec.path, inode))
+        server = await asyncio.start_unix_server(
+            lambda r, w: self._serve(r, w, label),
+            sock=sock,
+            limit=STREAM_BUFFER_BYTES,
+            backlog=max(MIN_BACKLOG, self._max),
+        )
+        self._servers.append(server)
+        self.addresses.append(str(spec))
+
+    # -- connections ---------------------------------------------------------------------
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, label: str
+    ) -> None:
+        if self._closing or len(self._conns) >= self._max:
+            self.rejected += 1
+            log.warning(
+                "connection refused",
+                input=label,
+                reason="shutting down" if self._closing else "connection limit reached",
+                limit=self._max,
+            )
+            writer.transport.abort()
+            return
+        self._seq += 1
+        source = f"{label}#{self._seq}"
+        task = asyncio.current_task()
+        assert task is not None
+        self._conns[task] = writer
+        self.accepted += 1
+        log.debug("connection opened", source=source, open=len(self._conns))
+        lines: int | None = None
+        try:
+            lines = await self._consume(source, _chunks(reader, self._chunk, source))
+        except Exception as exc:  # one bad connection must not stop the daemon
+            log.exception("input connection failed", source=source, error=repr(exc))
+        finally:
+            del self._conns[task]
+            writer.transport.abort()
+            log.debug("connection closed", source=source, lines=lines, open=len(self._conns))
+
+    # -- close ---------------------------------------------------------------------------
+    async def close(self, grace_s: float, cut: asyncio.Event | None = None) -> None:
+        """Stop listening and reading; let consumers finish within `grace_s` (or until `cut`
+        is set), then cancel the rest. Safe to call more than once."""
+        self._closing = True
+        for server in self._servers:
+            server.close()
+        for writer in self._conns.values():
+            writer.transport.close()  # no more reads; buffered data then EOF for the consumer
+        conns = list(self._conns)
+        if grace_s > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace_s):
+                    await _finished(conns, cut)
+        late = [task for task in conns if not task.done()]
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
+            log.warning("connections cut at shutdown", connections=len(late))
+        for server in self._servers:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(server.wait_closed(), timeout=1.0)
+        self._servers.clear()
+        for path, inode in self._unix_files:
+            _remove_if_ours(path, inode)
+        self._unix_files.clear()
+
+
+async def _finished(tasks: list[asyncio.Task[object]], cut: asyncio.Event | None) -> None:
+    """Return once every task is done or `cut` is set."""
+    pending: set[asyncio.Future[Any]] = {t for t in tasks if not t.done()}
+    cutter: asyncio.Future[Any] | None = None
+    if cut is not None:
+        cutter = asyncio.ensure_future(cut.wait())
+    try:
+        while pending and not (cutter is not None and cutter.done()):
+            waiting = pending if cutter is None else {*pending, cutter}
+            _, pending = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if cutter is not None:
+                pending.discard(cutter)
+    finally:
+        if cutter is not None:
+            cutter.cancel()
+
+
+async def _chunks(reader: asyncio.StreamReader, size: int, source: str) -> AsyncIterator[bytes]:
+    """The connection's bytes as chunks until EOF; a reset ends it like EOF (with a warning)."""
+    while True:
+        try:
+            chunk = await reader.read(size)
+        except OSError as exc:
+            log.warning("connection reset", source=source, error=str(exc))
+            return
+        if not chunk:
+            return
+        yield chunk
+
+
+def _bind_unix(path: str) -> tuple[socket.socket, int]:
+    """A bound, owner-only Unix stream socket at `path`, and the socket file's inode."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        pass
+    else:
+        if not stat.S_ISSOCK(st.st_mode):
+            raise ListenError(
+                f"cannot listen on unix://{path}: the file exists and is not a socket"
+            )
+        if _is_live(path):
+            raise ListenError(f"cannot listen on unix://{path}: another process is listening on it")
+        os.unlink(path)  # stale: left by a process that did not exit cleanly
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        sock.bind(path)
+    except OSError:
+        sock.close()
+        raise
+    finally:
+        os.umask(old_umask)
+    os.chmod(path, 0o600)
+    sock.setblocking(False)
+    return sock, os.stat(path).st_ino
+
+
+def _is_live(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+        return True
+
+
+def _remove_if_ours(path: str, inode: int) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        if os.lstat(path).st_ino == inode:
+            os.unlink(path)
