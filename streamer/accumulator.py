@@ -229,21 +229,29 @@ class Accumulator:
         else:
             byte_allow = byte_room
         keys: set[str] | None = set() if limits.one_per_key else None
+        skipped: list[Entry] = []
         taken = 0
         used = 0
         while entries and taken < room:
             entry = entries[0]
             if (size + entry.size > byte_room and out) or used >= byte_allow:
                 break
+            entries.popleft()
             if keys is not None:
                 if entry.partition_key in keys:
-                    break
+                    # A later record of a key already in this call waits for the next call;
+                    # records of other keys behind it may go now (a hot key does not stall them).
+                    skipped.append(entry)
+                    if len(skipped) >= limits.max_records:
+                        break
+                    continue
                 keys.add(entry.partition_key)
-            entries.popleft()
             out.append(entry)
             size += entry.size
             used += entry.size
             taken += 1
+        if skipped:
+            entries.extendleft(reversed(skipped))
         if limiter is not None:
             limiter.spend(taken, used)
         queue.size -= used

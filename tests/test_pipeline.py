@@ -59,7 +59,7 @@ async def test_strict_order_resends_failed_record_before_later_ones_of_its_key(
     stats = await run_daemon(fake, settings(tmp_path), lines)
     assert stats.delivered == 4
     assert [i for i in _ids(fake) if i != b"e9"] == [b"e0", b"e1", b"e2"]
-    assert fake.calls[0] == 1  # the first call stopped at the second record of key "same"
+    assert fake.calls[0] == 2  # the first call took e0 and e9, skipping e1, e2 of key "same"
 
 
 async def test_relaxed_order_packs_one_key_into_one_call(tmp_path: Path) -> None:
@@ -180,3 +180,19 @@ async def test_drain_deadline_dead_letters_what_is_held(tmp_path: Path) -> None:
     assert stats.delivered == 0
     assert len(dead) == 3
     assert all(d["reason"].startswith("shutdown deadline") for d in dead)
+
+
+async def test_hot_key_does_not_stall_other_keys_of_its_shard(tmp_path: Path) -> None:
+    """With one key on every other line, the other keys still go out in the first calls."""
+    fake = FakeKinesis(shard_count=1)
+    lines = []
+    for i in range(300):
+        lines.append(profile(i, key="hot"))
+        lines.append(profile(1000 + i))
+    stats = await run_daemon(fake, settings(tmp_path, buffer_records=1000), lines)
+    assert stats.delivered == 600
+    keys = [key for _, key, _ in fake.accepted]
+    last_other = max(i for i, key in enumerate(keys) if key != "hot")
+    assert last_other < 301 + 2  # first call: 1 hot record + 300 others
+    hot_ids = [i for i in _ids(fake) if int(i[1:]) < 1000]
+    assert hot_ids == [f"e{i}".encode() for i in range(300)]  # hot key's order kept
