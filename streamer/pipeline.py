@@ -39,6 +39,10 @@ log = structlog.get_logger("streamer.pipeline")
 THROTTLED = "ProvisionedThroughputExceededException"
 
 
+class SenderFailed(RuntimeError):
+    """The sender loop died; no more input is accepted."""
+
+
 @dataclass(frozen=True, slots=True)
 class PipelineSettings:
     writers: int = 16
@@ -81,10 +85,12 @@ class Pipeline:
         self._refresh_wanted = asyncio.Event()
         self._closing = False
         self._timer: asyncio.TimerHandle | None = None
+        self._failure: str | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     async def __aenter__(self) -> Pipeline:
         self._sender = asyncio.create_task(self._send_loop(), name="streamer-sender")
+        self._sender.add_done_callback(self._sender_done)
         self._refresher = asyncio.create_task(self._refresh_loop(), name="streamer-shard-refresh")
         return self
 
@@ -94,7 +100,7 @@ class Pipeline:
                 task.cancel()
         for task in (self._sender, self._refresher, *self._inflight):
             if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
+                with contextlib.suppress(asyncio.CancelledError, SenderFailed):
                     await task
 
     # -- input side ----------------------------------------------------------------------
@@ -109,11 +115,25 @@ class Pipeline:
         self._wake.set()
 
     async def wait_for_room(self) -> None:
-        """Backpressure: return once the buffer is below its bounds."""
-        while not self._acc.has_room():
+        """Backpressure: return once the buffer is below its bounds.
+
+        Raises `SenderFailed` if the sender loop died, so input stops instead of piling up."""
+        while not self._acc.has_room() or self._failure is not None:
+            if self._failure is not None:
+                raise SenderFailed(self._failure)
             self._room.clear()
             self._wake.set()
             await self._room.wait()
+
+    def _sender_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        self._failure = str(task.exception())
+        log.error(
+            "sender loop failed; input stops and held records are dead-lettered",
+            error=self._failure,
+        )
+        self._room.set()
 
     @property
     def in_flight_records(self) -> int:
@@ -135,6 +155,8 @@ class Pipeline:
             await asyncio.wait_for(asyncio.shield(sender), timeout=deadline_s)
         except TimeoutError:
             self.abandon("shutdown deadline reached before the record was delivered")
+        except Exception:  # noqa: BLE001 - the sender's own failure, logged by _sender_done
+            self.abandon(f"internal error in the sender: {self._failure}")
         finally:
             self._dead.flush()
 
@@ -155,6 +177,12 @@ class Pipeline:
 
     # -- sender --------------------------------------------------------------------------
     async def _send_loop(self) -> None:
+        try:
+            await self._send_forever()
+        except Exception as exc:  # surfaced by _sender_done and close()
+            raise SenderFailed(repr(exc)) from exc
+
+    async def _send_forever(self) -> None:
         loop = asyncio.get_running_loop()
         acc = self._acc
         writers = self._settings.writers

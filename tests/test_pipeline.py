@@ -7,6 +7,9 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
+from streamer.accumulator import Accumulator, Batch
 from streamer.errors import RequestFailure
 from streamer.record import hash_key
 from tests.fakes import FakeKinesis
@@ -196,3 +199,29 @@ async def test_hot_key_does_not_stall_other_keys_of_its_shard(tmp_path: Path) ->
     assert last_other < 301 + 2  # first call: 1 hot record + 300 others
     hot_ids = [i for i in _ids(fake) if int(i[1:]) < 1000]
     assert hot_ids == [f"e{i}".encode() for i in range(300)]  # hot key's order kept
+
+
+async def test_sender_crash_dead_letters_everything_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the sender loop dies, input stops and every held record is dead-lettered, not lost."""
+    original = Accumulator.drain
+    calls = 0
+
+    def failing_drain(self: Accumulator, now: float, max_batches: int) -> list[Batch]:
+        nonlocal calls
+        calls += 1
+        if calls > 3:
+            raise RuntimeError("bug in drain")
+        return original(self, now, max_batches)
+
+    monkeypatch.setattr(Accumulator, "drain", failing_drain)
+    fake = FakeKinesis(shard_count=2)
+    lines = [profile(i) for i in range(5000)]
+    stats = await run_daemon(fake, settings(tmp_path, buffer_records=600), lines)
+    dead = dead_letters(tmp_path / "dead.ndjson")
+    assert stats.delivered + stats.dead_lettered_delivery == stats.exported
+    assert stats.exported < 5000  # input stopped
+    assert dead
+    assert all("internal error in the sender" in d["reason"] for d in dead)
+    assert {k for _, k, _ in fake.accepted}.isdisjoint({d["partition_key"] for d in dead})
