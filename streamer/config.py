@@ -307,7 +307,10 @@ def _number(value: Any, name: str) -> float:
         raise ConfigError(f"{name} must be a number")
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{name} must be a finite number, not {value}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError as exc:
+        raise ConfigError(f"{name} is far too large") from exc
 
 
 def _integer(value: Any, name: str) -> int:
@@ -321,6 +324,11 @@ def _segments(value: Any) -> tuple[Segment, ...] | None:
         return None
     if not isinstance(value, list):
         raise ConfigError("segments must be a list of segment ids or tables with an id")
+    if not value:
+        raise ConfigError(
+            "segments is empty, so no profile would ever be exported: map at least one segment, "
+            'or leave segments out (or set "all") to export every segment'
+        )
     out: list[Segment] = []
     for i, item in enumerate(value):
         if isinstance(item, str) and item:

@@ -352,3 +352,15 @@ def test_config_path_that_is_a_directory(tmp_path: Path) -> None:
     """A directory given as the config file is a ConfigError saying it cannot be read."""
     with pytest.raises(ConfigError, match="cannot be read"):
         load(tmp_path, REQUIRED)
+
+
+def test_empty_segment_list_is_refused() -> None:
+    """An empty segment mapping would filter every profile, so it is a config error."""
+    with pytest.raises(ConfigError, match="segments is empty"):
+        build({**REQUIRED, "segments": []})
+
+
+def test_enormous_number_is_a_config_error() -> None:
+    """A time setting too large for a float is a config error, not a crash."""
+    with pytest.raises(ConfigError, match="linger_s is far too large"):
+        build({**REQUIRED, "linger_s": 10**400})
