@@ -1,10 +1,12 @@
-"""`streamer check`: the daemon's start-up checks alone, reported one line per check.
+"""The start-up checks, and `streamer check`, which runs them alone as a report.
 
-What it does: with settings that already loaded and validated, opens the Kinesis client (which
-finds the credentials), then runs exactly the checks `run` does before accepting input
-(`daemon.start_checks`: the stream exists and is ACTIVE, the credentials are accepted, the shard
-map loads), writing one short line per check. A failing check prints `FAILED` on its line and
-re-raises its `StreamerError`, so the caller exits with the same code and sentence as `run`.
+What it does: `start_checks` is what `run` does before binding or reading any input: the stream
+exists and is ACTIVE, the credentials are accepted, the shard map loads (each failure a
+`StreamerError` with its exit code), and it logs the start-up line with the destination's name
+and description. `check`, with settings already loaded and validated, opens the Kinesis client
+(which finds the credentials), runs `start_checks` and writes one short line per check; a
+failing check prints `FAILED` on its line and re-raises, so the caller exits with the same code
+and sentence as `run`.
 
 What it leaves out: binding the inputs or the status endpoint (a running daemon may hold them),
 and sending any record.
@@ -15,14 +17,48 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
+
 from streamer.config import Settings
-from streamer.daemon import start_checks
-from streamer.errors import StreamerError
-from streamer.kinesis import KinesisClient
+from streamer.errors import StreamerError, StreamNotActiveError
+from streamer.kinesis import KinesisClient, StreamSummary
+from streamer.shard_map import ShardMap, ShardMapError
+
+log = structlog.get_logger("streamer")
 
 Connect = Callable[[], AbstractAsyncContextManager[KinesisClient]]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamReady:
+    """What the start-up checks found."""
+
+    summary: StreamSummary
+    shard_map: ShardMap
+
+
+async def start_checks(
+    client: KinesisClient, settings: Settings, clock: Callable[[], float]
+) -> StreamReady:
+    """Stream exists and is ACTIVE, credentials work, shard map loads; raises StreamerError."""
+    summary = await client.describe_stream()
+    listing = await client.list_shards()
+    try:
+        shard_map = ShardMap.from_listing(listing, loaded_at=clock())
+    except ShardMapError as exc:
+        raise StreamNotActiveError(f"stream {settings.stream!r}: {exc}") from exc
+    log.info(
+        "stream ready",
+        destination=settings.name,
+        description=settings.description,
+        stream=summary.name,
+        status=summary.status,
+        shards=len(shard_map),
+    )
+    return StreamReady(summary, shard_map)
 
 
 def _line(name: str, verdict: str, detail: str = "") -> str:

@@ -1,13 +1,14 @@
 """Wiring and lifecycle: start-up checks, pipeline, inputs, status endpoint, signals, drain.
 
-What it does: validates the stream (exists, ACTIVE, credentials accepted) and loads the shard
-map before binding or reading any input; builds exporter, accumulator, retry policy and
-pipeline from the settings; binds the socket inputs and the status endpoint; then feeds the
-pipeline until the inputs end (stdin only: at its end of file) or SIGTERM/SIGINT (always, when
-there is a socket input). Stopping closes the listeners and connections (what was already read
-is still processed), drains within `drain_deadline_s`, dead-letters what is left (reason
-`shutdown deadline ...`) and logs the summary. A second SIGINT abandons the drain at once, still
-dead-lettering what is held, and marks the run `interrupted`.
+What it does: runs the start-up checks (`check.start_checks`: stream exists and is ACTIVE,
+credentials accepted, shard map loaded) before binding or reading any input; builds exporter,
+accumulator, retry policy and pipeline from the settings; binds the socket inputs and the
+status endpoint; then feeds the pipeline until the inputs end (stdin only: at its end of file)
+or SIGTERM/SIGINT (always, when there is a socket input). Stopping closes the listeners and
+connections (what was already read is still processed), drains within `drain_deadline_s`,
+dead-letters what is left (reason `shutdown deadline ...`) and logs the summary. A second
+SIGINT abandons the drain at once, still dead-lettering what is held, and marks the run
+`interrupted`.
 
 What it leaves out: argument parsing and exit codes (`cli.py`); the pieces it wires.
 """
@@ -18,24 +19,23 @@ import asyncio
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
 from streamer.accumulator import Accumulator, BatchLimits
+from streamer.check import start_checks
 from streamer.config import Settings
 from streamer.deadletter import DeadLetterFile
-from streamer.errors import StreamNotActiveError
 from streamer.export import Exporter
 from streamer.ingest import Ingest
-from streamer.kinesis import KinesisClient, StreamSummary
+from streamer.kinesis import KinesisClient
 from streamer.metrics import Gauges, Metrics
 from streamer.pipeline import Pipeline, PipelineSettings
 from streamer.progress import ProgressMeter, report_progress
 from streamer.ratelimit import RateSettings
 from streamer.retry import RetryPolicy
-from streamer.shard_map import ShardMap, ShardMapError
+from streamer.shard_map import ShardMap
 from streamer.sources.sockets import SocketInputs
 from streamer.sources.stdin import read_fd_chunks
 from streamer.stats import Stats
@@ -51,35 +51,6 @@ connections the buffer can overshoot its bound by at most N chunks."""
 INTERRUPTED = "interrupted before the record was delivered"
 
 ChunkSource = Callable[[], AsyncIterator[bytes]]
-
-
-@dataclass(frozen=True, slots=True)
-class StreamReady:
-    """What the start-up checks found."""
-
-    summary: StreamSummary
-    shard_map: ShardMap
-
-
-async def start_checks(
-    client: KinesisClient, settings: Settings, clock: Callable[[], float]
-) -> StreamReady:
-    """Stream exists and is ACTIVE, credentials work, shard map loads; raises StreamerError."""
-    summary = await client.describe_stream()
-    listing = await client.list_shards()
-    try:
-        shard_map = ShardMap.from_listing(listing, loaded_at=clock())
-    except ShardMapError as exc:
-        raise StreamNotActiveError(f"stream {settings.stream!r}: {exc}") from exc
-    log.info(
-        "stream ready",
-        destination=settings.name,
-        description=settings.description,
-        stream=summary.name,
-        status=summary.status,
-        shards=len(shard_map),
-    )
-    return StreamReady(summary, shard_map)
 
 
 class Daemon:
