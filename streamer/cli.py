@@ -283,6 +283,8 @@ async def _run(settings: config.Settings) -> int:
     async with AwsKinesis(aws_settings(settings)) as client:
         runner = daemon.Daemon(settings, client, progress=settings.progress or sys.stderr.isatty())
         await runner.run()
+    if runner.failed:
+        return int(ExitCode.FAILURE)
     return int(ExitCode.INTERRUPTED if runner.interrupted else ExitCode.OK)
 
 

@@ -31,7 +31,7 @@ from streamer.export import Exporter
 from streamer.ingest import Ingest
 from streamer.kinesis import KinesisClient
 from streamer.metrics import Gauges, Metrics
-from streamer.pipeline import Pipeline, PipelineSettings
+from streamer.pipeline import Pipeline, PipelineSettings, SenderFailed
 from streamer.progress import ProgressMeter, report_progress
 from streamer.ratelimit import RateSettings
 from streamer.retry import RetryPolicy
@@ -84,6 +84,8 @@ class Daemon:
         self._signals = 0
         self.interrupted = False
         """The drain was abandoned (second SIGINT): not a clean exit."""
+        self.failed = False
+        """The sender died: input stopped and everything held was dead-lettered."""
         self.inputs: list[str] = []
         self.status_url: str | None = None
         self.sockets: SocketInputs | None = None
@@ -134,7 +136,7 @@ class Daemon:
         )
         sockets = SocketInputs(
             s.inputs,
-            ingest.consume,
+            self._consumer(ingest),
             max_connections=s.max_connections,
             read_chunk_bytes=SOCKET_READ_CHUNK_BYTES,
         )
@@ -218,8 +220,9 @@ class Daemon:
     async def _accept(self, ingest: Ingest, sockets: SocketInputs, started: float) -> None:
         """Feed the pipeline until `stop`, or until every chunk source ends when no socket
         input is configured; then cancel the chunk sources still running."""
+        consume = self._consumer(ingest)
         readers = {
-            asyncio.create_task(ingest.consume(name, factory()), name=f"source-{name}"): name
+            asyncio.create_task(consume(name, factory()), name=f"source-{name}"): name
             for name, factory in self._sources.items()
         }
         s = self.settings
@@ -248,6 +251,22 @@ class Daemon:
             for task in pending:
                 task.cancel()
             await asyncio.gather(stopper, *pending, return_exceptions=True)
+
+    def _consumer(self, ingest: Ingest) -> Callable[[str, AsyncIterator[bytes]], Any]:
+        """`ingest.consume`, stopping the whole run if the sender has died (a socket input
+        would otherwise keep accepting connections that can never be served)."""
+
+        async def consume(source: str, chunks: AsyncIterator[bytes]) -> int:
+            try:
+                return await ingest.consume(source, chunks)
+            except SenderFailed:
+                if not self.failed:
+                    self.failed = True
+                    log.warning("stopping: the sender failed (logged above)", source=source)
+                    self.stop()
+                raise
+
+        return consume
 
     async def _drain(self, pipeline: Pipeline) -> None:
         """Drain within the deadline, unless a second SIGINT comes first."""

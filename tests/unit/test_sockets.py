@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from streamer.accumulator import Accumulator, Batch
 from streamer.config import Settings
 from streamer.daemon import Daemon
 from streamer.sources.sockets import ListenError
@@ -267,3 +268,34 @@ async def test_second_interrupt_abandons_the_drain(tmp_path: Path) -> None:
     dead = dead_letters(tmp_path / "dead.ndjson")
     assert len(dead) == 50
     assert all(d["reason"].startswith("interrupted") for d in dead)
+
+
+async def test_sender_failure_stops_a_socket_daemon(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the sender dies, a socket daemon stops by itself (marked failed) instead of accepting
+    connections it can never serve; what it held is dead-lettered."""
+    original = Accumulator.drain
+    calls = 0
+
+    def failing_drain(self: Accumulator, now: float, max_batches: int) -> list[Batch]:
+        nonlocal calls
+        calls += 1
+        if calls > 3:
+            raise RuntimeError("bug in drain")
+        return original(self, now, max_batches)
+
+    monkeypatch.setattr(Accumulator, "drain", failing_drain)
+    fake = FakeKinesis(shard_count=2)
+    daemon = Daemon(cfg(tmp_path, "tcp://127.0.0.1:0", buffer_records=100), fake, progress=False)
+    task = asyncio.create_task(daemon.run())
+    await daemon.ready.wait()
+    _, writer = await connect(daemon.inputs[0])
+    writer.write(lines(0, 5000))
+    with contextlib.suppress(ConnectionError):
+        await writer.drain()
+    await asyncio.wait_for(task, 10)
+    writer.close()
+    assert daemon.failed
+    assert daemon.stats.delivered + daemon.stats.dead_lettered_delivery == daemon.stats.exported
+    assert dead_letters(tmp_path / "dead.ndjson")
