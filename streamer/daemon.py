@@ -16,6 +16,7 @@ What it leaves out: argument parsing and exit codes (`cli.py`); the pieces it wi
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
@@ -37,7 +38,7 @@ from streamer.ratelimit import RateSettings
 from streamer.retry import RetryPolicy
 from streamer.shard_map import ShardMap
 from streamer.sources.sockets import SocketInputs
-from streamer.sources.stdin import read_fd_chunks
+from streamer.sources.stdin import STOP_GRACE_S, read_fd_chunks
 from streamer.stats import Stats
 from streamer.status import Heartbeat, StatusServer
 
@@ -69,9 +70,14 @@ class Daemon:
         """`sources` replaces stdin (tests); socket inputs come from the settings either way."""
         self.settings = settings
         self._client = client
+        self.stopping = asyncio.Event()
         if sources is None:
             reads_stdin = any(i.kind == "stdin" for i in settings.inputs)
-            sources = {"stdin": read_fd_chunks} if reads_stdin else {}
+            sources = (
+                {"stdin": functools.partial(read_fd_chunks, stop=self.stopping)}
+                if reads_stdin
+                else {}
+            )
         self._sources = sources
         self._clock = clock
         self._install_signals = install_signals
@@ -79,7 +85,6 @@ class Daemon:
         self.stats = Stats()
         self.ready = asyncio.Event()
         """Set once input is accepted (listeners bound, status endpoint up)."""
-        self.stopping = asyncio.Event()
         self._abandon = asyncio.Event()
         self._signals = 0
         self.interrupted = False
@@ -248,6 +253,9 @@ class Daemon:
                     _log_source_end(readers[task], task)
         finally:
             stopper.cancel()
+            if pending and self.stopping.is_set():
+                # Stop-aware sources finish the chunk they are reading, then end by themselves.
+                _, pending = await asyncio.wait(pending, timeout=STOP_GRACE_S + 0.5)
             for task in pending:
                 task.cancel()
             await asyncio.gather(stopper, *pending, return_exceptions=True)

@@ -16,6 +16,7 @@ import contextlib
 import os
 import threading
 from collections.abc import AsyncIterator
+from typing import Any
 
 from streamer.limits import READ_CHUNK_BYTES
 
@@ -64,11 +65,33 @@ class _FdReader:
             self._loop.call_soon_threadsafe(settle)
 
 
-async def read_fd_chunks(fd: int = 0, chunk_bytes: int = READ_CHUNK_BYTES) -> AsyncIterator[bytes]:
-    """Yield chunks from `fd` until end of file."""
+STOP_GRACE_S = 1.0
+"""When asked to stop with a read pending, how long to wait for that read's chunk: bytes taken
+from the pipe must still be processed, but an idle pipe must not hold up the shutdown."""
+
+
+async def read_fd_chunks(
+    fd: int = 0, chunk_bytes: int = READ_CHUNK_BYTES, *, stop: asyncio.Event | None = None
+) -> AsyncIterator[bytes]:
+    """Yield chunks from `fd` until end of file, or until `stop` is set.
+
+    At `stop`, a read already under way is still awaited (up to `STOP_GRACE_S`) and its chunk
+    yielded, so nothing read from the pipe is dropped; then no further read is started."""
     reader = _FdReader(fd, chunk_bytes, asyncio.get_running_loop())
-    while True:
-        chunk = await reader.read()
+    while stop is None or not stop.is_set():
+        pending = reader.read()
+        if stop is None:
+            chunk = await pending
+        else:
+            stopped: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait((pending, stopped), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopped.cancel()
+            try:
+                chunk = await asyncio.wait_for(asyncio.shield(pending), STOP_GRACE_S)
+            except TimeoutError:
+                return  # an idle pipe: nothing was taken from it
         if not chunk:
             return
         yield chunk
