@@ -167,11 +167,13 @@ class Exporter:
 
         if self._tree is None:
             record = profile.copy()  # every attribute, in input order
-        else:
+            record["segmentMembership"] = {"ups": segments}
+        else:  # the selected attributes, then the seed format's order
             record = _select(profile, self._tree)
+            record.pop("segmentMembership", None)
             record.pop("identityMap", None)
+            record["segmentMembership"] = {"ups": segments}
             record["identityMap"] = identity_map
-        record["segmentMembership"] = {"ups": segments}
         try:
             data = _dumps(record)
         except TypeError as exc:  # pragma: no cover - parsed JSON is always encodable
