@@ -206,3 +206,17 @@ def test_decode_error_answers_are_classified(
 def test_error_code(body: Any, expected: tuple[str, str]) -> None:
     """error_code takes the part after the last '#' and falls back sensibly."""
     assert error_code(body) == expected
+
+
+def test_zero_failed_count_with_an_error_entry_is_still_read_per_record() -> None:
+    """An answer claiming no failures but holding an ErrorCode is read record by record."""
+    body = orjson.dumps(
+        {
+            "FailedRecordCount": 0,
+            "Records": [{"ShardId": "a", "SequenceNumber": "1"}, {"ErrorCode": "InternalFailure"}],
+        }
+    )
+    outcome = decode_put_records(200, body, 2)
+    assert isinstance(outcome, PutOutcome)
+    assert outcome.shard_ids == ["a", None]
+    assert outcome.failures == {1: ("InternalFailure", "")}
