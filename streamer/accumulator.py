@@ -48,6 +48,10 @@ class Batch:
     shard_ids: list[str] = field(default_factory=list)
 
 
+BACKOFF_SCAN_LIMIT = 2 * MAX_RECORDS_PER_REQUEST
+"""How far past entries in backoff a shard's queue is searched for records that may go now."""
+
+
 class _ShardQueue:
     __slots__ = ("entries", "limiter", "muted", "ready_at", "shard_id", "size")
 
@@ -60,12 +64,34 @@ class _ShardQueue:
         self.limiter = limiter
 
     def send_at(self, now: float) -> float:
-        """Earliest time this shard may send (retry delay and rate limit), ignoring linger."""
+        """Earliest time this shard may send (backoffs and rate limit), ignoring linger."""
+        at = max(self.ready_at, self._first_sendable(now))
         limiter = self.limiter
         if limiter is None:
-            return self.ready_at
+            return at
         want = min(len(self.entries), limiter.batch_records)
-        return max(self.ready_at, now + limiter.wait_s(now, records=want))
+        return max(at, now + limiter.wait_s(now, records=want))
+
+    def _first_sendable(self, now: float) -> float:
+        """A time <= `now` if some queued entry may go now, else when the first one may.
+
+        An entry in backoff (failed, requeued at the head) holds back only its own key: later
+        records of that key wait behind it, records of other keys may pass."""
+        entries = self.entries
+        head = entries[0]
+        if head.not_before <= now:
+            return head.not_before
+        blocked: set[str] = set()
+        earliest = head.not_before
+        for scanned, entry in enumerate(entries):
+            if scanned >= BACKOFF_SCAN_LIMIT:
+                break
+            if entry.not_before > now:
+                blocked.add(entry.partition_key)
+                earliest = min(earliest, entry.not_before)
+            elif entry.partition_key not in blocked:
+                return entry.not_before
+        return earliest
 
 
 class Accumulator:
@@ -135,18 +161,22 @@ class Accumulator:
         self._records += 1
         self._bytes += entry.size
 
-    def requeue(self, entries: Sequence[Entry], retry_at: float) -> None:
+    def requeue(self, entries: Sequence[Entry], retry_at: float, *, pause: bool = False) -> None:
         """Put failed entries back at the head of their shards' queues, in their original order.
 
-        Their shards send nothing before `retry_at`: throttling slows that shard, not the rest.
+        They are not sent again before `retry_at`, and hold back later records of their keys
+        until then; other keys of the shard keep flowing. With `pause` (a whole call failed) their
+        shards send nothing at all before `retry_at`.
         """
         for entry in reversed(entries):
             shard_id = self._map.shard_for(entry.hash_key)
             entry.predicted_shard = shard_id
+            entry.not_before = retry_at
             queue = self._queues[shard_id]
             queue.entries.appendleft(entry)
             queue.size += entry.size
-            queue.ready_at = max(queue.ready_at, retry_at)
+            if pause:
+                queue.ready_at = max(queue.ready_at, retry_at)
             self._records += 1
             self._bytes += entry.size
 
@@ -190,8 +220,8 @@ class Accumulator:
             if len(queue.entries) >= limits.max_records or queue.size >= limits.max_bytes:
                 if len(batches) < max_batches:
                     batch = Batch()
-                    self._take(queue, batch, now)
-                    batches.append(batch)
+                    if self._take(queue, batch, now):
+                        batches.append(batch)
             else:
                 packable.append(queue)
         current: Batch | None = None
@@ -202,41 +232,63 @@ class Accumulator:
                 if len(batches) >= max_batches:
                     break
                 current = Batch()
+            if self._take(queue, current, now) and len(current.shard_ids) == 1:
                 batches.append(current)
-            self._take(queue, current, now)
             if len(current.entries) >= limits.max_records:
                 current = None
         return batches
 
-    def _take(self, queue: _ShardQueue, batch: Batch, now: float) -> None:
-        """Move head entries of `queue` into `batch` within the request and rate limits.
+    def _take(self, queue: _ShardQueue, batch: Batch, now: float) -> bool:
+        """Move head entries of `queue` into `batch` within the request and rate limits; return
+        whether any was taken (then the shard is muted until the batch is released).
 
         The first entry of an empty batch always fits the request limits (records are checked
         against the record limit before they get here); the rate limiter may go into debt by
         one record's bytes, so a record larger than the shard's burst still goes out.
         """
         limits = self._limits
-        entries = queue.entries
-        out = batch.entries
-        size = batch.size
-        before = len(out)
-        room = limits.max_records - before
-        byte_room = limits.max_bytes
+        room = limits.max_records - len(batch.entries)
+        byte_allow = limits.max_bytes
         limiter = queue.limiter
         if limiter is not None:
             rec_allow, byte_allow = limiter.allowance(now)
             room = min(room, rec_allow)
-        else:
-            byte_allow = byte_room
+        taken, used = self._move(queue.entries, batch, room, byte_allow, now)
+        if not taken:
+            return False
+        if limiter is not None:
+            limiter.spend(taken, used)
+        queue.size -= used
+        self._bytes -= used
+        self._records -= taken
+        queue.muted = True
+        batch.shard_ids.append(queue.shard_id)
+        return True
+
+    def _move(
+        self, entries: deque[Entry], batch: Batch, room: int, byte_allow: int, now: float
+    ) -> tuple[int, int]:
+        """Move up to `room` sendable entries (and `byte_allow` bytes) into `batch`, in queue
+        order; return (records, bytes) moved. Entries passed over stay in place, in order."""
+        limits = self._limits
+        out = batch.entries
+        size = batch.size
         keys: set[str] | None = set() if limits.one_per_key else None
+        blocked: set[str] = set()
         skipped: list[Entry] = []
-        taken = 0
-        used = 0
+        taken = used = 0
         while entries and taken < room:
             entry = entries[0]
-            if (size + entry.size > byte_room and out) or used >= byte_allow:
+            if (size + entry.size > limits.max_bytes and out) or used >= byte_allow:
                 break
             entries.popleft()
+            if entry.not_before > now or entry.partition_key in blocked:
+                # In backoff, or behind a record of its key in backoff: stays, in order.
+                blocked.add(entry.partition_key)
+                skipped.append(entry)
+                if len(skipped) >= BACKOFF_SCAN_LIMIT:
+                    break
+                continue
             if keys is not None:
                 if entry.partition_key in keys:
                     # A later record of a key already in this call waits for the next call;
@@ -252,14 +304,8 @@ class Accumulator:
             taken += 1
         if skipped:
             entries.extendleft(reversed(skipped))
-        if limiter is not None:
-            limiter.spend(taken, used)
-        queue.size -= used
-        self._bytes -= used
-        self._records -= taken
         batch.size = size
-        queue.muted = True
-        batch.shard_ids.append(queue.shard_id)
+        return taken, used
 
     def release(self, batch: Batch) -> None:
         """The batch's call has finished: its shards may send again."""

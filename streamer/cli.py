@@ -173,7 +173,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         type=int,
         default=s,
         metavar="N",
-        help="send attempts per record before dead-lettering (default 10)",
+        help="send attempts per record before dead-lettering (default 20)",
     )
     p.add_argument(
         "--buffer-records",

@@ -37,9 +37,11 @@ RETRYABLE_RECORD_ERRORS: Final = frozenset(
 # Streamer defaults.
 DEFAULT_LINGER_S: Final = 0.05
 DEFAULT_RECORD_BUDGET_S: Final = 30.0
-DEFAULT_MAX_ATTEMPTS: Final = 10
-DEFAULT_BACKOFF_BASE_S: Final = 0.1
-DEFAULT_BACKOFF_CAP_S: Final = 5.0
+DEFAULT_MAX_ATTEMPTS: Final = 20
+DEFAULT_BACKOFF_BASE_S: Final = 0.02
+DEFAULT_BACKOFF_CAP_S: Final = 2.0
+"""Full-jitter backoff doubles from 20 ms up to 2 s: a sporadic InternalFailure costs a record
+little latency, while 20 attempts still span about the record's 30 s budget."""
 DEFAULT_WRITERS: Final = 16
 DEFAULT_BUFFER_RECORDS: Final = 20_000
 DEFAULT_BUFFER_BYTES: Final = 32 * MiB

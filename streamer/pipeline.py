@@ -318,7 +318,7 @@ class Pipeline:
             stats.retried += len(retry)
             if failure.maybe_written:
                 stats.possible_duplicates += len(retry)
-            self._acc.requeue(retry, now + delay)
+            self._acc.requeue(retry, now + delay, pause=True)
         log.warning(
             "PutRecords failed",
             code=failure.code,

@@ -29,6 +29,7 @@ class Entry:
         "first_seen",
         "hash_key",
         "line_no",
+        "not_before",
         "partition_key",
         "predicted_shard",
         "size",
@@ -53,6 +54,8 @@ class Entry:
         self.errors: list[str] | None = None
         """One short description per failed attempt, for the dead-letter file."""
         self.predicted_shard = ""
+        self.not_before = 0.0
+        """After a failed attempt: not to be sent again before this time (its backoff)."""
 
     def note_failure(self, description: str) -> None:
         """Record a failed attempt."""

@@ -73,7 +73,7 @@ def decode_put_records(status: int, raw: bytes, sent: int) -> PutResult:
             retriable=True,
             maybe_written=True,
         )
-    if body.get("FailedRecordCount") == 0:
+    if isinstance(body, dict) and body.get("FailedRecordCount") == 0:
         try:  # the common case: every record written, no per-record error to look for
             return PutOutcome([rec["ShardId"] for rec in records])
         except (KeyError, TypeError):

@@ -98,7 +98,7 @@ class Model:
         for entry in reversed(entries):
             self.queues[MAP4.shard_for(entry.hash_key)].appendleft(entry)
 
-    def take(self, batch: Batch) -> None:
+    def take(self, batch: Batch, now: float) -> None:
         assert batch.entries, "an empty batch was drained"
         assert len(batch.entries) <= self.limits.max_records
         assert batch.size == sum(e.size for e in batch.entries)
@@ -107,18 +107,23 @@ class Model:
         assert {e.predicted_shard for e in batch.entries} == set(batch.shard_ids)
         assert not self.in_flight_shards & set(batch.shard_ids), "a shard has two batches"
         for shard_id in batch.shard_ids:
-            self._take_from(shard_id, [e for e in batch.entries if e.predicted_shard == shard_id])
+            taken = [e for e in batch.entries if e.predicted_shard == shard_id]
+            self._take_from(shard_id, taken, now)
         self.in_flight_shards.update(batch.shard_ids)
         if len(batch.entries) == self.limits.max_records:
             event(f"a batch holds exactly max_records={self.limits.max_records}")
         if batch.size == self.limits.max_bytes:
             event("a batch holds exactly max_bytes")
 
-    def _take_from(self, shard_id: str, taken: list[Entry]) -> None:
-        """Check that `taken` is the queue's head minus allowed skips, then remove it."""
+    def _take_from(self, shard_id: str, taken: list[Entry], now: float) -> None:
+        """Check that `taken` is the queue's head minus allowed skips, then remove it.
+
+        Allowed skips: a record in backoff, a record behind one of its key in backoff, and (in
+        strict mode) a record whose key is already in the call."""
         queue = self.queues[shard_id]
         taken_ids = {id(e) for e in taken}
         keys_in_call: set[str] = set()
+        blocked: set[str] = set()
         skipped: list[Entry] = []
         for entry in taken:
             while True:
@@ -127,17 +132,24 @@ class Model:
                 if head is entry:
                     break
                 assert id(head) not in taken_ids, "a batch took entries out of queue order"
-                assert head.partition_key in keys_in_call, (
-                    "a record was passed over although its key was not yet in the call"
-                )
+                if head.not_before > now or head.partition_key in blocked:
+                    blocked.add(head.partition_key)
+                else:
+                    assert head.partition_key in keys_in_call, (
+                        "a record was passed over although it could have gone"
+                    )
                 skipped.append(head)
+            assert entry.not_before <= now, "a record in backoff was sent"
+            assert entry.partition_key not in blocked, "a record passed one of its key in backoff"
             assert entry.partition_key not in keys_in_call or not self.limits.one_per_key, (
                 "a strict call carries two records of one key"
             )
             keys_in_call.add(entry.partition_key)
         queue.extendleft(reversed(skipped))
         if not self.limits.one_per_key:
-            assert not skipped, "a relaxed batch did not take the head of its shard's queue"
+            assert all(e.partition_key in blocked for e in skipped), (
+                "a relaxed batch passed over a record that was not held back by a backoff"
+            )
 
     def settle(self, batch: Batch) -> None:
         self.in_flight_shards.difference_update(batch.shard_ids)
@@ -171,7 +183,7 @@ def simulate(
         batches = acc.drain(now, max_batches)
         assert len(batches) <= max_batches
         for batch in batches:
-            model.take(batch)
+            model.take(batch, now)
             in_flight.append(batch)
         rng.shuffle(in_flight)
         for _ in range(rng.randint(1, len(in_flight)) if in_flight else 0):
