@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 import uvloop
 
-from streamer import check, config, daemon, logs
+from streamer import check, config, daemon, logs, runtime
 from streamer.aws import AwsKinesis, AwsSettings
 from streamer.errors import ExitCode, StreamerError
 
@@ -294,6 +294,7 @@ async def _check(settings: config.Settings, path: Path | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    runtime.cap_malloc_arenas()
     args = build_parser().parse_args(argv)
     try:
         settings = config.load(args.config, _overrides(args))
