@@ -1,9 +1,9 @@
 """A fast Kinesis-compatible HTTP endpoint for benchmarks and fault-injection tests.
 
 What it does: serves the Kinesis JSON 1.1 protocol (ListShards, DescribeStreamSummary,
-CreateStream, PutRecord, PutRecords) over plain HTTP/1.1 on 127.0.0.1. Records are routed to
-the open shards by MD5 of the partition key (or ExplicitHashKey), the real request limits are
-enforced, and records can fail at random (`fail_rate`), by per-shard token buckets
+DescribeStream, CreateStream, PutRecord, PutRecords) over plain HTTP/1.1 on 127.0.0.1. Records
+are routed to the open shards by MD5 of the partition key (or ExplicitHashKey), the real request
+limits are enforced, and records can fail at random (`fail_rate`), by per-shard token buckets
 (`shard_limits`) or by a script of faults. Every accepted record is counted by the unique id in
 its data, so a benchmark can tell loss from duplication.
 
@@ -278,6 +278,7 @@ class KinesisModel:
             "PutRecord": self._put_record,
             "ListShards": self._list_shards,
             "DescribeStreamSummary": self._describe_stream_summary,
+            "DescribeStream": self._describe_stream,
             "CreateStream": self._create_stream,
         }
         self._admin: dict[tuple[str, str], Callable[[Body], Reply]] = {
@@ -461,6 +462,28 @@ class KinesisModel:
             "ConsumerCount": 0,
         }
         return Reply(200, orjson.dumps({"StreamDescriptionSummary": summary}))
+
+    def _describe_stream(self, request: dict[str, Any]) -> Reply:
+        """The older call some clients (async-kinesis) start with; pages by `Limit` shards."""
+        stream = self._stream(request)
+        limit = request.get("Limit", 100)
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_LIST_SHARDS_RESULTS:
+            raise _invalid(f"Limit must be within 1..10000, not {limit!r}")
+        after = str(request.get("ExclusiveStartShardId") or "")
+        chosen = [s for s in stream.shards if s.shard_id > after]
+        description = {
+            "StreamName": stream.name,
+            "StreamARN": stream.arn,
+            "StreamStatus": "ACTIVE",
+            "StreamModeDetails": {"StreamMode": "PROVISIONED"},
+            "Shards": [s.describe() for s in chosen[:limit]],
+            "HasMoreShards": len(chosen) > limit,
+            "RetentionPeriodHours": 24,
+            "StreamCreationTimestamp": stream.created_at,
+            "EnhancedMonitoring": [{"ShardLevelMetrics": []}],
+            "EncryptionType": "NONE",
+        }
+        return Reply(200, orjson.dumps({"StreamDescription": description}))
 
     def _list_shards(self, request: dict[str, Any]) -> Reply:
         token = request.get("NextToken")
