@@ -1,0 +1,396 @@
+"""The benchmark harness: every producer, same session, same endpoint process, same events.
+
+What it does: `Plan` lists the measurement points (`full_plan`, `quick_plan`): the main table
+(every producer, 600-byte events, no faults), the start-up cost of each (empty input), and the
+scaling suites (shards; events, with RSS over time; record sizes; injected failures). `run_plan`
+snapshots the code under test, writes each workload once, starts one endpoint per endpoint
+configuration (shard count, failure rate), measures the endpoint's ceiling with
+`benchmarks.ceiling` against the main one, and runs the points against it through
+`runner.run_once`, interleaving the runs of different producers so a noisy neighbour hurts
+them alike. A point seen in two suites is measured once. Each point is summarised by the median
+of its runs (records/s = events / median wall time) and its spread; the result is a JSON-ready
+dict with the machine (CPUs, model, memory, Python, load average at start and end) and the
+command, which `benchmarks.report` turns into BENCHMARKS.md and the plot.
+
+What it leaves out: measuring a single run (`runner.py`), rendering (`report.py`), statistics
+beyond the median and range of a few runs, and isolating the machine: the load average is
+recorded instead, and the ratios within one session are the figures to compare.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import importlib.metadata
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from benchmarks.runner import (
+    PRODUCERS,
+    REFERENCE,
+    ROOT,
+    STREAM,
+    Endpoint,
+    EventsFile,
+    Run,
+    Workloads,
+    last_json,
+    run_once,
+    snapshot,
+)
+
+SIZE_LABELS: Final = {"100": "100 B", "600": "600 B", "100k": "100 KB"}
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One measurement: a producer, an endpoint configuration and a workload, `runs` times."""
+
+    suite: str
+    producer: str
+    shards: int
+    events: int
+    size: str = "600"
+    fail_rate: float = 0.0
+    runs: int = 3
+    sample_rss: bool = False
+
+    @property
+    def key(self) -> tuple[str, int, int, str, float]:
+        return (self.producer, self.shards, self.events, self.size, self.fail_rate)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to run. The main table is every producer at `shards`, `events`, 600 B, no faults."""
+
+    mode: str = "full"
+    events: int = 200_000
+    runs: int = 3
+    shards: int = 4
+    producers: tuple[str, ...] = tuple(PRODUCERS)
+    shard_limits: bool = False
+    ceiling_s: float = 5.0
+    scaling: bool = True
+    scaling_runs: int = 3
+    scaling_producers: tuple[str, ...] = ("streamer", "boto_loop")
+    scaling_shards: tuple[int, ...] = (1, 4, 64, 512)
+    large_events: int = 2_000_000
+    large_runs: int = 3
+    big_record_events: int = 5_000
+    small_record_events: int = 200_000
+    fail_rate: float = 0.1
+    startup: bool = True
+
+    def points(self) -> list[Point]:
+        """Every measurement point, main table first; the harness merges repeated ones."""
+        main = [Point("main", p, self.shards, self.events, runs=self.runs) for p in self.producers]
+        if self.startup:  # empty input: the fixed cost of starting, connecting and exiting
+            main += [Point("startup", p, self.shards, 0, runs=self.runs) for p in self.producers]
+        if not self.scaling:
+            return main
+        scalers = [p for p in self.scaling_producers if p in PRODUCERS]
+        runs, shards, events = self.scaling_runs, self.shards, self.events
+        points: list[Point] = []
+        for count in self.scaling_shards:
+            points += [Point("shards", p, count, events, runs=runs) for p in scalers]
+        points += [
+            Point("events", REFERENCE, shards, events, runs=runs, sample_rss=True),
+            Point(
+                "events",
+                REFERENCE,
+                shards,
+                self.large_events,
+                runs=self.large_runs,
+                sample_rss=True,
+            ),
+        ]
+        sizes = (
+            ("100", self.small_record_events),
+            ("600", events),
+            ("100k", self.big_record_events),
+        )
+        for size, count in sizes:
+            points += [Point("sizes", p, shards, count, size, runs=runs) for p in scalers]
+        for rate in (0.0, self.fail_rate):
+            points += [
+                Point("failures", p, shards, events, fail_rate=rate, runs=runs) for p in scalers
+            ]
+        return main + points
+
+
+def full_plan(**overrides: Any) -> Plan:
+    """The reference run: about 10-15 minutes on a 2-core machine."""
+    return replace(Plan(), **overrides)
+
+
+def quick_plan(**overrides: Any) -> Plan:
+    """A two-minute version: fewer events, one run per scaling point, no 2M run."""
+    plan = Plan(
+        mode="quick",
+        events=20_000,
+        runs=3,
+        ceiling_s=2.0,
+        scaling_runs=1,
+        large_events=200_000,
+        big_record_events=500,
+        small_record_events=20_000,
+    )
+    return replace(plan, **overrides)
+
+
+# -- summaries ---------------------------------------------------------------------------------
+
+
+def summarize(point: Point, runs: list[Run], events: EventsFile) -> dict[str, Any]:
+    """The point, its runs and their medians (records/s is events over the median wall time)."""
+    walls = [r.wall_s for r in runs]
+    cpus = [r.cpu_s for r in runs]
+    endpoint = [r.endpoint_cpu_s for r in runs if r.endpoint_cpu_s is not None]
+    checks = [r.exactly_once for r in runs]
+    wall = statistics.median(walls)
+    cpu = statistics.median(cpus)
+    exactly_once = None if any(c is None for c in checks) else all(checks)
+    return {
+        **asdict(point),
+        "label": PRODUCERS[point.producer].label,
+        "size_label": SIZE_LABELS[point.size],
+        "mean_record_bytes": round(events.mean_record_bytes, 1),
+        "ok": all(r.exit_code == 0 for r in runs) and exactly_once is not False,
+        "exactly_once": exactly_once,
+        "exactly_once_runs": sum(1 for c in checks if c),
+        "median": {
+            "wall_s": round(wall, 4),
+            "records_per_s": round(point.events / wall, 1),
+            "mb_per_s": round(events.bytes / wall / 1e6, 2),
+            "cpu_s": round(cpu, 4),
+            "cpu_s_per_100k": round(cpu / point.events * 100_000, 4) if point.events else 0.0,
+            "peak_rss_mb": statistics.median(r.peak_rss_mb for r in runs),
+            "endpoint_cpu_s": round(statistics.median(endpoint), 4) if endpoint else None,
+        },
+        "spread": {
+            "records_per_s_min": round(point.events / max(walls), 1),
+            "records_per_s_max": round(point.events / min(walls), 1),
+        },
+        "runs": [asdict(r) for r in runs],
+    }
+
+
+def machine() -> dict[str, Any]:
+    """The machine and software the run used, with the load average at the time of the call."""
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    memory_kb = 0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_kb = int(line.split()[1])
+    versions = {}
+    for package in ("aiobotocore", "botocore", "aiohttp", "orjson", "uvloop", "async-kinesis"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions[package] = importlib.metadata.version(package)
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gb": round(memory_kb / 2**20, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "packages": versions,
+        "git": _git(),
+    }
+
+
+def _git() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "streamer_dirty": bool(git("status", "--porcelain", "--", "streamer")),
+    }
+
+
+# -- the plan ----------------------------------------------------------------------------------
+
+Key = tuple[str, int, int, str, float]
+
+
+def _ceiling(endpoint: Endpoint, seconds: float, record_bytes: int, cwd: Path) -> dict[str, Any]:
+    """One `benchmarks.ceiling` run against `endpoint`, with the endpoint's CPU over it."""
+    options = ["--url", endpoint.url, "--stream", STREAM, "--seconds", str(seconds)]
+    argv = [
+        sys.executable,
+        "-m",
+        "benchmarks.ceiling",
+        *options,
+        "--record-bytes",
+        str(record_bytes),
+    ]
+    before = endpoint.cpu_s()
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+    after = endpoint.cpu_s()
+    endpoint.reset()
+    result = last_json(done.stdout) or {"error": done.stderr[-2000:], "records_per_s": 0.0}
+    if before is not None and after is not None and result.get("records"):
+        result["endpoint_cpu_s"] = round(after - before, 3)
+        result["endpoint_cpu_us_per_record"] = round((after - before) / result["records"] * 1e6, 3)
+    return result
+
+
+def _log(message: str) -> None:
+    sys.stderr.write(f"[bench {time.strftime('%H:%M:%S')}] {message}\n")
+    sys.stderr.flush()
+
+
+def _groups(points: list[Point]) -> dict[tuple[int, float], list[Point]]:
+    """Points merged by key (most runs, RSS sampling if any asks), grouped by endpoint config."""
+    unique: dict[Key, Point] = {}
+    for point in points:
+        seen = unique.get(point.key, point)
+        runs, sample_rss = max(point.runs, seen.runs), point.sample_rss or seen.sample_rss
+        unique[point.key] = replace(seen, runs=runs, sample_rss=sample_rss)
+    groups: dict[tuple[int, float], list[Point]] = {}
+    for point in unique.values():
+        groups.setdefault((point.shards, point.fail_rate), []).append(point)
+    return groups
+
+
+@contextlib.contextmanager
+def _workdir(path: Path | None) -> Iterator[Path]:
+    if path is not None:
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="streamer-bench-") as made:
+        yield Path(made)
+
+
+@dataclass(slots=True)
+class _Session:
+    """What every group of a plan shares: the plan, directories, workloads and progress."""
+
+    plan: Plan
+    work: Path
+    code: Path
+    workloads: Workloads
+    total: int
+    done: int = 0
+    ceiling: list[dict[str, Any]] = field(default_factory=list)
+
+    def run_group(self, shards: int, fail_rate: float, group: list[Point]) -> dict[Key, Any]:
+        """One endpoint for the group; its points' runs interleaved; returns their summaries."""
+        plan = self.plan
+        files = {p.key: self.workloads.get(p.events, p.size) for p in group}
+        runs: dict[Key, list[Run]] = {p.key: [] for p in group}
+        with Endpoint(shards, fail_rate, plan.shard_limits, cwd=self.code) as endpoint:
+            if shards == plan.shards and fail_rate == 0.0 and plan.ceiling_s > 0:
+                record_bytes = round(self.workloads.get(plan.events, "600").mean_record_bytes)
+                for _ in range(plan.runs):
+                    self.ceiling.append(_ceiling(endpoint, plan.ceiling_s, record_bytes, self.code))
+                    _log(f"ceiling: {self.ceiling[-1].get('records_per_s', 0):,.0f} records/s")
+            for attempt in range(max(p.runs for p in group)):
+                for point in (p for p in group if attempt < p.runs):
+                    run = run_once(
+                        PRODUCERS[point.producer], files[point.key], endpoint, self.work,
+                        shard_limits=plan.shard_limits, sample_rss=point.sample_rss, cwd=self.code,
+                    )  # fmt: skip
+                    runs[point.key].append(run)
+                    self._progress(point, attempt, run)
+        return {p.key: summarize(p, runs[p.key], files[p.key]) for p in group}
+
+    def _progress(self, point: Point, attempt: int, run: Run) -> None:
+        self.done += 1
+        check = {True: "yes", False: "NO", None: "not checkable"}[run.exactly_once]
+        _log(
+            f"[{self.done}/{self.total}] {point.producer} shards={point.shards} "
+            f"fail={point.fail_rate} events={point.events} size={point.size} "
+            f"run {attempt + 1}/{point.runs}: {run.records_per_s:,.0f} rec/s, "
+            f"cpu {run.cpu_s_per_100k:.2f} s/100k, rss {run.peak_rss_mb:.0f} MB, "
+            f"exactly-once {check}, exit {run.exit_code}"
+        )
+
+
+def run_plan(plan: Plan, *, command: str, workdir: Path | None = None) -> dict[str, Any]:
+    """Run every point of `plan` and the ceiling; return the JSON-ready results."""
+    started_at = dt.datetime.now(dt.UTC)
+    clock = time.perf_counter()
+    info = machine()
+    points = plan.points()
+    groups = _groups(points)
+    measured: dict[Key, dict[str, Any]] = {}
+    with _workdir(workdir) as work:
+        code, info["code_sha256"] = snapshot(work)
+        _log(f"{plan.mode} plan on {info['nproc']} CPUs, load average {info['load_average']}")
+        total = sum(p.runs for group in groups.values() for p in group)
+        session = _Session(plan, work, code, Workloads(work, cwd=code), total)
+        for (shards, fail_rate), group in groups.items():
+            measured.update(session.run_group(shards, fail_rate, group))
+
+    def suite(name: str) -> list[dict[str, Any]]:
+        return [{**measured[p.key], "suite": name} for p in points if p.suite == name]
+
+    results = {
+        "mode": plan.mode,
+        "command": command,
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "duration_s": round(time.perf_counter() - clock, 1),
+        "machine": info,
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
+        "plan": asdict(plan),
+        "reference": REFERENCE,
+        "main": suite("main"),
+        "startup": suite("startup"),
+        "ceiling": _ceiling_summary(session.ceiling),
+        "scaling": {
+            name: suite(name)
+            for name in ("shards", "events", "sizes", "failures")
+            if any(p.suite == name for p in points)
+        },
+        "ok": all(m["ok"] for m in measured.values()),
+    }
+    _log(f"done in {results['duration_s']:.0f} s; all runs ok: {results['ok']}")
+    return results
+
+
+def _ceiling_summary(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not runs:
+        return None
+    rates = [float(r.get("records_per_s") or 0.0) for r in runs]
+    per_record = [
+        r["endpoint_cpu_us_per_record"] for r in runs if "endpoint_cpu_us_per_record" in r
+    ]
+    return {
+        "records_per_s": round(statistics.median(rates), 1),
+        "endpoint_cpu_us_per_record": round(statistics.median(per_record), 3)
+        if per_record
+        else None,
+        "record_bytes": runs[0].get("record_bytes"),
+        "connections": runs[0].get("connections"),
+        "runs": runs,
+    }
+
+
+def write_results(results: dict[str, Any], directory: Path) -> Path:
+    """Write the results as `<mode>.json` under `directory`; returns the path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{results['mode']}.json"
+    path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
+    return path

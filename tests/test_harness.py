@@ -1,0 +1,101 @@
+"""The benchmark harness end to end on a tiny workload, and its plan and endpoint additions.
+
+The end-to-end test runs `python -m benchmarks` as a user would (2,000 events, one run, the
+streamer and the aiobotocore loop, a half-second ceiling) into a temporary directory and checks
+the results file, the report and the plot.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+from benchmarks import harness
+from benchmarks.endpoint import EndpointConfig, KinesisModel
+
+REPO = Path(__file__).resolve().parents[1]
+EVENTS = 2_000
+
+
+def test_tiny_run_writes_results_report_and_plot(tmp_path: Path) -> None:
+    """Every run delivers each event exactly once and every output has the expected shape."""
+    markdown = tmp_path / "BENCHMARKS.md"
+    command = [
+        sys.executable, "-m", "benchmarks", "--events", str(EVENTS), "--runs", "1",
+        "--producers", "streamer,boto_loop", "--no-scaling", "--ceiling-seconds", "0.5",
+        "--output-dir", str(tmp_path), "--markdown", str(markdown),
+    ]  # fmt: skip
+    done = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    results = orjson.loads((tmp_path / "custom.json").read_bytes())
+    assert results["ok"] is True
+    assert results["machine"]["nproc"] >= 1
+    assert len(results["machine"]["code_sha256"]) == 16
+    assert len(results["machine"]["load_average"]) == 3
+    assert [e["producer"] for e in results["main"]] == ["streamer", "boto_loop"]
+    for entry in results["main"]:
+        assert entry["events"] == EVENTS
+        assert entry["exactly_once"] is True
+        (run,) = entry["runs"]
+        assert run["exit_code"] == 0
+        assert (run["unique_ids"], run["duplicates"], run["missing"]) == (EVENTS, 0, 0)
+        assert run["cpu_s"] > 0
+        assert run["wall_s"] > 0
+        assert not run["rss_from_harness"]
+        assert (
+            0 < run["sampled_high_water_mb"] <= run["ru_maxrss_mb"] + 1
+        )  # sampling: a lower bound
+        assert run["peak_rss_mb"] >= run["ru_maxrss_mb"]
+        assert entry["median"]["records_per_s"] == round(EVENTS / run["wall_s"], 1)
+    assert [e["events"] for e in results["startup"]] == [0, 0]
+    assert results["ceiling"]["records_per_s"] > 0
+    assert results["scaling"] == {}
+
+    text = markdown.read_text()
+    assert "| streamer (fast transport) |" in text
+    assert "| aiobotocore loop (500/call, 8 tasks) |" in text
+    assert "![throughput and scaling](throughput.png)" in text
+    assert (tmp_path / "throughput.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_full_plan_covers_every_suite_and_merges_repeated_points() -> None:
+    """The full plan has each scaling axis; a point in two suites is measured once."""
+    plan = harness.full_plan()
+    points = plan.points()
+    suites = {p.suite for p in points}
+    assert suites == {"main", "startup", "shards", "events", "sizes", "failures"}
+    assert {p.shards for p in points if p.suite == "shards"} == {1, 4, 64, 512}
+    assert {p.events for p in points if p.suite == "events"} == {200_000, 2_000_000}
+    assert {p.size for p in points if p.suite == "sizes"} == {"100", "600", "100k"}
+    assert {p.fail_rate for p in points if p.suite == "failures"} == {0.0, 0.1}
+    assert all(p.runs >= 3 for p in points if p.suite == "main")
+    groups = harness._groups(points)
+    merged = [p for group in groups.values() for p in group]
+    assert len({p.key for p in merged}) == len(merged)
+    streamer_main = next(p for p in merged if p.key == ("streamer", 4, 200_000, "600", 0.0))
+    assert streamer_main.sample_rss
+    assert streamer_main.runs == 3
+
+
+def test_endpoint_answers_describe_stream_for_clients_that_start_with_it() -> None:
+    """DescribeStream lists the shards a page at a time (async-kinesis calls it on start)."""
+    model = KinesisModel(EndpointConfig(shards=3))
+    reply = model.handle(
+        "POST", "/", "Kinesis_20131202.DescribeStream", b'{"StreamName":"bench","Limit":2}'
+    )
+    assert reply.status == 200
+    description = orjson.loads(reply.body)["StreamDescription"]
+    assert description["StreamStatus"] == "ACTIVE"
+    assert [s["ShardId"] for s in description["Shards"]] == [
+        "shardId-000000000000",
+        "shardId-000000000001",
+    ]
+    assert description["HasMoreShards"] is True
+    missing = model.handle("POST", "/", "Kinesis_20131202.DescribeStream", b'{"StreamName":"x"}')
+    assert missing.status == 400
