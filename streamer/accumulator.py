@@ -354,7 +354,7 @@ class Accumulator:
         self._install(shard_map, previous=old)
         for queue in old.values():
             for entry in queue.entries:
-                self._append(entry)
+                self.add(entry, entry.enqueued_at)  # re-predicted, keeping its linger time
 
     def _install(self, shard_map: ShardMap, previous: dict[str, _ShardQueue] | None = None) -> None:
         self._queues = {}
@@ -370,15 +370,6 @@ class Accumulator:
             self._queues[shard_id] = queue
         self._records = 0
         self._bytes = 0
-
-    def _append(self, entry: Entry) -> None:
-        shard_id = self._map.shard_for(entry.hash_key)
-        entry.predicted_shard = shard_id
-        queue = self._queues[shard_id]
-        queue.entries.append(entry)
-        queue.size += entry.size
-        self._records += 1
-        self._bytes += entry.size
 
     def shard_ids_pending(self) -> Iterable[str]:
         return (q.shard_id for q in self._queues.values() if q.entries)

@@ -262,21 +262,16 @@ class Pipeline:
                 stats.throttled += 1
                 stats.throttled_by_shard[entry.predicted_shard] += 1
                 throttled.add(entry.predicted_shard)
-            entry.attempts += 1
-            entry.note_failure(f"{code}: {message}" if message else code)
-            decision = self._policy.decide(
-                attempts=entry.attempts,
-                first_seen=entry.first_seen,
-                now=now,
-                error=code,
+            wait = self._failed_attempt(
+                entry,
+                f"{code}: {message}" if message else code,
+                code,
                 retriable=is_retriable_record_error(code),
-                uniform=self._rng.uniform,
+                now=now,
             )
-            if isinstance(decision, GiveUp):
-                self._give_up(entry, decision.reason)
-            else:
+            if wait is not None:
                 retry.append(entry)
-                delay = max(delay, decision.delay_s)
+                delay = max(delay, wait)
         stats.delivered += len(entries) - len(failures)
         if retry:
             stats.retried += len(retry)
@@ -299,21 +294,12 @@ class Pipeline:
         retry: list[Entry] = []
         delay = 0.0
         for entry in entries:
-            entry.attempts += 1
-            entry.note_failure(description)
-            decision = self._policy.decide(
-                attempts=entry.attempts,
-                first_seen=entry.first_seen,
-                now=now,
-                error=description,
-                retriable=failure.retriable,
-                uniform=self._rng.uniform,
+            wait = self._failed_attempt(
+                entry, description, description, retriable=failure.retriable, now=now
             )
-            if isinstance(decision, GiveUp):
-                self._give_up(entry, decision.reason)
-            else:
+            if wait is not None:
                 retry.append(entry)
-                delay = max(delay, decision.delay_s)
+                delay = max(delay, wait)
         if retry:
             stats.retried += len(retry)
             if failure.maybe_written:
@@ -329,6 +315,25 @@ class Pipeline:
         )
         if failure.code == "ResourceNotFoundException":
             self._refresh_wanted.set()
+
+    def _failed_attempt(
+        self, entry: Entry, note: str, error: str, *, retriable: bool, now: float
+    ) -> float | None:
+        """Record a failed attempt; return the retry delay, or None once it is dead-lettered."""
+        entry.attempts += 1
+        entry.note_failure(note)
+        decision = self._policy.decide(
+            attempts=entry.attempts,
+            first_seen=entry.first_seen,
+            now=now,
+            error=error,
+            retriable=retriable,
+            uniform=self._rng.uniform,
+        )
+        if isinstance(decision, GiveUp):
+            self._give_up(entry, decision.reason)
+            return None
+        return decision.delay_s
 
     def _give_up(self, entry: Entry, reason: str) -> None:
         self._stats.dead_lettered_delivery += 1
