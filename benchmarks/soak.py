@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from benchmarks.procs import bench_env, start_endpoint, streamer_cmd
 from benchmarks.workload import generate
 
 
@@ -64,54 +64,22 @@ def _slope(xs: list[float], ys: list[float]) -> float:
 
 
 def run(minutes: float, rate: int, fail_rate: float, shards: int) -> dict[str, Any]:
-    endpoint = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.endpoint",
-            "--port",
-            "0",
-            "--shards",
-            str(shards),
-            "--stream",
-            "bench",
-            "--fail-rate",
-            str(fail_rate),
-        ],
-        stdout=subprocess.PIPE,
-    )
-    assert endpoint.stdout is not None
-    url = json.loads(endpoint.stdout.readline())["url"]
+    endpoint, url = start_endpoint(shards, "--fail-rate", str(fail_rate))
     metrics_port = _free_port()
     metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     total = int(minutes * 60 * rate)
     samples: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "AWS_ACCESS_KEY_ID": "soak", "AWS_SECRET_ACCESS_KEY": "soak"}
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamer",
-                "run",
-                "--stream",
-                "bench",
-                "--region",
-                "us-east-1",
-                "--endpoint-url",
+            streamer_cmd(
                 url,
-                "--dead-letter",
-                str(Path(tmp) / "dl"),
-                "--shard-rate-factor",
-                "0",
-                "--max-attempts",
-                "50",
-                "--metrics-address",
-                f"127.0.0.1:{metrics_port}",
-            ],
+                Path(tmp) / "dl",
+                *("--shard-rate-factor", "0", "--max-attempts", "50"),
+                *("--metrics-address", f"127.0.0.1:{metrics_port}"),
+            ),
             stdin=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=env,
+            env=bench_env(),
         )
         assert proc.stdin is not None
         assert proc.stderr is not None

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -24,30 +23,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from benchmarks.procs import bench_env, start_endpoint, streamer_cmd
 from benchmarks.workload import generate
 
 RECORDS_PER_SHARD_S = 1000
-
-
-def _start_endpoint(shards: int, extra: list[str]) -> tuple[subprocess.Popen[bytes], str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.endpoint",
-            "--port",
-            "0",
-            "--shards",
-            str(shards),
-            "--stream",
-            "bench",
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-    )
-    assert proc.stdout is not None
-    info = json.loads(proc.stdout.readline())
-    return proc, str(info["url"])
 
 
 def _stats(url: str) -> dict[str, Any]:
@@ -56,37 +35,23 @@ def _stats(url: str) -> dict[str, Any]:
 
 
 def run(shards: int, events: int, *, streamer_args: list[str]) -> dict[str, Any]:
-    endpoint, url = _start_endpoint(shards, ["--shard-limits"])
+    endpoint, url = start_endpoint(shards, "--shard-limits")
     try:
         with tempfile.TemporaryDirectory() as tmp:
             data = Path(tmp) / "events.ndjson"
             with data.open("wb") as fh:
                 fh.writelines(generate(events, size="600"))
-            env = {**os.environ, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
             with data.open("rb") as stdin:
                 proc = subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "streamer",
-                        "run",
-                        "--stream",
-                        "bench",
-                        "--region",
-                        "us-east-1",
-                        "--endpoint-url",
+                    streamer_cmd(
                         url,
-                        "--dead-letter",
-                        str(Path(tmp) / "dl"),
-                        "--record-budget-s",
-                        "600",
-                        "--max-attempts",
-                        "1000",
+                        Path(tmp) / "dl",
+                        *("--record-budget-s", "600", "--max-attempts", "1000"),
                         *streamer_args,
-                    ],
+                    ),
                     stdin=stdin,
                     capture_output=True,
-                    env=env,
+                    env=bench_env(),
                     check=False,
                 )
             if proc.returncode != 0:
