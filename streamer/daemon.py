@@ -100,6 +100,13 @@ class Daemon:
         """Stop accepting input and drain (SIGTERM, or a first SIGINT)."""
         self.stopping.set()
 
+    def _on_pipeline_failure(self, error: str) -> None:
+        """The sender or a writer died: stop at once (even with no input arriving), exit 1."""
+        if not self.failed:
+            self.failed = True
+            log.warning("stopping: the pipeline failed (logged above)", error=error)
+            self.stop()
+
     def interrupt(self) -> None:
         """Abandon the drain at once, dead-lettering everything held (a second SIGINT)."""
         self.interrupted = True
@@ -220,6 +227,7 @@ class Daemon:
             settings=PipelineSettings(writers=s.writers),
             clock=self._clock,
             observe_call=metrics.observe_call if metrics is not None else None,
+            on_failure=self._on_pipeline_failure,
         )
 
     async def _accept(self, ingest: Ingest, sockets: SocketInputs, started: float) -> None:
@@ -295,6 +303,8 @@ class Daemon:
 
     # -- observability -------------------------------------------------------------------
     def _not_ready(self, acc: Accumulator) -> str | None:
+        if self.failed:
+            return "the pipeline failed: see the error log"
         if self.stopping.is_set():
             return "shutting down: not accepting input"
         if len(acc.shard_map) == 0:

@@ -111,6 +111,11 @@ def classify_request_error(code: str, message: str, *, status: int) -> RequestFa
     return RequestFailure(code=code, message=message, retriable=retriable)
 
 
+MALFORMED_RESULT: Final = "MalformedResult"
+"""Our code for an answer entry with neither a ShardId nor an ErrorCode: the record may or may
+not have been written, so it is retried and counted as a possible duplicate."""
+
+
 def is_retriable_record_error(code: str) -> bool:
     """Whether a per-record ErrorCode inside a 200 PutRecords answer is worth retrying."""
-    return code in RETRYABLE_RECORD_ERRORS
+    return code in RETRYABLE_RECORD_ERRORS or code == MALFORMED_RESULT

@@ -16,7 +16,6 @@ metrics rendering.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections.abc import Callable
@@ -26,7 +25,7 @@ import structlog
 
 from streamer.accumulator import Accumulator, Batch
 from streamer.deadletter import DeadLetterFile
-from streamer.errors import RequestFailure, is_retriable_record_error
+from streamer.errors import MALFORMED_RESULT, RequestFailure, is_retriable_record_error
 from streamer.kinesis import KinesisClient, PutOutcome, PutResult
 from streamer.limits import DEFAULT_SHARD_REFRESH_MIN_INTERVAL_S
 from streamer.record import Entry
@@ -64,6 +63,7 @@ class Pipeline:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         observe_call: Callable[[float, int, int], None] | None = None,
+        on_failure: Callable[[str], None] | None = None,
     ) -> None:
         self._client = client
         self._acc = accumulator
@@ -74,6 +74,8 @@ class Pipeline:
         self._clock = clock
         self._rng = rng or random.Random()
         self._observe_call = observe_call
+        self._on_failure = on_failure
+        """Called once if the sender loop or a writer dies (the daemon then stops, exit 1)."""
         """Called after each PutRecords call with (seconds, records sent, records failed)."""
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
@@ -95,13 +97,14 @@ class Pipeline:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        for task in (self._sender, self._refresher, *self._inflight):
-            if task is not None:
-                task.cancel()
-        for task in (self._sender, self._refresher, *self._inflight):
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError, SenderFailed):
-                    await task
+        if not self._acc.is_empty() or self._inflight:
+            # Left without close() (an error or cancellation in the caller): nothing is dropped.
+            self.abandon("the daemon stopped before the record was delivered")
+        tasks = [t for t in (self._sender, self._refresher, *self._inflight) if t is not None]
+        for task in tasks:
+            task.cancel()
+        # gather, not a suppressed await: a cancellation of this task itself still propagates.
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- input side ----------------------------------------------------------------------
     @property
@@ -128,12 +131,22 @@ class Pipeline:
     def _sender_done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled() or task.exception() is None:
             return
-        self._failure = str(task.exception())
-        log.error(
-            "sender loop failed; input stops and held records are dead-lettered",
-            error=self._failure,
-        )
+        self._fail(str(task.exception()), "sender loop failed")
+
+    def _fail(self, error: str, what: str) -> None:
+        """An internal failure: stop input (wait_for_room raises) and tell the daemon."""
+        first = self._failure is None
+        if first:
+            self._failure = error
+        log.error(f"{what}; input stops and held records are dead-lettered", error=error)
         self._room.set()
+        if first and self._on_failure is not None:
+            self._on_failure(error)
+
+    @property
+    def failure(self) -> str | None:
+        """Why the pipeline failed internally, or None."""
+        return self._failure
 
     @property
     def in_flight_records(self) -> int:
@@ -163,6 +176,8 @@ class Pipeline:
     def abandon(self, reason: str) -> None:
         """Dead-letter everything held (buffered and in flight) and stop sending."""
         for task, batch in list(self._inflight.items()):
+            if task.done():
+                continue  # its call finished and _send settled every record already
             task.cancel()
             for entry in batch.entries:
                 self._give_up(
@@ -210,7 +225,7 @@ class Pipeline:
         self._inflight.pop(task, None)
         self._wake.set()
         if not task.cancelled() and task.exception() is not None:
-            log.error("writer task failed", error=repr(task.exception()))
+            self._fail(repr(task.exception()), "writer task failed while settling a call")
 
     async def _send(self, batch: Batch) -> None:
         self._stats.requests += 1
@@ -257,7 +272,9 @@ class Pipeline:
                 if shard_id != entry.predicted_shard:
                     mispredicted += 1
                 continue
-            code, message = failures[i]
+            code, message = failures.get(i, (MALFORMED_RESULT, "neither ShardId nor ErrorCode"))
+            if code == MALFORMED_RESULT:
+                stats.possible_duplicates += 1
             if code == THROTTLED:
                 stats.throttled += 1
                 stats.throttled_by_shard[entry.predicted_shard] += 1

@@ -49,7 +49,9 @@ class _Bucket:
     def refill(self, now: float, share: float) -> float:
         elapsed = now - self.updated
         if elapsed > 0:
-            self.level = min(self.capacity * share, self.level + elapsed * self.rate * share)
+            # At least one unit of burst, so a tiny rate still lets a record through in time.
+            ceiling = max(self.capacity * share, 1.0)
+            self.level = min(ceiling, self.level + elapsed * self.rate * share)
             self.updated = now
         return self.level
 

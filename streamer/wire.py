@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import orjson
 
-from streamer.errors import RequestFailure, classify_request_error
+from streamer.errors import MALFORMED_RESULT, RequestFailure, classify_request_error
 from streamer.kinesis import PutOutcome, PutResult
 from streamer.record import Entry
 
@@ -75,24 +75,35 @@ def decode_put_records(status: int, raw: bytes, sent: int) -> PutResult:
         )
     if isinstance(body, dict) and body.get("FailedRecordCount") == 0:
         try:  # the common case: every record written, no per-record error to look for
-            return PutOutcome([rec["ShardId"] for rec in records])
+            shard_ids = [rec["ShardId"] for rec in records]
         except (KeyError, TypeError):
             pass  # malformed entries: the careful path below reports them
+        else:
+            if all(type(sid) is str and sid for sid in shard_ids):
+                return PutOutcome(shard_ids)
     return outcome_from_records(records)
 
 
 def outcome_from_records(records: Sequence[Any]) -> PutOutcome:
-    """Per-record results from the answer's `Records` list (already checked for length)."""
+    """Per-record results from the answer's `Records` list (already checked for length).
+
+    A result is a success only with a string ShardId; one with neither that nor an ErrorCode is
+    reported as a `MalformedResult` failure, never taken as delivered."""
     shard_ids: list[str | None] = []
     failures: dict[int, tuple[str, str]] = {}
     for i, rec in enumerate(records):
-        code = rec.get("ErrorCode") if isinstance(rec, dict) else "MalformedResult"
-        if code:
-            failures[i] = (
-                str(code),
-                str(rec.get("ErrorMessage") or "") if isinstance(rec, dict) else "",
-            )
+        if not isinstance(rec, dict):
+            failures[i] = (MALFORMED_RESULT, f"result is a {type(rec).__name__}")
             shard_ids.append(None)
+            continue
+        code = rec.get("ErrorCode")
+        shard_id = rec.get("ShardId")
+        if code:
+            failures[i] = (str(code), str(rec.get("ErrorMessage") or ""))
+            shard_ids.append(None)
+        elif isinstance(shard_id, str) and shard_id:
+            shard_ids.append(shard_id)
         else:
-            shard_ids.append(rec.get("ShardId"))
+            failures[i] = (MALFORMED_RESULT, "result has neither ShardId nor ErrorCode")
+            shard_ids.append(None)
     return PutOutcome(shard_ids, failures)

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from streamer import daemon
 from streamer.accumulator import Accumulator, Batch
 from streamer.errors import RequestFailure
 from streamer.record import hash_key
 from tests.fakes import FakeKinesis
-from tests.helpers import dead_letters, profile, run_daemon, settings
+from tests.helpers import chunks_of, dead_letters, profile, run_daemon, settings
 
 
 def _keys_accepted(fake: FakeKinesis) -> Counter[str]:
@@ -225,3 +226,52 @@ async def test_sender_crash_dead_letters_everything_held(
     assert dead
     assert all("internal error in the sender" in d["reason"] for d in dead)
     assert {k for _, k, _ in fake.accepted}.isdisjoint({d["partition_key"] for d in dead})
+
+
+async def test_malformed_result_is_retried_and_counted(tmp_path: Path) -> None:
+    """A result with neither ShardId nor ErrorCode is resent and counted as a possible duplicate."""
+    fake = FakeKinesis(shard_count=1, script=[lambda entries: {0: "MalformedResult"}])
+    stats = await run_daemon(fake, settings(tmp_path), (profile(i) for i in range(5)))
+    assert stats.delivered == 5
+    assert stats.possible_duplicates == 1
+    assert _keys_accepted(fake) == Counter(f"ecid-{i}" for i in range(5))
+
+
+async def test_drain_deadline_does_not_dead_letter_settled_calls(tmp_path: Path) -> None:
+    """Calls that finished before the deadline are not dead-lettered again by the abandon."""
+    for _ in range(5):
+        fake = FakeKinesis(shard_count=64)
+        cfg = settings(tmp_path, drain_deadline_s=0.01, buffer_records=30_000)
+        stats = await run_daemon(fake, cfg, (profile(i) for i in range(20_000)))
+        assert stats.delivered + stats.dead_lettered_delivery == stats.exported
+        dead_keys = {d["partition_key"] for d in dead_letters(tmp_path / "dead.ndjson")}
+        assert dead_keys.isdisjoint(k for _, k, _ in fake.accepted)
+        (tmp_path / "dead.ndjson").unlink(missing_ok=True)
+
+
+async def test_sender_death_stops_a_socket_daemon_with_no_input_arriving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With only an idle TCP listener left, a dead sender still stops the daemon (failed)."""
+    original = Accumulator.drain
+    calls = 0
+
+    def drain_dies_once_input_ended(self: Accumulator, now: float, max_batches: int) -> list[Batch]:
+        nonlocal calls
+        calls += 1
+        if self.buffered_records and self._flushing is False and calls > 1:
+            raise RuntimeError("bug in drain")
+        return original(self, now, max_batches)
+
+    monkeypatch.setattr(Accumulator, "drain", drain_dies_once_input_ended)
+    cfg = settings(tmp_path, inputs=["tcp://127.0.0.1:0"], linger_s=0.05)
+    runner = daemon.Daemon(
+        cfg,
+        FakeKinesis(shard_count=1),
+        sources={"test": chunks_of([profile(1)])},
+        install_signals=False,
+    )
+    await asyncio.wait_for(runner.run(), timeout=20)  # returns without any signal
+    assert runner.failed
+    dead = dead_letters(tmp_path / "dead.ndjson")
+    assert [d["partition_key"] for d in dead] == ["ecid-1"]

@@ -107,3 +107,14 @@ def test_throttled_shard_slows_alone() -> None:
     assert acc.shard_share("b") == 1.0
     acc.succeeded(["a"])
     assert acc.shard_share("a") == pytest.approx(0.55)
+
+
+def test_tiny_rate_never_stalls_a_shard() -> None:
+    """Even at a tiny factor and the minimum share, a record is allowed after a finite wait."""
+    limiter = ShardLimiter(RateSettings(factor=0.01, records_per_s=1000, bytes_per_s=10**6), 0.0)
+    for t in range(10):
+        limiter.throttled(float(t))
+    limiter.spend(1, 100)
+    wait = limiter.wait_s(100.0)
+    assert wait < float("inf")
+    assert limiter.allowance(100.0 + wait + 1.0)[0] >= 1

@@ -107,7 +107,21 @@ def test_decode_partial_failures_aligned_by_index() -> None:
 def test_decode_non_object_record_is_a_failure_of_that_record() -> None:
     """A result that is not an object fails only its own record."""
     outcome = decode_put_records(200, answer([{"ShardId": "a"}, "junk"]), 2)
-    assert outcome == PutOutcome(["a", None], {1: ("MalformedResult", "")})
+    assert outcome == PutOutcome(["a", None], {1: ("MalformedResult", "result is a str")})
+
+
+@pytest.mark.parametrize(
+    "result",
+    [{"SequenceNumber": "1"}, {"ShardId": None}, {"ShardId": ""}, {"ShardId": 7}],
+    ids=["no-shard", "null-shard", "empty-shard", "number-shard"],
+)
+def test_result_without_shard_or_error_is_never_delivered(result: dict[str, Any]) -> None:
+    """A result with neither a ShardId string nor an ErrorCode is a MalformedResult failure."""
+    body = orjson.dumps({"FailedRecordCount": 0, "Records": [{"ShardId": "a"}, result]})
+    outcome = decode_put_records(200, body, 2)
+    assert isinstance(outcome, PutOutcome)
+    assert outcome.shard_ids == ["a", None]
+    assert outcome.failures[1][0] == "MalformedResult"
 
 
 @pytest.mark.parametrize(
