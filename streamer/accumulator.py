@@ -200,11 +200,15 @@ class Accumulator:
         queues = list(self._queues.values())
         start = self._rotation % len(queues)
         self._rotation += 1
-        candidates = [
-            q
-            for q in queues[start:] + queues[:start]
-            if q.entries and not q.muted and q.send_at(now) <= now
-        ]
+        order = queues[start:] + queues[:start]
+        if not self._flushing and (
+            self._records < limits.max_records and self._bytes < limits.max_bytes
+        ):
+            # Less than a request's worth held in all: only lingered shards can be ready, and
+            # checking that first is cheaper than the backoff and rate checks of send_at.
+            linger = limits.linger_s  # the same sum next_ready_at uses, so it agrees
+            order = [q for q in order if q.entries and q.entries[0].enqueued_at + linger <= now]
+        candidates = [q for q in order if q.entries and not q.muted and q.send_at(now) <= now]
         if not candidates:
             return []
         if not self._flushing:
@@ -340,7 +344,10 @@ class Accumulator:
         for queue in self._queues.values():
             if not queue.entries or queue.muted:
                 continue
-            at = max(queue.send_at(now), queue.entries[0].enqueued_at + linger)
+            lingered_at = queue.entries[0].enqueued_at + linger
+            if best is not None and lingered_at >= best:
+                continue  # cannot beat the best so far: skip the costlier send_at
+            at = max(queue.send_at(now), lingered_at)
             if best is None or at < best:
                 best = at
         return best
