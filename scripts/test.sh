@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command from a fresh clone: virtual environment, install, lint, type-check, whole test suite.
 set -euo pipefail
-source "$(dirname "$0")/_venv.sh" dev
+source "$(dirname "$0")/_venv.sh" dev,bench
 ruff check streamer tests benchmarks scripts
 ruff format --check streamer tests scripts
 mypy streamer
