@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamer.accumulator import Accumulator
 from streamer.errors import RequestFailure
 from streamer.kinesis import PutOutcome, PutResult, StreamSummary
 from streamer.limits import HASH_KEY_MAX
@@ -120,3 +121,18 @@ class FakeKinesis:
         for entry in entries:
             shard_id = self.map.shard_for(hash_key(entry.partition_key))
             self.accepted.append((shard_id, entry.partition_key, entry.data))
+
+
+def break_drain(monkeypatch: Any, after_calls: int) -> None:
+    """Make Accumulator.drain raise from its (after_calls + 1)-th call: a sender-loop bug."""
+    original = Accumulator.drain
+    calls = 0
+
+    def failing_drain(self: Accumulator, now: float, max_batches: int) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls > after_calls:
+            raise RuntimeError("bug in drain")
+        return original(self, now, max_batches)
+
+    monkeypatch.setattr(Accumulator, "drain", failing_drain)

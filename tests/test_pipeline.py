@@ -13,7 +13,7 @@ from streamer import daemon
 from streamer.accumulator import Accumulator, Batch
 from streamer.errors import RequestFailure
 from streamer.record import hash_key
-from tests.fakes import FakeKinesis
+from tests.fakes import FakeKinesis, break_drain
 from tests.helpers import chunks_of, dead_letters, profile, run_daemon, settings
 
 
@@ -206,17 +206,7 @@ async def test_sender_crash_dead_letters_everything_held(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """If the sender loop dies, input stops and every held record is dead-lettered, not lost."""
-    original = Accumulator.drain
-    calls = 0
-
-    def failing_drain(self: Accumulator, now: float, max_batches: int) -> list[Batch]:
-        nonlocal calls
-        calls += 1
-        if calls > 3:
-            raise RuntimeError("bug in drain")
-        return original(self, now, max_batches)
-
-    monkeypatch.setattr(Accumulator, "drain", failing_drain)
+    break_drain(monkeypatch, after_calls=3)
     fake = FakeKinesis(shard_count=2)
     lines = [profile(i) for i in range(5000)]
     stats = await run_daemon(fake, settings(tmp_path, buffer_records=600), lines)

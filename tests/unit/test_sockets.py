@@ -16,11 +16,10 @@ from typing import Any
 
 import pytest
 
-from streamer.accumulator import Accumulator, Batch
 from streamer.config import Settings
 from streamer.daemon import Daemon
 from streamer.sources.sockets import ListenError
-from tests.fakes import FakeKinesis
+from tests.fakes import FakeKinesis, break_drain
 from tests.helpers import chunks_of, dead_letters, profile, settings
 
 
@@ -275,17 +274,7 @@ async def test_sender_failure_stops_a_socket_daemon(
 ) -> None:
     """If the sender dies, a socket daemon stops by itself (marked failed) instead of accepting
     connections it can never serve; what it held is dead-lettered."""
-    original = Accumulator.drain
-    calls = 0
-
-    def failing_drain(self: Accumulator, now: float, max_batches: int) -> list[Batch]:
-        nonlocal calls
-        calls += 1
-        if calls > 3:
-            raise RuntimeError("bug in drain")
-        return original(self, now, max_batches)
-
-    monkeypatch.setattr(Accumulator, "drain", failing_drain)
+    break_drain(monkeypatch, after_calls=3)
     fake = FakeKinesis(shard_count=2)
     daemon = Daemon(cfg(tmp_path, "tcp://127.0.0.1:0", buffer_records=100), fake, progress=False)
     task = asyncio.create_task(daemon.run())
