@@ -1,11 +1,12 @@
-"""Start-up against an endpoint that refuses the credentials: the real adapter turns the
-service's answer into a CredentialsError, and the process exits 5 with one sentence."""
+"""Start-up against endpoints that say no: refused credentials (the real adapter raises
+CredentialsError, the process exits 5) and a stream that is not ACTIVE (exit 4), each with one
+sentence."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import orjson
 import pytest
@@ -16,6 +17,27 @@ from streamer.errors import CredentialsError, ExitCode
 from tests.integration.conftest import aws_env, run_streamer
 
 pytestmark = pytest.mark.integration
+
+
+def _serve(answer: Callable[[web.Request], Awaitable[web.Response]]) -> Iterator[str]:
+    """Run an aiohttp app answering every POST with `answer`, in a thread; yield its URL."""
+    loop = asyncio.new_event_loop()
+    app = web.Application()
+    app.router.add_post("/", answer)
+    runner = web.AppRunner(app)
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    loop.run_until_complete(site.start())
+    port = runner.addresses[0][1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
 
 
 @pytest.fixture
@@ -31,23 +53,25 @@ def refusing_endpoint() -> Iterator[str]:
             status=400, body=orjson.dumps(body), content_type="application/x-amz-json-1.1"
         )
 
-    loop = asyncio.new_event_loop()
-    app = web.Application()
-    app.router.add_post("/", refuse)
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = runner.addresses[0][1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
+    yield from _serve(refuse)
+
+
+@pytest.fixture
+def deleting_stream_endpoint() -> Iterator[str]:
+    """An HTTP server whose stream is being deleted (DescribeStreamSummary says DELETING)."""
+
+    async def describe(request: web.Request) -> web.Response:
+        body = {
+            "StreamDescriptionSummary": {
+                "StreamName": "s",
+                "StreamARN": "arn:aws:kinesis:eu-west-1:123456789012:stream/s",
+                "StreamStatus": "DELETING",
+                "OpenShardCount": 1,
+            }
+        }
+        return web.Response(body=orjson.dumps(body), content_type="application/x-amz-json-1.1")
+
+    yield from _serve(describe)
 
 
 async def test_adapter_reports_refused_credentials(refusing_endpoint: str) -> None:
@@ -73,3 +97,22 @@ def test_refused_credentials_exit_5(refusing_endpoint: str) -> None:
     )
     assert proc.returncode == ExitCode.CREDENTIALS, proc.stderr.decode()
     assert b"AWS refused the credentials (UnrecognizedClientException)" in proc.stderr
+
+
+def test_stream_not_active_exits_4(deleting_stream_endpoint: str) -> None:
+    """A stream that is not ACTIVE stops start-up with exit 4 and says its status."""
+    proc = run_streamer(
+        [
+            "run",
+            "--stream",
+            "s",
+            "--region",
+            "eu-west-1",
+            "--endpoint-url",
+            deleting_stream_endpoint,
+        ],
+        b"",
+        env=aws_env(),
+    )
+    assert proc.returncode == ExitCode.STREAM_NOT_ACTIVE, proc.stderr.decode()
+    assert b"stream 's' is DELETING, not ACTIVE" in proc.stderr
