@@ -19,7 +19,13 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from streamer.limits import MAX_RECORDS_PER_REQUEST, MAX_REQUEST_BYTES
+from streamer.limits import (
+    DEFAULT_BUFFER_BYTES,
+    DEFAULT_BUFFER_RECORDS,
+    DEFAULT_LINGER_MS,
+    MAX_RECORDS_PER_REQUEST,
+    MAX_REQUEST_BYTES,
+)
 from streamer.ratelimit import RateSettings, ShardLimiter
 from streamer.record import Entry
 from streamer.shard_map import ShardMap
@@ -31,9 +37,9 @@ class BatchLimits:
 
     max_records: int = MAX_RECORDS_PER_REQUEST
     max_bytes: int = MAX_REQUEST_BYTES
-    linger_s: float = 0.05
-    buffer_records: int = 20_000
-    buffer_bytes: int = 32 * 1024 * 1024
+    linger_s: float = DEFAULT_LINGER_MS / 1000
+    buffer_records: int = DEFAULT_BUFFER_RECORDS
+    buffer_bytes: int = DEFAULT_BUFFER_BYTES
     one_per_key: bool = True
     """At most one record per partition key in a call, so a failed record is always resent
     before any later record of its key is sent (see README, ordering)."""

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 from aiobotocore.config import AioConfig
@@ -41,7 +40,7 @@ from streamer.errors import (
     UnreachableError,
     classify_request_error,
 )
-from streamer.kinesis import PutResult, StreamSummary
+from streamer.kinesis import AwsSettings, PutResult, StreamSummary
 from streamer.record import Entry
 from streamer.wire import (
     CONTENT_TYPE,
@@ -50,31 +49,6 @@ from streamer.wire import (
     encode_put_records,
     outcome_from_records,
 )
-
-Transport = Literal["fast", "botocore"]
-
-
-@dataclass(frozen=True, slots=True)
-class AwsSettings:
-    """What the adapter needs; secrets stay in here and are never logged."""
-
-    stream: str
-    region: str
-    endpoint_url: str | None = None
-    access_key_id: str | None = None
-    secret_access_key: str | None = None
-    session_token: str | None = None
-    profile: str | None = None
-    request_timeout_s: float = 10.0
-    connect_timeout_s: float = 5.0
-    max_connections: int = 16
-    transport: Transport = "fast"
-
-    def __repr__(self) -> str:  # keep secrets out of any accidental log line
-        return (
-            f"AwsSettings(stream={self.stream!r}, region={self.region!r}, "
-            f"transport={self.transport!r})"
-        )
 
 
 class AwsKinesis:

@@ -24,18 +24,16 @@ from typing import Any
 
 import structlog
 
-from streamer.accumulator import Accumulator, BatchLimits
+from streamer import config
+from streamer.accumulator import Accumulator
 from streamer.check import start_checks
-from streamer.config import Settings
 from streamer.deadletter import DeadLetterFile
 from streamer.export import Exporter
 from streamer.ingest import Ingest
 from streamer.kinesis import KinesisClient
 from streamer.metrics import Gauges, Metrics
-from streamer.pipeline import Pipeline, PipelineSettings, SenderFailed
+from streamer.pipeline import Pipeline, SenderFailed
 from streamer.progress import ProgressMeter, report_progress
-from streamer.ratelimit import RateSettings
-from streamer.retry import RetryPolicy
 from streamer.shard_map import ShardMap
 from streamer.sources.sockets import SocketInputs
 from streamer.sources.stdin import STOP_GRACE_S, read_fd_chunks
@@ -59,7 +57,7 @@ class Daemon:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: config.Settings,
         client: KinesisClient,
         *,
         sources: dict[str, ChunkSource] | None = None,
@@ -201,30 +199,15 @@ class Daemon:
     ) -> Pipeline:
         s = self.settings
         accumulator = Accumulator(
-            shard_map,
-            BatchLimits(
-                max_bytes=s.max_request_bytes,
-                linger_s=s.linger_s,
-                buffer_records=s.buffer_records,
-                buffer_bytes=s.buffer_bytes,
-                one_per_key=s.ordering == "strict",
-            ),
-            RateSettings(factor=s.shard_rate_factor),
-            now=self._clock(),
-        )
-        policy = RetryPolicy(
-            max_attempts=s.max_attempts,
-            budget_s=s.record_budget_s,
-            backoff_base_s=s.backoff_base_s,
-            backoff_cap_s=s.backoff_cap_s,
+            shard_map, config.batch_limits(s), config.rate_settings(s), now=self._clock()
         )
         return Pipeline(
             client=self._client,
             accumulator=accumulator,
-            policy=policy,
+            policy=config.retry_policy(s),
             dead_letters=dead,
             stats=self.stats,
-            settings=PipelineSettings(writers=s.writers),
+            settings=config.pipeline_settings(s),
             clock=self._clock,
             observe_call=metrics.observe_call if metrics is not None else None,
             on_failure=self._on_pipeline_failure,
@@ -359,7 +342,7 @@ def _log_source_end(name: str, task: asyncio.Task[Any]) -> None:
 
 
 async def run(
-    settings: Settings,
+    settings: config.Settings,
     client: KinesisClient,
     *,
     sources: dict[str, ChunkSource] | None = None,

@@ -2,7 +2,8 @@
 
 What it does: says what the pipeline needs from a Kinesis client (PutRecords with per-record
 outcomes as data, ListShards, the stream's summary) so the real adapter (`aws.py`) and test
-fakes are interchangeable.
+fakes are interchangeable, and what the real adapter is configured with (`AwsSettings`, built
+by `config.aws_settings`).
 
 What it leaves out: any I/O or AWS import; adapters implement the protocol.
 """
@@ -11,9 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from streamer.errors import RequestFailure
+from streamer.limits import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    DEFAULT_WRITERS,
+)
 from streamer.record import Entry
 
 
@@ -38,6 +44,32 @@ class StreamSummary:
     status: str
     open_shards: int
     arn: str = ""
+
+
+Transport = Literal["fast", "botocore"]
+
+
+@dataclass(frozen=True, slots=True)
+class AwsSettings:
+    """What the adapter needs; secrets stay in here and are never logged."""
+
+    stream: str
+    region: str
+    endpoint_url: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    session_token: str | None = None
+    profile: str | None = None
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
+    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
+    max_connections: int = DEFAULT_WRITERS
+    transport: Transport = "fast"
+
+    def __repr__(self) -> str:  # keep secrets out of any accidental log line
+        return (
+            f"AwsSettings(stream={self.stream!r}, region={self.region!r}, "
+            f"transport={self.transport!r})"
+        )
 
 
 class KinesisClient(Protocol):

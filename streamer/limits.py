@@ -35,7 +35,10 @@ RETRYABLE_RECORD_ERRORS: Final = frozenset(
 )
 
 # Streamer defaults.
-DEFAULT_LINGER_S: Final = 0.05
+DEFAULT_LINGER_MS: Final = 50.0
+MAX_LINGER_MS: Final = 60_000.0
+"""A partial batch never waits longer than a minute: a larger linger would hold records until
+the drain."""
 DEFAULT_RECORD_BUDGET_S: Final = 30.0
 DEFAULT_MAX_ATTEMPTS: Final = 20
 DEFAULT_BACKOFF_BASE_S: Final = 0.02
@@ -43,11 +46,25 @@ DEFAULT_BACKOFF_CAP_S: Final = 2.0
 """Full-jitter backoff doubles from 20 ms up to 2 s: a sporadic InternalFailure costs a record
 little latency, while 20 attempts still span about the record's 30 s budget."""
 DEFAULT_WRITERS: Final = 16
+MAX_WRITERS: Final = 1024
 DEFAULT_BUFFER_RECORDS: Final = 20_000
 DEFAULT_BUFFER_BYTES: Final = 32 * MiB
+MAX_BUFFER_RECORDS: Final = 10_000_000
+MAX_BUFFER_BYTES: Final = 16 * 1024 * MiB
+MIN_RECORD_BYTES: Final = 1024
+"""Smallest record or request limit the config accepts: below it no real profile fits."""
+LINE_SLACK_BYTES: Final = 64 * 1024
+"""The default line limit is the record limit plus this, for JSON whitespace and dropped keys."""
+MIN_LINE_BYTES: Final = 1024
+MAX_LINE_BYTES: Final = MAX_RECORD_BYTES_CEILING + 16 * MiB
 DEFAULT_REQUEST_TIMEOUT_S: Final = 10.0
 DEFAULT_DRAIN_DEADLINE_S: Final = 30.0
 DEFAULT_SHARD_REFRESH_MIN_INTERVAL_S: Final = 1.0
+DEFAULT_CONNECT_TIMEOUT_S: Final = 5.0
+DEFAULT_MAX_CONNECTIONS: Final = 256
+MAX_CONNECTIONS_CEILING: Final = 65536
+DEFAULT_PROGRESS_INTERVAL_S: Final = 5.0
+DEFAULT_SHARD_RATE_FACTOR: Final = 1.0
 READ_CHUNK_BYTES: Final = 256 * 1024
 DEAD_LETTER_LINE_PREVIEW_CHARS: Final = 4096
 """How much of an offending input line a dead-letter entry keeps."""

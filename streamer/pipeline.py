@@ -27,7 +27,7 @@ from streamer.accumulator import Accumulator, Batch
 from streamer.deadletter import DeadLetterFile
 from streamer.errors import MALFORMED_RESULT, RequestFailure, is_retriable_record_error
 from streamer.kinesis import KinesisClient, PutOutcome, PutResult
-from streamer.limits import DEFAULT_SHARD_REFRESH_MIN_INTERVAL_S
+from streamer.limits import DEFAULT_SHARD_REFRESH_MIN_INTERVAL_S, DEFAULT_WRITERS
 from streamer.record import Entry
 from streamer.retry import GiveUp, RetryPolicy
 from streamer.shard_map import ShardMap
@@ -44,7 +44,7 @@ class SenderFailed(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class PipelineSettings:
-    writers: int = 16
+    writers: int = DEFAULT_WRITERS
     shard_refresh_min_interval_s: float = DEFAULT_SHARD_REFRESH_MIN_INTERVAL_S
 
 

@@ -46,7 +46,7 @@ def settings(tmp_path: Path, **overrides: Any) -> config.Settings:
         "stream": "s",
         "region": "eu-west-1",
         "dead_letter": str(tmp_path / "dead.ndjson"),
-        "linger_s": 0.0,
+        "linger_ms": 0,
         "backoff_base_s": 0.0,
         "backoff_cap_s": 0.001,
     }

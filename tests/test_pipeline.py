@@ -254,7 +254,7 @@ async def test_sender_death_stops_a_socket_daemon_with_no_input_arriving(
         return original(self, now, max_batches)
 
     monkeypatch.setattr(Accumulator, "drain", drain_dies_once_input_ended)
-    cfg = settings(tmp_path, inputs=["tcp://127.0.0.1:0"], linger_s=0.05)
+    cfg = settings(tmp_path, inputs=["tcp://127.0.0.1:0"], linger_ms=50)
     runner = daemon.Daemon(
         cfg,
         FakeKinesis(shard_count=1),

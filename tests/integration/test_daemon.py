@@ -366,7 +366,7 @@ def test_check_reports_each_start_up_check(moto_url: str, new_stream: Any, tmp_p
     ("case", "code", "message"),
     [
         ("unknown stream", 3, "stream 'no-such-stream' does not exist"),
-        ("invalid config", 2, "writers must be at least 1"),
+        ("invalid config", 2, "--request-timeout-s must be between 0.001 and 3600, not 0"),
         ("unreachable endpoint", 6, "unreachable"),
         ("missing credentials", 5, "no AWS credentials found"),
         ("bad input", 2, "input 'udp://x:1' has an unknown scheme"),
@@ -377,7 +377,7 @@ def test_check_failures(moto_url: str, case: str, code: int, message: str) -> No
     args = ["--stream", "no-such-stream", "--region", REGION, "--endpoint-url", moto_url]
     env = aws_env()
     if case == "invalid config":
-        args += ["--writers", "0"]
+        args += ["--request-timeout-s", "0"]
     elif case == "unreachable endpoint":
         args[-1] = "http://127.0.0.1:9"
     elif case == "missing credentials":

@@ -174,10 +174,10 @@ def test_unknown_stream_fails_at_start_up(moto_url: str, tmp_path: Path) -> None
 def test_invalid_config_exits_2(tmp_path: Path) -> None:
     """A config error exits 2 with a sentence naming the setting."""
     config = tmp_path / "bad.toml"
-    config.write_text('stream = "s"\nregion = "eu-west-1"\nwriters = 0\n')
+    config.write_text('stream = "s"\nregion = "eu-west-1"\n[producer]\nwriters = 0\n')
     proc = run_streamer(["run", "--config", str(config)], b"")
     assert proc.returncode == 2
-    assert proc.stderr.decode().strip() == "streamer: writers must be at least 1 and at most 1024"
+    assert proc.stderr.decode().strip() == "streamer: writers must be between 1 and 1024, not 0"
 
 
 def test_unreachable_endpoint_exits_6(tmp_path: Path) -> None:
@@ -211,7 +211,8 @@ def test_secret_never_logged(moto_url: str, new_stream: Any, tmp_path: Path) -> 
     config = tmp_path / "c.toml"
     config.write_text(
         f'stream = "{stream}"\nregion = "{REGION}"\nendpoint_url = "{moto_url}"\n'
-        f'access_key_id = "AKIATESTKEY"\nsecret_access_key = "{secret}"\nlog_level = "debug"\n'
+        f'access_key_id = "AKIATESTKEY"\nsecret_access_key = "{secret}"\n'
+        '[daemon]\nlog_level = "debug"\n'
     )
     proc = run_streamer(
         ["run", "--config", str(config), "--dead-letter", str(tmp_path / "d")],

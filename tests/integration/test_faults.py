@@ -17,7 +17,7 @@ import pytest
 from benchmarks.endpoint import EndpointConfig, EndpointServer, serve_in_thread
 from streamer import config, daemon
 from streamer.aws import AwsKinesis
-from streamer.cli import aws_settings
+from streamer.config import aws_settings
 from streamer.stats import Stats
 from tests.helpers import dead_letters, profile
 
@@ -38,7 +38,7 @@ def _settings(url: str, tmp_path: Path, **extra: Any) -> config.Settings:
         "access_key_id": "AKIDTEST",
         "secret_access_key": "test-secret",
         "dead_letter": str(tmp_path / "dead.ndjson"),
-        "linger_s": 0.0,
+        "linger_ms": 0,
         "backoff_base_s": 0.001,
         "backoff_cap_s": 0.01,
         "shard_rate_factor": 0.0,

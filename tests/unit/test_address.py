@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamer import config
+from streamer import config, limits
 from streamer.errors import ConfigError
 from streamer.sources.address import STDIN, HostPort, InputSpec, parse_host_port, parse_input
 
@@ -79,7 +79,7 @@ def test_config_daemon_keys() -> None:
     defaults = _build()
     assert defaults.inputs == (STDIN,)
     assert defaults.metrics_address is None
-    assert defaults.max_connections == config.DEFAULT_MAX_CONNECTIONS
+    assert defaults.max_connections == limits.DEFAULT_MAX_CONNECTIONS
 
 
 @pytest.mark.parametrize(
@@ -90,9 +90,9 @@ def test_config_daemon_keys() -> None:
         ({"inputs": ["tcp://x"]}, "input 'tcp://x' must look like HOST:PORT"),
         ({"metrics_address": "9108"}, "metrics_address '9108' must look like HOST:PORT"),
         ({"metrics_address": 9108}, "metrics_address must be a string"),
-        ({"max_connections": 0}, "max_connections must be at least 1"),
+        ({"max_connections": 0}, "max_connections must be between 1 and 65536, not 0"),
         ({"progress": "yes"}, "progress must be true or false"),
-        ({"progress_interval_s": 0}, "progress_interval_s must be positive"),
+        ({"progress_interval_s": 0}, "progress_interval_s must be between 0.01 and 86400, not 0"),
     ],
 )
 def test_config_daemon_key_errors(raw: dict[str, object], message: str) -> None:

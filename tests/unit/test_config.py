@@ -1,5 +1,5 @@
-"""Configuration: TOML sections and flat keys, flags over the file, and one clear message per
-validation error, naming the key."""
+"""Configuration: TOML sections enforced, flags over the file, one clear message per validation
+error naming the key (or the flag) as the user typed it, and the settings table behind it."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from streamer import limits
+from streamer import cli, config, limits
 from streamer.config import Settings, build, load
 from streamer.errors import ConfigError, ExitCode
 from streamer.export import Segment
+from streamer.options import OPTIONS
 
 FULL_TOML = """
-[destination]
 name = "Kinesis prod"
 description = "profile exports"
 stream = "profile-exports"
@@ -23,20 +23,18 @@ endpoint_url = "http://127.0.0.1:4567"
 access_key_id = "AKIDEXAMPLEKEY"
 secret_access_key = "top-secret-value"
 session_token = "session-token-value"
-
-[activation]
 attributes = ["person.email", "person.name.lastName"]
 include_segment_names = true
 include_segment_timestamps = true
 partition_key = "email_lc_sha256"
 
-[[activation.segments]]
+[[segments]]
 id = "seg-1"
 name = "Gold"
 createdAt = 1700000000
 mappingUpdatedAt = 1700000500
 
-[[activation.segments]]
+[[segments]]
 id = "seg-2"
 
 [producer]
@@ -66,7 +64,8 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_full_file_with_every_section(tmp_path: Path) -> None:
-    """Every section's keys land in Settings, with linger_ms converted to seconds."""
+    """Every section's keys land in Settings, with linger_ms converted to seconds once, for the
+    batcher."""
     s = load(write(tmp_path, FULL_TOML), {})
     assert (s.name, s.description) == ("Kinesis prod", "profile exports")
     assert (s.stream, s.region, s.endpoint_url) == (
@@ -82,7 +81,8 @@ def test_full_file_with_every_section(tmp_path: Path) -> None:
     )
     assert s.include_segment_names is s.include_segment_timestamps is True
     assert s.partition_key == "email_lc_sha256"
-    assert s.linger_s == pytest.approx(0.02)
+    assert s.linger_ms == 20
+    assert config.batch_limits(s).linger_s == pytest.approx(0.02)
     assert (s.writers, s.max_request_bytes, s.max_record_bytes) == (8, 10 * 2**20, 2 * 2**20)
     assert (s.buffer_records, s.record_budget_s, s.max_attempts) == (1000, 12.5, 4)
     assert s.transport == "botocore"
@@ -101,10 +101,49 @@ def test_activation_is_built_from_settings(tmp_path: Path) -> None:
     assert activation.max_record_bytes == 2 * 2**20
 
 
-def test_flat_keys_without_sections(tmp_path: Path) -> None:
-    """Keys may sit at the top level of the file instead of in sections."""
-    s = load(write(tmp_path, 'stream = "s1"\nregion = "us-east-1"\nlinger_ms = 250\n'), {})
-    assert (s.stream, s.region, s.linger_s) == ("s1", "us-east-1", 0.25)
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param(
+            'stream = "s1"\nregion = "r"\nlinger_ms = 250\n',
+            r"linger_ms belongs in \[producer\], not at the top level",
+            id="producer-key-at-top",
+        ),
+        pytest.param(
+            'stream = "s1"\nregion = "r"\n[daemon]\nwriters = 2\n',
+            r"writers belongs in \[producer\], not in \[daemon\]",
+            id="producer-key-in-daemon",
+        ),
+        pytest.param(
+            '[producer]\nstream = "s1"\n',
+            r"stream belongs at the top level, not in \[producer\]",
+            id="top-key-in-producer",
+        ),
+        pytest.param(
+            '[destination]\nstream = "s1"\n',
+            r"\[destination\] is not a section; the destination and activation keys go at the top",
+            id="old-destination-section",
+        ),
+        pytest.param(
+            'stream = "s"\nregion = "r"\nproducer = 5\n',
+            "producer must be a section",
+            id="section-as-value",
+        ),
+    ],
+)
+def test_a_key_in_the_wrong_section_is_refused(tmp_path: Path, text: str, message: str) -> None:
+    """Sections are enforced: the error names the key and the section it belongs in."""
+    with pytest.raises(ConfigError, match=message) as info:
+        load(write(tmp_path, text), {})
+    assert info.value.exit_code == ExitCode.CONFIG
+
+
+def test_every_key_has_one_section_and_a_flag_unless_secret() -> None:
+    """The table covers every Settings field; only the secrets lack a flag."""
+    keys = config.file_keys()
+    assert sorted(k for ks in keys.values() for k in ks) == sorted(config.HINTS)
+    no_flag = {o.key for o in OPTIONS if not o.flag}
+    assert no_flag == {"access_key_id", "secret_access_key", "session_token"}
 
 
 def test_defaults_when_only_required_keys_are_given() -> None:
@@ -115,29 +154,76 @@ def test_defaults_when_only_required_keys_are_given() -> None:
     assert s.partition_key == "ecid"
     assert s.max_request_bytes == limits.MAX_REQUEST_BYTES
     assert s.max_record_bytes == limits.MAX_RECORD_BYTES
-    assert s.linger_s == limits.DEFAULT_LINGER_S
+    assert s.linger_ms == limits.DEFAULT_LINGER_MS
     assert s.line_limit == limits.MAX_RECORD_BYTES + 64 * 1024
 
 
 def test_flags_override_the_file(tmp_path: Path) -> None:
     """A flag wins over the file; a flag left as None does not erase the file's value."""
     path = write(tmp_path, FULL_TOML)
-    s = load(path, {"stream": "other-stream", "region": None, "linger_s": 0.5, "writers": 2})
+    s = load(path, {"stream": "other-stream", "region": None, "linger_ms": 500, "writers": 2})
     assert s.stream == "other-stream"
     assert s.region == "eu-west-1"
-    assert s.linger_s == 0.5
+    assert s.linger_ms == 500
     assert s.writers == 2
 
 
-def test_linger_ms_flag_overrides_linger_ms_in_the_file(tmp_path: Path) -> None:
-    """linger_ms from flags is converted too, and wins over the file's."""
-    path = write(tmp_path, 'stream = "s"\nregion = "r"\nlinger_ms = 20\n')
-    assert load(path, {"linger_ms": 100}).linger_s == pytest.approx(0.1)
+def test_an_error_about_a_flag_names_the_flag(tmp_path: Path) -> None:
+    """A bad value given as a flag is reported with the flag as typed, a file value by key."""
+    with pytest.raises(ConfigError, match="--linger-ms must be between 0 and 60000, not -5"):
+        load(None, {**REQUIRED, "linger_ms": -5.0})
+    path = write(tmp_path, 'stream = "s"\nregion = "r"\n[producer]\nlinger_ms = -5\n')
+    with pytest.raises(ConfigError, match=r"^linger_ms must be between 0 and 60000, not -5"):
+        load(path, {})
 
 
-def test_build_accepts_linger_ms() -> None:
-    """build() converts the linger_ms alias it admits, like the file loader."""
-    assert build({**REQUIRED, "linger_ms": 5}).linger_s == pytest.approx(0.005)
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--linger-ms", "1e300"], "--linger-ms must be between 0 and 60000, not 1e+300"),
+        (["--linger-ms", "-5"], "--linger-ms must be between 0 and 60000, not -5"),
+        (["--max-line-bytes", "1"], "--max-line-bytes must be between 1024 and"),
+        (["--writers", "0"], "--writers must be between 1 and 1024, not 0"),
+        (["--record-budget-s", "nan"], "--record-budget-s must be a finite number"),
+        (["--segments", ","], "--segments is empty"),
+    ],
+)
+def test_senseless_flag_values_exit_2_naming_the_flag(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI refuses values that make no sense, with one sentence naming the flag."""
+    code = cli.main(["run", "--stream", "s", "--region", "r", *argv])
+    assert code == ExitCode.CONFIG
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1
+
+
+def test_help_shows_each_default_from_the_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every run flag's help shows the Settings default, and check takes only its options."""
+    parser = cli.build_parser()
+    run = parser._subparsers._group_actions[0].choices["run"]  # type: ignore[union-attr]
+    check = parser._subparsers._group_actions[0].choices["check"]  # type: ignore[union-attr]
+    run_flags = {a.dest: a for a in run._actions if a.dest not in {"help", "config"}}
+    assert set(run_flags) == {o.key for o in OPTIONS if o.flag}
+    assert "(default 16)" in (run_flags["writers"].help or "")
+    assert "(default 50 ms)" in (run_flags["linger_ms"].help or "")
+    check_flags = {a.dest for a in check._actions} - {"help", "config"}
+    assert check_flags == {o.key for o in OPTIONS if o.flag and o.check}
+    assert "writers" not in check_flags
+    assert "linger_ms" not in check_flags
+
+
+def test_flag_lists_and_toggles() -> None:
+    """Comma-separated --segments/--attributes and --no-... toggles reach the settings."""
+    args = cli.build_parser().parse_args(
+        ["run", "--segments", "a, b", "--attributes", "person.email", "--no-progress"]
+    )
+    flags = {k: v for k, v in vars(args).items() if k not in {"command", "config"}}
+    s = load(None, {**REQUIRED, **flags})
+    assert s.segments == (Segment("a"), Segment("b"))
+    assert s.attributes == ("person.email",)
+    assert s.progress is False
 
 
 @pytest.mark.parametrize(
@@ -233,21 +319,23 @@ def test_settings_are_frozen() -> None:
         ),
         pytest.param(
             {**REQUIRED, "max_request_bytes": 2**20, "max_record_bytes": 2 * 2**20},
-            "max_record_bytes must be positive and at most max_request_bytes",
+            r"max_record_bytes \(2097152\) must be at most max_request_bytes \(1048576\)",
             id="record-above-request",
         ),
         pytest.param(
             {**REQUIRED, "max_request_bytes": limits.MAX_REQUEST_BYTES_CEILING + 1},
-            "max_request_bytes must be between 1 and 10485760",
+            "max_request_bytes must be between 1024 and 10485760",
             id="request-above-ceiling",
         ),
         pytest.param(
             {**REQUIRED, "linger_ms": "fast"}, "linger_ms must be a number", id="linger-ms-type"
         ),
-        pytest.param({**REQUIRED, "linger_s": -0.5}, "linger_s must not be negative", id="neg"),
         pytest.param(
-            {**REQUIRED, "linger_s": float("nan")},
-            "linger_s must be a finite number",
+            {**REQUIRED, "linger_ms": -0.5}, "linger_ms must be between 0 and 60000", id="neg"
+        ),
+        pytest.param(
+            {**REQUIRED, "linger_ms": float("nan")},
+            "linger_ms must be a finite number",
             id="linger-nan",
         ),
         pytest.param(
@@ -256,17 +344,22 @@ def test_settings_are_frozen() -> None:
             id="budget-inf",
         ),
         pytest.param(
-            {**REQUIRED, "linger_ms": 5, "linger_s": 1.0},
-            "set linger_ms or linger_s, not both",
-            id="linger-twice",
+            {**REQUIRED, "linger_s": 1.0}, r"unknown setting\(s\): linger_s", id="linger-s"
         ),
         pytest.param(
-            {**REQUIRED, "backoff_base_s": -1}, "backoff_base_s must not be negative", id="base"
+            {**REQUIRED, "backoff_base_s": -1}, "backoff_base_s must be between 0 and 60", id="base"
         ),
         pytest.param(
-            {**REQUIRED, "record_budget_s": 0}, "record_budget_s must be positive", id="b"
+            {**REQUIRED, "record_budget_s": 0}, "record_budget_s must be between 0.001", id="b"
         ),
-        pytest.param({**REQUIRED, "writers": 0}, "writers must be at least 1", id="writers-zero"),
+        pytest.param(
+            {**REQUIRED, "writers": 0}, "writers must be between 1 and 1024", id="writers-zero"
+        ),
+        pytest.param(
+            {**REQUIRED, "backoff_base_s": 3, "backoff_cap_s": 2},
+            r"backoff_base_s must be at most backoff_cap_s \(2\)",
+            id="base-above-cap",
+        ),
         pytest.param(
             {**REQUIRED, "writers": 2.5}, "writers must be a whole number", id="writers-float"
         ),
@@ -291,12 +384,16 @@ def test_settings_are_frozen() -> None:
             id="endpoint-scheme",
         ),
         pytest.param(
-            {**REQUIRED, "transport": "carrier-pigeon"}, "transport must be one of", id="transport"
+            {**REQUIRED, "transport": "carrier-pigeon"},
+            "transport must be one of fast, botocore, not 'carrier-pigeon'",
+            id="transport",
         ),
         pytest.param({**REQUIRED, "log_level": "loud"}, "log_level must be one of", id="level"),
         pytest.param({**REQUIRED, "partition_key": ""}, "partition_key must name", id="pk-empty"),
         pytest.param(
-            {**REQUIRED, "max_line_bytes": -1}, "max_line_bytes must be 0", id="line-negative"
+            {**REQUIRED, "max_line_bytes": -1},
+            r"max_line_bytes must be between 1024 and \d+ \(or 0: automatic\)",
+            id="line-negative",
         ),
         pytest.param({**REQUIRED, "dead_letter": 5}, "dead_letter must be a file path", id="dl"),
         pytest.param({**REQUIRED, "dead_letter": ""}, "dead_letter must be a file path", id="dl0"),
@@ -362,5 +459,5 @@ def test_empty_segment_list_is_refused() -> None:
 
 def test_enormous_number_is_a_config_error() -> None:
     """A time setting too large for a float is a config error, not a crash."""
-    with pytest.raises(ConfigError, match="linger_s is far too large"):
-        build({**REQUIRED, "linger_s": 10**400})
+    with pytest.raises(ConfigError, match="record_budget_s is far too large"):
+        build({**REQUIRED, "record_budget_s": 10**400})
