@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 import pytest
-from local_kinesis import _client, read_all
+from local_kinesis import REGION, _client, read_all
 
-from tests.integration.conftest import REGION, aws_env, run_streamer
+from tests.support.processes import aws_env, run_streamer
 
 pytestmark = pytest.mark.integration
 
