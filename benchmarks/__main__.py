@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from benchmarks import harness, report
-from benchmarks.runner import PRODUCERS, ROOT
+from benchmarks.producers import PRODUCERS, ROOT
 
 
 def _names(text: str) -> tuple[str, ...]:
