@@ -8,13 +8,15 @@ import os
 from collections.abc import Callable, Iterator
 
 import pytest
-from local_kinesis import create_stream, moto_server
+from local_kinesis import create_stream, moto_server, patch_moto_shard_put
 
 _names = itertools.count()
 
 
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
+    """moto's server on a free loopback port, its shard append made safe for concurrent writers."""
+    patch_moto_shard_put()
     with moto_server() as url:
         yield url
 
