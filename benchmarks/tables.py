@@ -54,7 +54,9 @@ def marginal_cpu(results: dict[str, Any], entry: dict[str, Any]) -> float | None
     startup = _startup_cpu(results, entry["producer"])
     if startup is None or not entry["events"]:
         return None
-    return max(0.0, entry["median"]["cpu_s"] - startup) / entry["events"] * 100_000
+    cpu_s: float = entry["median"]["cpu_s"]
+    events: int = entry["events"]
+    return max(0.0, cpu_s - startup) / events * 100_000
 
 
 def main_table(results: dict[str, Any]) -> list[str]:

@@ -37,7 +37,7 @@ def patch_moto_shard_put() -> None:
     a running sequence counter, so concurrent writers are counted exactly and large tests stay
     fast. Call it before the server takes requests (the server runs in this process).
     """
-    Shard.put_record = _put_record
+    Shard.put_record = _put_record  # type: ignore[method-assign]  # the patch itself
 
 
 def _put_record(self: Any, partition_key: str, data: str, explicit_hash_key: str) -> str:

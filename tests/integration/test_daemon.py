@@ -41,7 +41,7 @@ def sock_dir() -> Iterator[Path]:
 def scrape(url: str) -> dict[str, float]:
     """Counter and gauge values by name (labelled series summed per name)."""
     text = urllib.request.urlopen(url + "/metrics", timeout=5).read().decode()
-    out: Counter[str] = Counter()
+    out: defaultdict[str, float] = defaultdict(float)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             out[sample.name] += sample.value

@@ -93,7 +93,7 @@ def test_100k_events_into_4_shards_all_read_back(
     records = asyncio.run(read_all(moto_url, stream))
     shards = asyncio.run(list_shards(moto_url, stream))
     assert len(records) == n
-    seen = Counter()
+    seen: Counter[int] = Counter()
     for rec in records:
         body = orjson.loads(rec["data"])
         i = int(body["_id"][1:])
