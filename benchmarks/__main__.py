@@ -6,7 +6,8 @@ and renders the Markdown report (BENCHMARKS.md for the full plan). `--render FIL
 the report and plot from a results file without measuring. Exits 1 when any run failed or lost
 or duplicated a record, after writing everything.
 
-What it leaves out: the measuring itself (`harness.py`) and the rendering (`report.py`).
+What it leaves out: the measuring itself (`harness.py`) and the rendering (`report.py`,
+`plots.py`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from typing import Any
 
 import orjson
 
-from benchmarks import harness, report
-from benchmarks.runner import PRODUCERS, ROOT
+from benchmarks import harness, plots, report
+from benchmarks.producers import PRODUCERS, ROOT
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -95,7 +96,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
 def _write_outputs(
     results: dict[str, Any], results_path: Path, output_dir: Path, markdown: Path
 ) -> None:
-    plot_path = report.plot(results, output_dir / "throughput.png")
+    plot_path = plots.plot(results, output_dir / "throughput.png")
     markdown.parent.mkdir(parents=True, exist_ok=True)
     text = report.render_markdown(results, markdown, plot_path, results_path)
     markdown.write_text(text + "\n")

@@ -32,7 +32,7 @@ import orjson
 from benchmarks.workload import generate
 
 try:
-    import psutil  # type: ignore[import-untyped]
+    import psutil
 except ImportError:  # pragma: no cover - CPU figures are then left out
     psutil = None
 

@@ -36,18 +36,14 @@ from typing import Any, Final
 
 import orjson
 
+from benchmarks.producers import PRODUCERS, REFERENCE, ROOT, STREAM, snapshot
 from benchmarks.runner import (
-    PRODUCERS,
-    REFERENCE,
-    ROOT,
-    STREAM,
     Endpoint,
     EventsFile,
     Run,
     Workloads,
     last_json,
     run_once,
-    snapshot,
 )
 
 SIZE_LABELS: Final = {"100": "100 B", "600": "600 B", "100k": "100 KB"}

@@ -1,8 +1,7 @@
 """Runs one producer once against the benchmark endpoint and measures it.
 
-What it does: `snapshot` copies `streamer/` and `benchmarks/` into the work directory, and every
-subprocess (endpoint, workload generator, producers) runs from that copy, so edits made to the
-working tree while a benchmark runs cannot change what later runs measure. `Endpoint` is a
+What it does: every subprocess (endpoint, workload generator, producers) runs from the snapshot
+of the code that `producers.snapshot` made (the `cwd` given). `Endpoint` is a
 `benchmarks.endpoint` subprocess (stats, reset, its CPU time from /proc). `Workloads` writes each
 events file once. `run_once` resets the endpoint, starts the producer with its stdin a pipe fed
 from the events file by `cat`, waits for it with `os.wait4` and returns a `Run`: wall time from
@@ -16,16 +15,15 @@ small (events files come from a subprocess, matplotlib is imported after the run
 whose `ru_maxrss` is no more than the harness's VmHWM is flagged and reports the sampled VmHWM
 instead. (The harness's own `ru_maxrss` is no guide: it carries its parent's, e.g. pytest's.)
 
-What it leaves out: choosing what to run and summarising runs (`harness.py`); Windows and macOS
+What it leaves out: the producers' command lines and the snapshot (`producers.py`), choosing
+what to run and summarising runs (`harness.py`); Windows and macOS
 (/proc, `os.wait4` and `ru_maxrss` in kilobytes are Linux's).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -33,93 +31,17 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 
-ROOT: Final = Path(__file__).resolve().parent.parent
-STREAM: Final = "bench"
-REGION: Final = "us-east-1"
+from benchmarks.producers import REGION, ROOT, STREAM, Producer
+
 RUN_TIMEOUT_S: Final = 900.0
 RSS_SAMPLE_S: Final = 0.25
 MAX_RSS_SAMPLES: Final = 240
-SNAPSHOT_PACKAGES: Final = ("streamer", "benchmarks")
-
-
-@dataclass(frozen=True, slots=True)
-class Producer:
-    """One producer under test: how to start it and whether the endpoint can count its events."""
-
-    name: str
-    label: str
-    argv: Callable[[str, Path, bool], list[str]]
-    """(endpoint url, dead-letter path, endpoint enforces shard limits) -> command line."""
-    per_event_records: bool = True
-
-
-def _command(module: str, url: str, *extra: str) -> list[str]:
-    target = ["--stream", STREAM, "--region", REGION, "--endpoint-url", url]
-    return [sys.executable, "-m", *module.split(), *target, *extra]
-
-
-def _streamer(transport: str) -> Callable[[str, Path, bool], list[str]]:
-    def argv(url: str, dead_letter: Path, shard_limits: bool) -> list[str]:
-        factor = "1" if shard_limits else "0"  # 0: no client-side shard limit
-        options = ("--dead-letter", str(dead_letter), "--transport", transport)
-        return _command("streamer run", url, *options, "--shard-rate-factor", factor)
-
-    return argv
-
-
-def _boto_loop(url: str, _dead_letter: Path, _shard_limits: bool) -> list[str]:
-    return _command("benchmarks.peers.boto_loop", url)
-
-
-def _async_kinesis(aggregation: str) -> Callable[[str, Path, bool], list[str]]:
-    def argv(url: str, _dead_letter: Path, shard_limits: bool) -> list[str]:
-        throttle = "capacity" if shard_limits else "off"
-        options = ("--aggregation", aggregation, "--throttle", throttle)
-        return _command("benchmarks.peers.async_kinesis_peer", url, *options)
-
-    return argv
-
-
-PRODUCERS: Final = {
-    p.name: p
-    for p in (
-        Producer("streamer", "streamer (fast transport)", _streamer("fast")),
-        Producer("streamer_botocore", "streamer (--transport botocore)", _streamer("botocore")),
-        Producer("boto_loop", "aiobotocore loop (500/call, 8 tasks)", _boto_loop),
-        Producer("async_kinesis_off", "async-kinesis, aggregation off", _async_kinesis("off")),
-        Producer(
-            "async_kinesis_on",
-            "async-kinesis, aggregation on",
-            _async_kinesis("on"),
-            per_event_records=False,
-        ),
-    )
-}
-REFERENCE: Final = "streamer"
-
-
-def snapshot(workdir: Path) -> tuple[Path, str]:
-    """Copy the packages under test into `workdir`; returns the copy and a hash of its files."""
-    target = workdir / "code"
-    digest = hashlib.sha256()
-    for package in SNAPSHOT_PACKAGES:
-        shutil.copytree(
-            ROOT / package,
-            target / package,
-            ignore=shutil.ignore_patterns("__pycache__", "results"),
-            dirs_exist_ok=True,
-        )
-    for path in sorted(target.rglob("*.py")):
-        digest.update(path.relative_to(target).as_posix().encode())
-        digest.update(path.read_bytes())
-    return target, digest.hexdigest()[:16]
 
 
 class Endpoint:

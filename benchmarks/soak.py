@@ -82,9 +82,10 @@ def run(minutes: float, rate: int, fail_rate: float, shards: int) -> dict[str, A
             env=bench_env(),
         )
         assert proc.stdin is not None
-        assert proc.stderr is not None
+        stderr = proc.stderr
+        assert stderr is not None
         stderr_lines: list[bytes] = []
-        reader = threading.Thread(target=lambda: stderr_lines.extend(proc.stderr), daemon=True)
+        reader = threading.Thread(target=lambda: stderr_lines.extend(stderr), daemon=True)
         reader.start()
         started = time.monotonic()
 

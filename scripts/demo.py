@@ -17,7 +17,14 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from local_kinesis import DUMMY_CREDENTIALS, REGION, create_stream, moto_server, read_all
+from local_kinesis import (
+    DUMMY_CREDENTIALS,
+    REGION,
+    create_stream,
+    moto_server,
+    patch_moto_shard_put,
+    read_all,
+)
 
 STREAM = "profile-exports"
 SEGMENTS = ["7841ba61-23c1-4bb3-a495-00d3g5fe1e93", "59bd2fkd-3c48-4b18-bf56-4f5c5e6967ae"]
@@ -48,6 +55,7 @@ def sample_events(n: int) -> bytes:
 
 def main() -> int:
     n = int(os.environ.get("DEMO_EVENTS", "1000"))
+    patch_moto_shard_put()
     with moto_server() as url, tempfile.TemporaryDirectory() as tmp:
         asyncio.run(create_stream(url, STREAM, 4))
         dead = Path(tmp) / "dead.ndjson"

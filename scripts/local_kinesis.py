@@ -2,12 +2,8 @@
 
 What it does: starts moto's ThreadedMotoServer on 127.0.0.1 (a free port), creates streams,
 and reads every record of a stream back (all shards, from TRIM_HORIZON) through aiobotocore
-over real HTTP.
-
-moto's shard append is not safe under concurrent requests (two threads can take the same
-sequence number, so one record silently replaces another) and it lists every key on each append
-(quadratic in the shard's size). `moto_server` patches that one method with a lock and a running
-sequence counter, so concurrent writers are counted exactly and large tests stay fast.
+over real HTTP. `patch_moto_shard_put()` fixes moto's shard append for concurrent writers (why:
+its docstring); the demo and the integration fixture call it before starting the server.
 
 What it leaves out: anything moto does not model (real throughput limits, auth).
 """
@@ -32,8 +28,20 @@ DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "t
 _append_lock = threading.Lock()
 
 
+def patch_moto_shard_put() -> None:
+    """Replace moto's `Shard.put_record` with a thread-safe O(1) one, in this process; idempotent.
+
+    moto's shard append is not safe under concurrent requests: two server threads can take the
+    same sequence number, so one record silently replaces another. It also lists every key on
+    each append, which is quadratic in the shard's size. The replacement takes a lock and keeps
+    a running sequence counter, so concurrent writers are counted exactly and large tests stay
+    fast. Call it before the server takes requests (the server runs in this process).
+    """
+    Shard.put_record = _put_record  # type: ignore[method-assign]  # the patch itself
+
+
 def _put_record(self: Any, partition_key: str, data: str, explicit_hash_key: str) -> str:
-    """Thread-safe, O(1) replacement for moto's Shard.put_record."""
+    """Thread-safe, O(1) replacement for moto's Shard.put_record (see `patch_moto_shard_put`)."""
     with _append_lock:
         last = getattr(self, "_last_sequence", None)
         if last is None:
@@ -42,9 +50,6 @@ def _put_record(self: Any, partition_key: str, data: str, explicit_hash_key: str
         self.records[sequence] = Record(partition_key, data, sequence, explicit_hash_key)
         self._last_sequence = sequence
         return str(sequence)
-
-
-Shard.put_record = _put_record
 
 
 @contextmanager

@@ -3,6 +3,6 @@
 set -euo pipefail
 source "$(dirname "$0")/_venv.sh" dev,bench
 ruff check streamer tests benchmarks scripts
-ruff format --check streamer tests scripts
-mypy streamer
+ruff format --check streamer tests benchmarks scripts
+mypy
 exec python -m pytest -q -p no:cacheprovider "$@"

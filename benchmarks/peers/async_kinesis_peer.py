@@ -71,13 +71,10 @@ from typing import Any, Final
 import orjson
 import uvloop
 from aiobotocore.session import AioSession
-from kinesis import Producer, exceptions  # type: ignore[import-untyped]
-from kinesis.aggregators import (  # type: ignore[import-untyped]
-    NewlineAggregator,
-    SimpleAggregator,
-)
-from kinesis.processors import Processor  # type: ignore[import-untyped]
-from kinesis.serializers import Serializer  # type: ignore[import-untyped]
+from kinesis import Producer, exceptions
+from kinesis.aggregators import NewlineAggregator, SimpleAggregator
+from kinesis.processors import Processor
+from kinesis.serializers import Serializer
 
 from benchmarks.peers.common import (
     ExportError,

@@ -5,23 +5,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from local_kinesis import DUMMY_CREDENTIALS, REGION, create_stream, moto_server  # noqa: E402
+from local_kinesis import create_stream, moto_server, patch_moto_shard_put
 
 _names = itertools.count()
 
 
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
+    """moto's server on a free loopback port, its shard append made safe for concurrent writers."""
+    patch_moto_shard_put()
     with moto_server() as url:
         yield url
 
@@ -36,34 +31,3 @@ def new_stream(moto_url: str) -> Callable[[int], str]:
         return name
 
     return make
-
-
-def streamer_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "streamer", *args]
-
-
-def aws_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ACCESS_KEY_ID=DUMMY_CREDENTIALS["aws_access_key_id"],
-        AWS_SECRET_ACCESS_KEY=DUMMY_CREDENTIALS["aws_secret_access_key"],
-        AWS_EC2_METADATA_DISABLED="true",
-    )
-    env.update(extra)
-    return env
-
-
-def run_streamer(
-    args: list[str], stdin: bytes, env: dict[str, str] | None = None, timeout: float = 240
-) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        streamer_cmd(*args),
-        input=stdin,
-        env=env if env is not None else aws_env(),
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-__all__ = ["REGION", "aws_env", "run_streamer", "streamer_cmd"]

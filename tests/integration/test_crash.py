@@ -15,7 +15,8 @@ import pytest
 
 from benchmarks.endpoint import EndpointConfig, serve_in_thread
 from streamer.limits import READ_CHUNK_BYTES
-from tests.integration.test_daemon import Daemon, event, until
+from tests.support.events import client_event as event
+from tests.support.processes import Daemon, until
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from streamer.aws import AwsKinesis, AwsSettings
 from streamer.errors import CredentialsError, ExitCode
-from tests.integration.conftest import aws_env, run_streamer
+from tests.support.processes import aws_env, run_streamer
 
 pytestmark = pytest.mark.integration
 

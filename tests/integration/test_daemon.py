@@ -14,92 +14,21 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from local_kinesis import read_all
+from local_kinesis import REGION, read_all
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.endpoint import EndpointConfig, serve_in_thread
-from tests.integration.conftest import REGION, aws_env, run_streamer, streamer_cmd
+from tests.support.events import client_event as event
+from tests.support.processes import Daemon, aws_env, run_streamer, streamer_cmd, until
 
 pytestmark = pytest.mark.integration
-
-SEGMENT = "seg-a"
-
-
-def event(client: int, seq: int, keys: int = 500) -> bytes:
-    """Client `client`'s `seq`-th event; its partition key is one of `keys` per client."""
-    return orjson.dumps(
-        {
-            "_id": f"c{client}-{seq}",
-            "seq": seq,
-            "segmentMembership": {
-                "ups": {
-                    SEGMENT: {"lastQualificationTime": "2026-11-28T10:00:00Z", "status": "realized"}
-                }
-            },
-            "identityMap": {"ecid": [{"id": f"c{client}-k{seq % keys}"}]},
-        }
-    )
-
-
-class Daemon:
-    """A `streamer run` process with stderr in a file, read as JSON log events."""
-
-    def __init__(self, args: list[str], tmp_path: Path, **popen: Any) -> None:
-        self.stderr = tmp_path / "stderr.log"
-        with self.stderr.open("wb") as err:
-            self.proc = subprocess.Popen(
-                streamer_cmd("run", *args),
-                stdin=popen.pop("stdin", subprocess.DEVNULL),
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-                env=popen.pop("env", aws_env()),
-                **popen,
-            )
-
-    def events(self) -> list[dict[str, Any]]:
-        lines = self.stderr.read_bytes().splitlines()
-        return [orjson.loads(line) for line in lines if line.startswith(b"{")]
-
-    def wait_for(self, name: str, timeout: float = 20) -> dict[str, Any]:
-        def found() -> dict[str, Any] | None:
-            return next((e for e in self.events() if e.get("event") == name), None)
-
-        return until(found, timeout, lambda: self.proc.poll() is not None, self.stderr)
-
-    def finish(self, timeout: float = 30) -> tuple[int, dict[str, Any]]:
-        rc = self.proc.wait(timeout)
-        last = self.stderr.read_bytes().splitlines()[-1]
-        return rc, orjson.loads(last)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def until(
-    probe: Callable[[], Any],
-    timeout: float = 20,
-    dead: Callable[[], bool] = lambda: False,
-    log: Path | None = None,
-) -> Any:
-    """Poll `probe` until it returns something truthy (never a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        if dead():
-            raise AssertionError(f"the daemon exited: {log.read_text()[-2000:] if log else ''}")
-        time.sleep(0.02)
-    raise AssertionError(f"timed out: {log.read_text()[-2000:] if log else ''}")
 
 
 @pytest.fixture
@@ -112,7 +41,7 @@ def sock_dir() -> Iterator[Path]:
 def scrape(url: str) -> dict[str, float]:
     """Counter and gauge values by name (labelled series summed per name)."""
     text = urllib.request.urlopen(url + "/metrics", timeout=5).read().decode()
-    out: Counter[str] = Counter()
+    out: defaultdict[str, float] = defaultdict(float)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             out[sample.name] += sample.value

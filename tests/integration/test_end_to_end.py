@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 import pytest
-from local_kinesis import _client, read_all
+from local_kinesis import REGION, _client, read_all
 
-from tests.integration.conftest import REGION, aws_env, run_streamer
+from tests.support.processes import aws_env, run_streamer
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +93,7 @@ def test_100k_events_into_4_shards_all_read_back(
     records = asyncio.run(read_all(moto_url, stream))
     shards = asyncio.run(list_shards(moto_url, stream))
     assert len(records) == n
-    seen = Counter()
+    seen: Counter[int] = Counter()
     for rec in records:
         body = orjson.loads(rec["data"])
         i = int(body["_id"][1:])

@@ -19,7 +19,7 @@ from streamer import config, daemon
 from streamer.aws import AwsKinesis
 from streamer.config import aws_settings
 from streamer.stats import Stats
-from tests.helpers import dead_letters, profile
+from tests.support.events import dead_letters, profile
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,7 @@ from streamer.accumulator import Accumulator, Batch, BatchLimits
 from streamer.limits import HASH_KEY_MAX, MAX_RECORDS_PER_REQUEST, MAX_REQUEST_BYTES
 from streamer.record import Entry
 from streamer.shard_map import Shard, ShardMap
-
-from .support import even_map, keys_by_shard, make_entry
+from tests.support.shards import even_map, keys_by_shard, make_entry
 
 MAP4 = even_map(4)
 S0, S1, S2, S3 = MAP4.shard_ids

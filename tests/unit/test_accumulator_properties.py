@@ -27,8 +27,7 @@ from hypothesis import strategies as st
 
 from streamer.accumulator import Accumulator, Batch, BatchLimits
 from streamer.record import Entry
-
-from .support import even_map, make_entry
+from tests.support.shards import even_map, make_entry
 
 MAP4 = even_map(4)
 KEYS = [f"k{i}" for i in range(10)]

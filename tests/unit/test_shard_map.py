@@ -10,8 +10,7 @@ import pytest
 from streamer.limits import HASH_KEY_MAX
 from streamer.record import Entry, hash_key
 from streamer.shard_map import Shard, ShardMap, ShardMapError
-
-from .support import even_map, even_shards
+from tests.support.shards import even_map, even_shards
 
 QUARTER = 1 << 126
 

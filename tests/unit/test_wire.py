@@ -63,7 +63,7 @@ def test_stream_name_is_json_escaped() -> None:
     st.lists(
         st.tuples(
             st.binary(max_size=64),
-            st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40),
+            st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=40),
         ),
         max_size=20,
     )

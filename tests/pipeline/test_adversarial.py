@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streamer.limits import MAX_PARTITION_KEY_CHARS
-from tests.fakes import FakeKinesis
-from tests.helpers import SEGMENT, dead_letters, profile, run_daemon
-from tests.helpers import settings as make_settings
+from tests.support.events import SEGMENT, dead_letters, profile
+from tests.support.fakes import FakeKinesis
+from tests.support.inprocess import run_daemon
+from tests.support.inprocess import settings as make_settings
 
 json_scalars = st.one_of(
     st.none(),

@@ -1,4 +1,10 @@
-"""Shared test helpers: sample profile events and running the daemon in-process."""
+"""The daemon run in-process: test settings, a chunked source factory, one call to run it all.
+
+What it does: builds `Settings` with test defaults (no linger, no backoff, a dead letter under the
+test's tmp_path), turns lines into a source factory, and runs `daemon.run` on a given client.
+What it leaves out: the client (pass a `fakes.FakeKinesis` or a real adapter) and subprocesses
+(`processes`).
+"""
 
 from __future__ import annotations
 
@@ -6,28 +12,9 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from streamer import config, daemon
 from streamer.kinesis import KinesisClient
 from streamer.stats import Stats
-
-SEGMENT = "7841ba61-23c1-4bb3-a495-00d3g5fe1e93"
-
-
-def profile(i: int, *, key: str | None = None, status: str = "realized", pad: int = 0) -> bytes:
-    """One valid profile event whose ecid (and so partition key) is `key` or unique per i."""
-    event: dict[str, Any] = {
-        "_id": f"e{i}",
-        "person": {"email": f"user{i}@example.com"},
-        "segmentMembership": {
-            "ups": {SEGMENT: {"lastQualificationTime": "2026-11-28T10:00:00Z", "status": status}}
-        },
-        "identityMap": {"ecid": [{"id": key if key is not None else f"ecid-{i}"}]},
-    }
-    if pad:
-        event["notes"] = "x" * pad
-    return orjson.dumps(event)
 
 
 def chunks_of(lines: Iterable[bytes], size: int = 64 * 1024) -> Callable[[], AsyncIterator[bytes]]:
@@ -42,6 +29,7 @@ def chunks_of(lines: Iterable[bytes], size: int = 64 * 1024) -> Callable[[], Asy
 
 
 def settings(tmp_path: Path, **overrides: Any) -> config.Settings:
+    """Settings for stream "s" with no linger or backoff, dead letters under `tmp_path`."""
     raw: dict[str, Any] = {
         "stream": "s",
         "region": "eu-west-1",
@@ -61,13 +49,8 @@ async def run_daemon(
     *,
     clock: Callable[[], float] | None = None,
 ) -> Stats:
+    """Run the daemon on `client` with `lines` as its only source until they are all handled."""
     kwargs: dict[str, Any] = {"sources": {"test": chunks_of(lines)}, "install_signals": False}
     if clock is not None:
         kwargs["clock"] = clock
     return await daemon.run(cfg, client, **kwargs)
-
-
-def dead_letters(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [orjson.loads(line) for line in path.read_bytes().splitlines()]

@@ -46,7 +46,7 @@ from benchmarks.peers.common import (
     split_lines,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EVENTS = 2_000
 REGION = "us-east-1"
 INJECTED_CODE = "ProvisionedThroughputExceededException"

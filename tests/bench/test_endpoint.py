@@ -638,7 +638,7 @@ async def test_aiobotocore_speaks_to_the_endpoint(endpoint: tuple[str, Any]) -> 
 
 def test_program_prints_port_then_final_stats() -> None:
     """The program prints a JSON line once listening and its final stats on SIGTERM."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     command = [sys.executable, "-m", "benchmarks.endpoint", "--port", "0", "--shards", "2"]
     with subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE) as process:
         try:

@@ -1,4 +1,9 @@
-"""Builders shared by the unit tests: entries of exact sizes and evenly split shard maps."""
+"""Builders shared by the unit and pipeline tests: entries of exact sizes, evenly split shards.
+
+What it does: shards splitting the hash key space as CreateStream does, shard maps over them,
+entries whose size is exact, and partition keys known to land on each shard.
+What it leaves out: anything asynchronous or any client (`fakes`).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,12 @@ from streamer.shard_map import Shard, ShardMap
 _line_numbers = itertools.count(1)
 
 
-def even_shards(count: int) -> list[Shard]:
+def even_shards(count: int, prefix: str = "shardId-") -> list[Shard]:
     """`count` shards splitting the 128-bit hash key space evenly, as CreateStream does."""
     step = (HASH_KEY_MAX + 1) // count
     return [
         Shard(
-            shard_id=f"shardId-{i:012d}",
+            shard_id=f"{prefix}{i:012d}",
             start=i * step,
             end=HASH_KEY_MAX if i == count - 1 else (i + 1) * step - 1,
         )

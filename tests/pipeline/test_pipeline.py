@@ -13,8 +13,9 @@ from streamer import daemon
 from streamer.accumulator import Accumulator, Batch
 from streamer.errors import RequestFailure
 from streamer.record import hash_key
-from tests.fakes import FakeKinesis, break_drain
-from tests.helpers import chunks_of, dead_letters, profile, run_daemon, settings
+from tests.support.events import dead_letters, profile
+from tests.support.fakes import FakeKinesis, break_drain
+from tests.support.inprocess import chunks_of, run_daemon, settings
 
 
 def _keys_accepted(fake: FakeKinesis) -> Counter[str]:

@@ -16,7 +16,7 @@ import orjson
 from benchmarks import harness
 from benchmarks.endpoint import EndpointConfig, KinesisModel
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EVENTS = 2_000
 
 

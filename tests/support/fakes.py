@@ -2,7 +2,9 @@
 
 It routes records like Kinesis (MD5 over its shard ranges), accepts or fails each call as a
 script says, records every accepted record once per acceptance (so duplicates show), and checks
-that no two concurrent calls carry records of the same shard.
+that no two concurrent calls carry records of the same shard. `break_drain` makes the sender
+loop fail on purpose.
+What it leaves out: HTTP, the wire format and the real adapter (integration tests cover those).
 """
 
 from __future__ import annotations
@@ -15,17 +17,9 @@ from typing import Any
 from streamer.accumulator import Accumulator
 from streamer.errors import RequestFailure
 from streamer.kinesis import PutOutcome, PutResult, StreamSummary
-from streamer.limits import HASH_KEY_MAX
 from streamer.record import Entry, hash_key
 from streamer.shard_map import Shard, ShardMap
-
-
-def even_shards(n: int, prefix: str = "shardId-") -> list[Shard]:
-    step = (HASH_KEY_MAX + 1) // n
-    return [
-        Shard(f"{prefix}{i:012d}", i * step, HASH_KEY_MAX if i == n - 1 else (i + 1) * step - 1)
-        for i in range(n)
-    ]
+from tests.support.shards import even_shards
 
 
 def listing(shards: Sequence[Shard], closed: Sequence[Shard] = ()) -> list[dict[str, Any]]:

@@ -19,8 +19,9 @@ import pytest
 from streamer.config import Settings
 from streamer.daemon import Daemon
 from streamer.sources.sockets import ListenError
-from tests.fakes import FakeKinesis, break_drain
-from tests.helpers import chunks_of, dead_letters, profile, settings
+from tests.support.events import dead_letters, profile
+from tests.support.fakes import FakeKinesis, break_drain
+from tests.support.inprocess import chunks_of, settings
 
 
 @pytest.fixture

@@ -1,0 +1,99 @@
+"""The producers under test, and the snapshot of the code they run from.
+
+What it does: `PRODUCERS` names each producer the harness can run (the streamer with each
+transport, the hand-written aiobotocore loop, async-kinesis with aggregation off and on) with its
+label and its command line against an endpoint; `REFERENCE` is the one the others are compared
+with. `snapshot` copies `streamer/` and `benchmarks/` into the work directory, and every
+subprocess (endpoint, workload generator, producers) runs from that copy, so edits made to the
+working tree while a benchmark runs cannot change what later runs measure.
+What it leaves out: running and measuring them (`runner.py`), choosing what to run
+(`harness.py`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+STREAM: Final = "bench"
+REGION: Final = "us-east-1"
+SNAPSHOT_PACKAGES: Final = ("streamer", "benchmarks")
+
+
+@dataclass(frozen=True, slots=True)
+class Producer:
+    """One producer under test: how to start it and whether the endpoint can count its events."""
+
+    name: str
+    label: str
+    argv: Callable[[str, Path, bool], list[str]]
+    """(endpoint url, dead-letter path, endpoint enforces shard limits) -> command line."""
+    per_event_records: bool = True
+
+
+def _command(module: str, url: str, *extra: str) -> list[str]:
+    target = ["--stream", STREAM, "--region", REGION, "--endpoint-url", url]
+    return [sys.executable, "-m", *module.split(), *target, *extra]
+
+
+def _streamer(transport: str) -> Callable[[str, Path, bool], list[str]]:
+    def argv(url: str, dead_letter: Path, shard_limits: bool) -> list[str]:
+        factor = "1" if shard_limits else "0"  # 0: no client-side shard limit
+        options = ("--dead-letter", str(dead_letter), "--transport", transport)
+        return _command("streamer run", url, *options, "--shard-rate-factor", factor)
+
+    return argv
+
+
+def _boto_loop(url: str, _dead_letter: Path, _shard_limits: bool) -> list[str]:
+    return _command("benchmarks.peers.boto_loop", url)
+
+
+def _async_kinesis(aggregation: str) -> Callable[[str, Path, bool], list[str]]:
+    def argv(url: str, _dead_letter: Path, shard_limits: bool) -> list[str]:
+        throttle = "capacity" if shard_limits else "off"
+        options = ("--aggregation", aggregation, "--throttle", throttle)
+        return _command("benchmarks.peers.async_kinesis_peer", url, *options)
+
+    return argv
+
+
+PRODUCERS: Final = {
+    p.name: p
+    for p in (
+        Producer("streamer", "streamer (fast transport)", _streamer("fast")),
+        Producer("streamer_botocore", "streamer (--transport botocore)", _streamer("botocore")),
+        Producer("boto_loop", "aiobotocore loop (500/call, 8 tasks)", _boto_loop),
+        Producer("async_kinesis_off", "async-kinesis, aggregation off", _async_kinesis("off")),
+        Producer(
+            "async_kinesis_on",
+            "async-kinesis, aggregation on",
+            _async_kinesis("on"),
+            per_event_records=False,
+        ),
+    )
+}
+REFERENCE: Final = "streamer"
+
+
+def snapshot(workdir: Path) -> tuple[Path, str]:
+    """Copy the packages under test into `workdir`; returns the copy and a hash of its files."""
+    target = workdir / "code"
+    digest = hashlib.sha256()
+    for package in SNAPSHOT_PACKAGES:
+        shutil.copytree(
+            ROOT / package,
+            target / package,
+            ignore=shutil.ignore_patterns("__pycache__", "results"),
+            dirs_exist_ok=True,
+        )
+    for path in sorted(target.rglob("*.py")):
+        digest.update(path.relative_to(target).as_posix().encode())
+        digest.update(path.read_bytes())
+    return target, digest.hexdigest()[:16]
