@@ -1,4 +1,4 @@
-"""Destination health for /readyz, driven by a fake clock: at-once failures, the window, recovery."""
+"""Destination health for /readyz with a fake clock: at-once failures, the window, recovery."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The repeated-warning limiter: first occurrence at once, then one line per interval with a count."""
+"""The repeated-warning limiter: first occurrence at once, then one line per interval."""
 
 from __future__ import annotations
 
