@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streamer import replay
+from streamer import cli, replay
 from streamer.deadletter import DeadLetterFile
 from streamer.errors import ConfigError, RequestFailure
 from streamer.record import Entry
@@ -144,3 +144,38 @@ async def test_a_record_over_the_limit_goes_to_the_new_file(tmp_path: Path) -> N
     (again,) = dead_letters(tmp_path / "new.ndjson")
     assert again["partition_key"] == "k1"
     assert "over the record limit of 1024 bytes" in again["reason"]
+
+
+def test_replay_needs_a_new_dead_letter_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --dead-letter (a config file's would be the file read) replay exits 2."""
+    source = tmp_path / "dead.ndjson"
+    source.write_bytes(b"")
+    assert cli.main(["replay", str(source), "--stream", "s", "--region", "eu-west-1"]) == 2
+    assert capsys.readouterr().err == (
+        "streamer: replay needs --dead-letter NEW_FILE, where what fails again is written\n"
+    )
+
+
+def test_replay_takes_destination_producer_and_dead_letter_flags_only() -> None:
+    """The replay command has the destination, activation and producer flags, not inputs."""
+    parser = cli.build_parser()
+    args = parser.parse_args(
+        [
+            "replay",
+            "f",
+            "--dead-letter",
+            "n",
+            "--writers",
+            "4",
+            "--segments",
+            "a",
+            "--kind",
+            "input",
+        ]
+    )
+    assert (args.writers, args.segments, args.kind) == (4, ["a"], "input")
+    for flag in ("--input", "--metrics-address", "--progress"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["replay", "f", flag, "x"])
