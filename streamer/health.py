@@ -23,7 +23,9 @@ AT_ONCE_CODES: Final = {
     "ResourceNotFoundException": "the stream does not exist (deleted?)",
     "ConnectionError": "the endpoint is unreachable",
 }
-"""Whole-call failures that make the destination failing at the first occurrence."""
+"""Whole-call failures that make the destination failing at the first occurrence. A connection
+that broke after the request was sent (`maybe_written`) is not one: the endpoint was reached,
+and a reset keep-alive connection is common; it counts towards the window like other failures."""
 
 
 class Verdict(NamedTuple):
@@ -37,7 +39,7 @@ class Verdict(NamedTuple):
 def judge(result: PutResult) -> Verdict:
     """A call counts as failed when it failed whole or when every record in it failed."""
     if isinstance(result, RequestFailure):
-        known = AT_ONCE_CODES.get(result.code)
+        known = None if result.maybe_written else AT_ONCE_CODES.get(result.code)
         detail = result.describe()
         if known is not None:
             return Verdict(False, f"{known}: {detail}", at_once=True)

@@ -63,3 +63,5 @@ def test_judge_counts_a_call_whose_every_record_failed_as_failed() -> None:
     assert judge(OK).ok is True
     assert judge(GONE).at_once is True
     assert judge(THROTTLED).at_once is False
+    reset = RequestFailure("ConnectionError", "reset", retriable=True, maybe_written=True)
+    assert judge(reset) == (False, "ConnectionError: reset", False)
