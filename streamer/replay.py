@@ -40,7 +40,7 @@ from streamer.export import FILTERED, Exported, Exporter
 from streamer.ingest import rejection_category
 from streamer.kinesis import KinesisClient
 from streamer.limits import MAX_PARTITION_KEY_CHARS
-from streamer.pipeline import Pipeline
+from streamer.pipeline import Pipeline, SenderFailed
 from streamer.record import Entry
 from streamer.stats import Stats
 
@@ -214,14 +214,20 @@ async def replay(
     feeder = _Feeder(settings, pipeline, dead=dead, stats=stats, report=report, origin=str(source))
     try:
         async with pipeline:
-            pending = 0
-            for item in read_items(source, kind):
-                feeder.handle(item, clock())
-                pending += 1
-                if pending >= OFFER_BATCH:
-                    pending = 0
-                    pipeline.kick()
-                    await pipeline.wait_for_room()
+            read = 0
+            try:
+                for item in read_items(source, kind):
+                    feeder.handle(item, clock())
+                    read += 1
+                    if read % OFFER_BATCH == 0:
+                        pipeline.kick()
+                        await pipeline.wait_for_room()
+            except SenderFailed:
+                log.warning(
+                    "replay stopped: the sender failed (logged above); the entries after these "
+                    "were not sent and are still only in the file read",
+                    entries_read=read,
+                )
             await pipeline.close(settings.drain_deadline_s)
     finally:
         dead.flush()

@@ -14,7 +14,7 @@ from streamer import cli, replay
 from streamer.deadletter import DeadLetterFile
 from streamer.errors import ConfigError, RequestFailure
 from streamer.record import Entry
-from tests.fakes import FakeKinesis
+from tests.fakes import FakeKinesis, break_drain
 from tests.helpers import dead_letters, profile, run_daemon, settings
 
 NOT_UTF8 = b'{"person": {"name": "caf\xe9"}, "identityMap": {"ecid": [{"id": "x"}]}}'
@@ -179,3 +179,21 @@ def test_replay_takes_destination_producer_and_dead_letter_flags_only() -> None:
     for flag in ("--input", "--metrics-address", "--progress"):
         with pytest.raises(SystemExit):
             parser.parse_args(["replay", "f", flag, "x"])
+
+
+async def test_a_sender_failure_stops_the_replay_without_losing_what_it_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dead sender stops reading; what was offered is delivered or in the new file."""
+    source = tmp_path / "dead.ndjson"
+    dead = DeadLetterFile(source)
+    for i in range(2000):
+        dead.undelivered(Entry(b'{"i":%d}' % i, f"k{i}", "stdin", i + 1, 0.0), "r")
+    dead.close()
+    break_drain(monkeypatch, after_calls=1)
+    client = FakeKinesis(shard_count=2)
+    cfg = settings(tmp_path, dead_letter=str(tmp_path / "new.ndjson"), buffer_records=300)
+    stats, report, written = await replay.replay(cfg, client, source, "delivery")
+    assert report.failed
+    assert 0 < stats.exported < 2000
+    assert stats.delivered + written == stats.exported
