@@ -1,4 +1,4 @@
-"""Command line: `streamer run` and `streamer check`; argument parsing and exit codes only.
+"""Command line: `streamer run`, `check` and `replay`; argument parsing and exit codes only.
 
 What it does: generates each command's flags from the settings table (`options.OPTIONS`: flag,
 help, bounds; the default shown is the `Settings` field's, so help and defaults cannot drift),
@@ -21,10 +21,10 @@ from typing import Any, Literal
 
 import uvloop
 
-from streamer import check, config, daemon, logs, runtime
+from streamer import check, config, daemon, logs, replay, runtime
 from streamer.aws import AwsKinesis
-from streamer.errors import ExitCode, StreamerError
-from streamer.options import OPTIONS, Option
+from streamer.errors import ConfigError, ExitCode, StreamerError
+from streamer.options import OPTIONS, Option, takes
 
 WIDTH = 96
 
@@ -40,6 +40,16 @@ file (--config) under the key named like the flag; a flag wins over the file."""
 CHECK_HELP = """Validate the config, load credentials, check that the stream exists and is
 ACTIVE, and load its shard map, exactly as `run` does before accepting input; print a short
 report. Takes the options that matter to those checks; exits with the same codes as `run`."""
+
+REPLAY_HELP = """Send the entries of a dead-letter file again, through the same batching, retries
+and export as `run`: with --kind delivery (the default) each delivery entry's record and partition
+key as they are; with --kind input each input entry's line through the export with the current
+activation (e.g. after fixing it). What fails again goes to --dead-letter, a new file that must
+differ from the file read (the file read is never rewritten). Overlong lines, of which only a
+preview was kept, cannot be replayed and are copied to the new file. A replayed record arrives
+after any later record of its profile, so it can roll back a consumer's state: the summary says
+for how many profiles. Exit 0 when everything was delivered, 1 when entries went to the new
+file."""
 
 EPILOG = """Credentials: access_key_id/secret_access_key in the config file (never as flags: a
 command line is readable by every user of the machine), or the standard AWS chain
@@ -115,8 +125,19 @@ def _add_options(parser: argparse.ArgumentParser, command: str) -> None:
         "[producer] and [daemon] sections; flags override it",
     )
     for option in OPTIONS:
-        if option.flag and (command == "run" or option.check):
+        if takes(command, option):
             _add_option(parser, option)
+    if command == "replay":
+        parser.add_argument(
+            "file", type=Path, metavar="DEAD_LETTER_FILE", help="the dead-letter file to replay"
+        )
+        parser.add_argument(
+            "--kind",
+            choices=replay.KINDS,
+            default="delivery",
+            help="which entries to send again: delivery (records, as they are) or input (lines, "
+            "exported again) (default delivery)",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, short, long in (
         ("run", "stream events from standard input or sockets into Kinesis", RUN_HELP),
         ("check", "run only the start-up checks and report them", CHECK_HELP),
+        ("replay", "send the entries of a dead-letter file again", REPLAY_HELP),
     ):
         command = sub.add_parser(
             name,
@@ -154,11 +176,22 @@ async def _check(settings: config.Settings, path: Path | None) -> int:
     return int(ExitCode.OK)
 
 
+async def _replay(settings: config.Settings, path: Path, kind: replay.Kind) -> int:
+    async with AwsKinesis(config.aws_settings(settings)) as client:
+        _, report, written = await replay.replay(settings, client, path, kind)
+    return int(ExitCode.FAILURE if written or report.failed else ExitCode.OK)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     runtime.cap_malloc_arenas()
     args = build_parser().parse_args(argv)
-    flags = {k: v for k, v in vars(args).items() if k not in {"command", "config"}}
+    own = {"command", "config", "file", "kind"}
+    flags = {k: v for k, v in vars(args).items() if k not in own}
     try:
+        if args.command == "replay" and "dead_letter" not in flags:
+            raise ConfigError(
+                "replay needs --dead-letter NEW_FILE, where what fails again is written"
+            )
         settings = config.load(args.config, flags)
     except StreamerError as exc:
         print(f"streamer: {exc}", file=sys.stderr)
@@ -172,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check":
             return uvloop.run(_check(settings, args.config))
+        if args.command == "replay":
+            return uvloop.run(_replay(settings, args.file, args.kind))
         return uvloop.run(_run(settings))
     except StreamerError as exc:
         print(f"streamer: {exc}", file=sys.stderr)

@@ -93,6 +93,7 @@ class Settings:
     drain_deadline_s: float = limits.DEFAULT_DRAIN_DEADLINE_S
     log_level: LogLevel = "info"
     log_format: LogFormat = "json"
+    unready_after_s: float = limits.DEFAULT_UNREADY_AFTER_S
     progress: bool = False
     progress_interval_s: float = limits.DEFAULT_PROGRESS_INTERVAL_S
 

@@ -29,6 +29,7 @@ from streamer.accumulator import Accumulator
 from streamer.check import start_checks
 from streamer.deadletter import DeadLetterFile
 from streamer.export import Exporter
+from streamer.health import DestinationHealth
 from streamer.ingest import Ingest
 from streamer.kinesis import KinesisClient
 from streamer.metrics import Gauges, Metrics
@@ -81,6 +82,8 @@ class Daemon:
         self._install_signals = install_signals
         self._progress = settings.progress if progress is None else progress
         self.stats = Stats()
+        self.health = DestinationHealth(settings.unready_after_s)
+        """PutRecords outcomes, for /readyz."""
         self.ready = asyncio.Event()
         """Set once input is accepted (listeners bound, status endpoint up)."""
         self._abandon = asyncio.Event()
@@ -211,6 +214,7 @@ class Daemon:
             clock=self._clock,
             observe_call=metrics.observe_call if metrics is not None else None,
             on_failure=self._on_pipeline_failure,
+            on_result=self.health.observe_result,
         )
 
     async def _accept(self, ingest: Ingest, sockets: SocketInputs, started: float) -> None:
@@ -292,6 +296,9 @@ class Daemon:
             return "shutting down: not accepting input"
         if len(acc.shard_map) == 0:
             return "shard map not loaded"
+        destination = self.health.problem(self._clock())
+        if destination is not None:
+            return destination
         if not acc.has_room():
             return (
                 f"buffer saturated: {acc.buffered_records} records buffered, input is waiting "

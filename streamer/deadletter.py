@@ -1,16 +1,20 @@
 """The dead-letter file: one JSON line per input line or record that will not be delivered.
 
 What it does: appends entries with a `reason` sentence and enough to find or replay the data:
-for bad input the source, line number and the line itself (its first part when huge); for
-records given up after sending, the export record, partition key, attempts and each attempt's
-error. The file is opened on first use, written through a buffer and flushed by `flush()` (the
-daemon calls it after each batch of work and at exit), so a quiet run leaves no empty file.
+for bad input the source, line number and the whole line (`line`, as text; when the bytes are not
+valid UTF-8 the text has them replaced and `line_b64` holds the original bytes), except for a
+line over the line limit, of which only the first part was kept (`line_truncated`, not
+replayable); for records given up after sending, the export record, partition key, attempts and
+each attempt's error. `copy` writes an entry read back from a dead-letter file (replay). The
+file is opened on first use, written through a buffer and flushed by `flush()` (the daemon calls
+it after each batch of work and at exit), so a quiet run leaves no empty file.
 
-What it leaves out: deciding what is dead-lettered, and replay.
+What it leaves out: deciding what is dead-lettered, and replay (`replay.py`).
 """
 
 from __future__ import annotations
 
+import base64
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -19,6 +23,18 @@ import orjson
 
 from streamer.limits import DEAD_LETTER_LINE_PREVIEW_CHARS
 from streamer.record import Entry
+
+
+def line_fields(line: bytes) -> dict[str, str]:
+    """A whole line as entry fields: `line` as text, plus `line_b64` (the exact bytes) when it is
+    not valid UTF-8 (the text then has the invalid bytes replaced)."""
+    try:
+        return {"line": line.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {
+            "line": line.decode("utf-8", "replace"),
+            "line_b64": base64.b64encode(line).decode("ascii"),
+        }
 
 
 def line_preview(line: bytes) -> tuple[str, bool]:
@@ -47,24 +63,22 @@ class DeadLetterFile:
         self.written += 1
 
     def bad_line(self, *, source: str, line_no: int, line: bytes, reason: str) -> None:
-        """An input line that cannot be exported."""
-        preview, cut = line_preview(line)
-        entry: dict[str, Any] = {
-            "reason": f"line {line_no} of {source}: {reason}",
-            "kind": "input",
-            "source": source,
-            "line_no": line_no,
-            "line": preview,
-        }
-        if cut:
-            entry["line_truncated"] = True
-            entry["line_bytes"] = len(line)
-        self._write(entry)
+        """An input line that cannot be exported, kept whole (it is at most the line limit)."""
+        self._write(
+            {
+                "reason": f"line {line_no} of {source}: {reason}",
+                "kind": "input",
+                "source": source,
+                "line_no": line_no,
+                **line_fields(line),
+            }
+        )
 
     def overlong_line(
         self, *, source: str, line_no: int, preview: bytes, size: int, limit: int
     ) -> None:
-        """An input line longer than the maximum, of which only `preview` was kept."""
+        """An input line longer than the maximum, of which only `preview` was kept: marked
+        `line_truncated`, so replay knows it cannot be sent again."""
         text, _ = line_preview(preview)
         self._write(
             {
@@ -95,6 +109,10 @@ class DeadLetterFile:
                 "record": orjson.Fragment(entry.data),
             }
         )
+
+    def copy(self, entry: dict[str, Any]) -> None:
+        """An entry read back from a dead-letter file that is still not delivered (replay)."""
+        self._write(dict(entry))
 
     def flush(self) -> None:
         if self._file is not None:

@@ -11,6 +11,7 @@ What it leaves out: where chunks come from and what happens to records after the
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import Final
 
 from streamer.deadletter import DeadLetterFile
 from streamer.export import FILTERED, Exported, Exporter
@@ -18,6 +19,15 @@ from streamer.pipeline import Pipeline
 from streamer.record import Entry
 from streamer.sources.lines import LineSplitter, Overlong
 from streamer.stats import Stats
+
+OVERLONG: Final = "overlong"
+"""The rejection category of a line over the line limit."""
+
+
+def rejection_category(result: object) -> str:
+    """The category of a rejected line, for the metrics (the exporter's, when it names one)."""
+    category = getattr(result, "category", None)
+    return category if isinstance(category, str) and category else "invalid"
 
 
 class Ingest:
@@ -71,7 +81,7 @@ class Ingest:
                 elif result is FILTERED:
                     filtered += 1
                 else:
-                    stats.rejected += 1
+                    stats.reject(rejection_category(result))
                     self._dead.bad_line(
                         source=source,
                         line_no=line_no,
@@ -81,7 +91,7 @@ class Ingest:
             else:
                 assert isinstance(line, Overlong)
                 received += 1
-                stats.rejected += 1
+                stats.reject(OVERLONG)
                 self._dead.overlong_line(
                     source=source,
                     line_no=line_no,

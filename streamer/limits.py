@@ -67,4 +67,10 @@ DEFAULT_PROGRESS_INTERVAL_S: Final = 5.0
 DEFAULT_SHARD_RATE_FACTOR: Final = 1.0
 READ_CHUNK_BYTES: Final = 256 * 1024
 DEAD_LETTER_LINE_PREVIEW_CHARS: Final = 4096
-"""How much of an offending input line a dead-letter entry keeps."""
+"""How much of an overlong input line (over the line limit) a dead-letter entry keeps; other
+lines are kept whole."""
+REPEATED_WARNING_INTERVAL_S: Final = 30.0
+"""A warning that can repeat (a failing shard map refresh, refused connections) is logged at
+most once per this interval, with the count of occurrences."""
+DEFAULT_UNREADY_AFTER_S: Final = 30.0
+"""/readyz turns 503 when every PutRecords call for this long has failed."""

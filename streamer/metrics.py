@@ -5,7 +5,8 @@ collector that reads `Stats` and the live gauges (buffer depth, records in fligh
 buffered record, shard map, connections, loop lag) only when scraped, so the hot path pays
 nothing for metrics; and two histograms fed by the pipeline's per-call observer hook (one
 observation per PutRecords call, never one per record): call latency and records per call.
-Dead-letter reasons become a `reason` label; past `MAX_REASON_LABELS` distinct reasons the
+Dead-letter reasons become a `reason` label (for bad input lines, their category:
+`invalid_json`, `overlong`, ...); past `MAX_REASON_LABELS` distinct reasons the
 rarest are summed under `other`, so an odd error message cannot explode the series count.
 
 What it leaves out: serving HTTP (`status.py`); rates and quantiles (Prometheus computes them);
@@ -106,7 +107,8 @@ class _RunCollector:
             "Input lines and records written to the dead-letter file, by kind and reason.",
             labels=["kind", "reason"],
         )
-        family.add_metric(["input", "invalid input line"], s.rejected)
+        for category, count in sorted(s.rejected_by_category.items()):
+            family.add_metric(["input", category], count)
         ranked = s.dead_letter_reasons.most_common()
         for reason, count in ranked[: MAX_REASON_LABELS - 1]:
             family.add_metric(["delivery", reason], count)

@@ -3,8 +3,9 @@
 What it does: names every setting the config file and the command line accept, once. A row
 says where the key belongs in the TOML file (the top level for the destination and activation,
 `[producer]` for batching, limits, retries, rate and ordering, `[daemon]` for inputs, dead letter,
-drain, logs and metrics), the bounds a number must lie in, whether `streamer check` takes it too,
-and the help text. `cli.py` generates the flags from these rows and `config.py` validates the
+drain, logs and metrics), the bounds a number must lie in, whether `streamer check` takes it too
+(`streamer replay` takes the top-level and [producer] keys and `REPLAY_DAEMON_KEYS`), and the
+help text. `cli.py` generates the flags from these rows and `config.py` validates the
 values against them; defaults and types come from the `Settings` dataclass fields, so help,
 defaults and validation cannot drift apart. Adding a setting is one `Settings` field and one row.
 
@@ -269,6 +270,16 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option("log_level", "daemon", "log level", check=True),
     Option("log_format", "daemon", "json lines or console", check=True),
     Option(
+        "unready_after_s",
+        "daemon",
+        "/readyz answers 503 once every PutRecords call for this long has failed (at once when "
+        "the stream is gone or the endpoint unreachable)",
+        "S",
+        low=0.001,
+        high=DAY_S,
+        unit="s",
+    ),
+    Option(
         "progress",
         "daemon",
         "log a progress line every progress_interval_s (on by default when stderr is a terminal)",
@@ -285,3 +296,20 @@ OPTIONS: Final[tuple[Option, ...]] = (
 )
 
 BY_KEY: Final = {o.key: o for o in OPTIONS}
+
+REPLAY_DAEMON_KEYS: Final = frozenset(
+    {"dead_letter", "drain_deadline_s", "log_level", "log_format"}
+)
+"""The [daemon] keys `streamer replay` takes besides every top-level and [producer] key (it
+reads no inputs and serves no metrics)."""
+
+
+def takes(command: str, option: Option) -> bool:
+    """Whether `streamer COMMAND` has a flag for `option`."""
+    if not option.flag:
+        return False
+    if command == "check":
+        return option.check
+    if command == "replay":
+        return option.section != "daemon" or option.key in REPLAY_DAEMON_KEYS
+    return True

@@ -27,7 +27,12 @@ from streamer.accumulator import Accumulator, Batch
 from streamer.deadletter import DeadLetterFile
 from streamer.errors import MALFORMED_RESULT, RequestFailure, is_retriable_record_error
 from streamer.kinesis import KinesisClient, PutOutcome, PutResult
-from streamer.limits import DEFAULT_SHARD_REFRESH_MIN_INTERVAL_S, DEFAULT_WRITERS
+from streamer.limits import (
+    DEFAULT_SHARD_REFRESH_MIN_INTERVAL_S,
+    DEFAULT_WRITERS,
+    REPEATED_WARNING_INTERVAL_S,
+)
+from streamer.logthrottle import Every
 from streamer.record import Entry
 from streamer.retry import GiveUp, RetryPolicy
 from streamer.shard_map import ShardMap
@@ -64,6 +69,7 @@ class Pipeline:
         rng: random.Random | None = None,
         observe_call: Callable[[float, int, int], None] | None = None,
         on_failure: Callable[[str], None] | None = None,
+        on_result: Callable[[float, PutResult], None] | None = None,
     ) -> None:
         self._client = client
         self._acc = accumulator
@@ -75,6 +81,9 @@ class Pipeline:
         self._rng = rng or random.Random()
         self._observe_call = observe_call
         self._on_failure = on_failure
+        self._on_result = on_result
+        """Called after each PutRecords call with (now, its result): destination health."""
+        self._refresh_warning = Every(REPEATED_WARNING_INTERVAL_S)
         """Called once if the sender loop or a writer dies (the daemon then stops, exit 1)."""
         """Called after each PutRecords call with (seconds, records sent, records failed)."""
         self._wake = asyncio.Event()
@@ -238,6 +247,8 @@ class Pipeline:
         self._acc.release(batch)
         self._settle(batch, result, now)
         self._dead.flush()
+        if self._on_result is not None:
+            self._on_result(now, result)
         if self._observe_call is not None:
             failed = (
                 len(batch.entries) if isinstance(result, RequestFailure) else len(result.failures)
@@ -367,7 +378,9 @@ class Pipeline:
                 listing = await self._client.list_shards()
                 new_map = ShardMap.from_listing(listing, loaded_at=self._clock())
             except Exception as exc:  # noqa: BLE001 - any refresh failure is retried later
-                log.warning("shard map refresh failed", error=str(exc))
+                count = self._refresh_warning.due(self._clock())
+                if count is not None:
+                    log.warning("shard map refresh failed", error=str(exc), count=count)
                 self._refresh_wanted.set()
             else:
                 if new_map.shard_ids != self._acc.shard_map.shard_ids:

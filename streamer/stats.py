@@ -26,6 +26,9 @@ class Stats:
     """Valid profiles in none of the mapped segments."""
     rejected: int = 0
     """Input lines dead-lettered as bad input."""
+    rejected_by_category: Counter[str] = field(default_factory=Counter)
+    """Bad input lines by category (the exporter's `Rejected.category`, or "overlong");
+    sums to `rejected`."""
     delivered: int = 0
     dead_lettered_delivery: int = 0
     """Exported records given up after sending (attempts, time budget, fatal error, shutdown)."""
@@ -45,6 +48,11 @@ class Stats:
     @property
     def dead_lettered(self) -> int:
         return self.rejected + self.dead_lettered_delivery
+
+    def reject(self, category: str) -> None:
+        """Count one bad input line."""
+        self.rejected += 1
+        self.rejected_by_category[category] += 1
 
     def summary(self, elapsed_s: float) -> dict[str, Any]:
         return {

@@ -8,9 +8,9 @@ is read only when its consumer asks for the next chunk, and a stream reader paus
 once `STREAM_BUFFER_BYTES` * 2 are buffered, so while the pipeline has no room the kernel
 buffers fill and the clients block. A disconnect (even mid-line) ends only that connection; its
 unterminated last line is handled by the consumer like any last line. Connections beyond
-`max_connections` are accepted and closed at once, with a warning. Unix sockets are created
-owner-only (0600); a stale socket file is replaced, a live one or a non-socket file is an error;
-the file is removed at close if it is still ours.
+`max_connections` are accepted and closed at once, with one warning per interval (and the count).
+Unix sockets are created owner-only (0600); a stale socket file is replaced, a live one or a
+non-socket file is an error; the file is removed at close if it is still ours.
 
 `close` stops the listeners, stops reading every connection (what was already read is still
 processed), waits up to a grace period for the consumers to finish, then cancels the rest.
@@ -26,13 +26,15 @@ import contextlib
 import os
 import socket
 import stat
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import structlog
 
 from streamer.errors import StreamerError
-from streamer.limits import READ_CHUNK_BYTES
+from streamer.limits import READ_CHUNK_BYTES, REPEATED_WARNING_INTERVAL_S
+from streamer.logthrottle import Every
 from streamer.sources.address import InputSpec
 
 log = structlog.get_logger("streamer.sockets")
@@ -72,6 +74,8 @@ class SocketInputs:
         """Bound listeners, e.g. `tcp://127.0.0.1:40123` (the real port when 0 was asked)."""
         self.accepted = 0
         self.rejected = 0
+        self._refused_warning = Every(REPEATED_WARNING_INTERVAL_S)
+        """One `connection refused` line per interval, with the count since the last."""
 
     @property
     def open_connections(self) -> int:
@@ -131,12 +135,15 @@ class SocketInputs:
     ) -> None:
         if self._closing or len(self._conns) >= self._max:
             self.rejected += 1
-            log.warning(
-                "connection refused",
-                input=label,
-                reason="shutting down" if self._closing else "connection limit reached",
-                limit=self._max,
-            )
+            count = self._refused_warning.due(time.monotonic())
+            if count is not None:
+                log.warning(
+                    "connection refused",
+                    input=label,
+                    reason="shutting down" if self._closing else "connection limit reached",
+                    limit=self._max,
+                    count=count,
+                )
             writer.transport.abort()
             return
         self._seq += 1

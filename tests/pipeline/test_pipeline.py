@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
 from streamer import daemon
 from streamer.accumulator import Accumulator, Batch
 from streamer.errors import RequestFailure
+from streamer.ingest import rejection_category
 from streamer.record import hash_key
 from tests.support.events import dead_letters, profile
 from tests.support.fakes import FakeKinesis, break_drain
@@ -148,6 +150,22 @@ async def test_bad_lines_dead_lettered_with_line_numbers(tmp_path: Path) -> None
     assert [d["line_no"] for d in dead] == [2, 5, 6]
     assert dead[0]["reason"].startswith("line 2 of test: not valid JSON")
     assert dead[0]["line"] == "{not json"
+
+
+async def test_rejections_counted_by_category(tmp_path: Path) -> None:
+    """Bad lines are counted by category, overlong lines as "overlong"; the counts sum up."""
+    lines = [b"{not json", b"x" * 2000, profile(1)]
+    stats = await run_daemon(
+        FakeKinesis(shard_count=1), settings(tmp_path, max_line_bytes=1024), lines
+    )
+    assert stats.rejected_by_category["overlong"] == 1
+    assert sum(stats.rejected_by_category.values()) == stats.rejected == 2
+    assert rejection_category(NamedCategory("invalid_utf8")) == "invalid_utf8"
+    assert rejection_category(object()) == "invalid"
+
+
+class NamedCategory(NamedTuple):
+    category: str
 
 
 async def test_filtered_profiles_are_counted_not_sent(tmp_path: Path) -> None:

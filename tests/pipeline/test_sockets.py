@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from streamer.config import Settings
 from streamer.daemon import Daemon
@@ -161,6 +162,29 @@ async def test_connection_limit(tmp_path: Path) -> None:
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
     assert daemon.stats.delivered == 2
+
+
+async def test_refused_connections_warned_once_per_interval(tmp_path: Path) -> None:
+    """Many clients refused at the limit give one warning line (with a count), not one each."""
+    fake = FakeKinesis(shard_count=1)
+    daemon = Daemon(cfg(tmp_path, "tcp://127.0.0.1:0", max_connections=1), fake, progress=False)
+    with capture_logs() as logged:
+        async with running(daemon):
+            [tcp] = daemon.inputs
+            held = await connect(tcp)
+            await until(lambda: _open(daemon) == 1)
+            refused = [await connect(tcp) for _ in range(5)]
+            for reader, _ in refused:
+                assert await asyncio.wait_for(reader.read(), 5) == b""
+            assert daemon.sockets is not None
+            assert daemon.sockets.rejected == 5
+            for _, writer in (held, *refused):
+                writer.close()
+                with contextlib.suppress(ConnectionError):
+                    await writer.wait_closed()
+    warnings = [e for e in logged if e["event"] == "connection refused"]
+    assert len(warnings) == 1
+    assert warnings[0]["count"] == 1
 
 
 def _open(daemon: Daemon) -> int:

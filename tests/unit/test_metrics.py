@@ -42,7 +42,8 @@ def gauges(**overrides: Any) -> Gauges:
 
 def test_counters_and_gauges_read_at_scrape_time() -> None:
     """Every counter comes from Stats as it is when scraped; gauges call their sources."""
-    stats = Stats(received=10, exported=8, filtered=1, rejected=1, delivered=6, retried=2)
+    stats = Stats(received=10, exported=8, filtered=1, delivered=6, retried=2)
+    stats.reject("overlong")
     stats.dead_lettered_delivery = 2
     stats.dead_letter_reasons["shutdown deadline reached before the record was delivered"] = 2
     stats.throttled_by_shard["shardId-1"] = 4
@@ -57,7 +58,7 @@ def test_counters_and_gauges_read_at_scrape_time() -> None:
     assert got[("streamer_put_records_calls_total", ())] == 3
     dead = {k[1]: v for k, v in got.items() if k[0] == "streamer_records_dead_lettered_total"}
     assert sum(dead.values()) == stats.dead_lettered
-    assert dead[(("kind", "input"), ("reason", "invalid input line"))] == 1
+    assert dead[(("kind", "input"), ("reason", "overlong"))] == 1
     assert got[("streamer_records_throttled_total", (("shard", "shardId-1"),))] == 4
     assert got[("streamer_buffered_records", ())] == 7
     assert got[("streamer_in_flight_records", ())] == 3
