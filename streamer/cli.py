@@ -140,17 +140,27 @@ def _add_options(parser: argparse.ArgumentParser, command: str) -> None:
         )
 
 
+COMMANDS = {
+    "run": ("stream events from standard input or sockets into Kinesis", RUN_HELP),
+    "check": ("run only the start-up checks and report them", CHECK_HELP),
+    "replay": ("send the entries of a dead-letter file again", REPLAY_HELP),
+}
+
+
+def command_parser(name: str) -> argparse.ArgumentParser:
+    """The parser of one subcommand (for tests and documentation)."""
+    action = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    parser: argparse.ArgumentParser = action.choices[name]
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="streamer", description=_wrap(HELP), epilog=_wrap(EPILOG), formatter_class=formatter
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, short, long in (
-        ("run", "stream events from standard input or sockets into Kinesis", RUN_HELP),
-        ("check", "run only the start-up checks and report them", CHECK_HELP),
-        ("replay", "send the entries of a dead-letter file again", REPLAY_HELP),
-    ):
+    for name, (short, long) in COMMANDS.items():
         command = sub.add_parser(
             name,
             help=short,

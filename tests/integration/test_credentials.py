@@ -12,8 +12,9 @@ import orjson
 import pytest
 from aiohttp import web
 
-from streamer.aws import AwsKinesis, AwsSettings
+from streamer.aws import AwsKinesis
 from streamer.errors import CredentialsError, ExitCode
+from streamer.kinesis import AwsSettings
 from tests.support.processes import aws_env, run_streamer
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,7 +25,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.endpoint import EndpointConfig, serve_in_thread
 from tests.support.events import client_event as event
-from tests.support.processes import Daemon, aws_env, run_streamer, streamer_cmd, until
+from tests.support.processes import (
+    Daemon,
+    aws_env,
+    get,
+    run_streamer,
+    send,
+    streamer_cmd,
+    until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -46,26 +53,6 @@ def scrape(url: str) -> dict[str, float]:
         for sample in family.samples:
             out[sample.name] += sample.value
     return dict(out)
-
-
-def get(url: str) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return resp.status, orjson.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, orjson.loads(exc.read())
-
-
-def send(address: str, data: bytes, *, chunk: int = 64 * 1024) -> None:
-    if address.startswith("unix://"):
-        sock = socket.socket(socket.AF_UNIX)
-        sock.connect(address.removeprefix("unix://"))
-    else:
-        host, port = address.removeprefix("tcp://").rsplit(":", 1)
-        sock = socket.create_connection((host, int(port)))
-    with sock:
-        for start in range(0, len(data), chunk):
-            sock.sendall(data[start : start + chunk])
 
 
 def test_socket_clients_metrics_and_sigterm(

@@ -9,10 +9,10 @@ from typing import Any
 
 import orjson
 import pytest
-from local_kinesis import _client, create_stream
+from local_kinesis import REGION, _client, create_stream
 
-from tests.integration.conftest import REGION
-from tests.integration.test_daemon import Daemon, event, get, send, until
+from tests.support.events import client_event as event
+from tests.support.processes import Daemon, get, send, until
 
 pytestmark = pytest.mark.integration
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import orjson
 import pytest
-from local_kinesis import read_all
+from local_kinesis import REGION, read_all
 
 from streamer.deadletter import DeadLetterFile
 from streamer.record import Entry
-from tests.integration.conftest import REGION, run_streamer
+from tests.support.processes import run_streamer
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,12 @@ or the benchmark endpoint) and in-process runs (`inprocess`).
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -107,3 +110,23 @@ def until(
             raise AssertionError(f"the daemon exited: {log.read_text()[-2000:] if log else ''}")
         time.sleep(0.02)
     raise AssertionError(f"timed out: {log.read_text()[-2000:] if log else ''}")
+
+
+def get(url: str) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, orjson.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, orjson.loads(exc.read())
+
+
+def send(address: str, data: bytes, *, chunk: int = 64 * 1024) -> None:
+    if address.startswith("unix://"):
+        sock = socket.socket(socket.AF_UNIX)
+        sock.connect(address.removeprefix("unix://"))
+    else:
+        host, port = address.removeprefix("tcp://").rsplit(":", 1)
+        sock = socket.create_connection((host, int(port)))
+    with sock:
+        for start in range(0, len(data), chunk):
+            sock.sendall(data[start : start + chunk])

@@ -201,9 +201,8 @@ def test_senseless_flag_values_exit_2_naming_the_flag(
 
 def test_help_shows_each_default_from_the_settings(capsys: pytest.CaptureFixture[str]) -> None:
     """Every run flag's help shows the Settings default, and check takes only its options."""
-    parser = cli.build_parser()
-    run = parser._subparsers._group_actions[0].choices["run"]  # type: ignore[union-attr]
-    check = parser._subparsers._group_actions[0].choices["check"]  # type: ignore[union-attr]
+    run = cli.command_parser("run")
+    check = cli.command_parser("check")
     run_flags = {a.dest: a for a in run._actions if a.dest not in {"help", "config"}}
     assert set(run_flags) == {o.key for o in OPTIONS if o.flag}
     assert "(default 16)" in (run_flags["writers"].help or "")

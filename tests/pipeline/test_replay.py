@@ -14,8 +14,9 @@ from streamer import cli, replay
 from streamer.deadletter import DeadLetterFile
 from streamer.errors import ConfigError, RequestFailure
 from streamer.record import Entry
-from tests.fakes import FakeKinesis, break_drain
-from tests.helpers import dead_letters, profile, run_daemon, settings
+from tests.support.events import dead_letters, profile
+from tests.support.fakes import FakeKinesis, break_drain
+from tests.support.inprocess import run_daemon, settings
 
 NOT_UTF8 = b'{"person": {"name": "caf\xe9"}, "identityMap": {"ecid": [{"id": "x"}]}}'
 
