@@ -50,6 +50,9 @@ SOCKET_READ_CHUNK_BYTES = 64 * 1024
 """Per-connection chunk: a chunk is offered whole before waiting for room, so with N
 connections the buffer can overshoot its bound by at most N chunks."""
 INTERRUPTED = "interrupted before the record was delivered"
+DEAD_LETTER_FLUSH_S = 0.5
+"""How often dead letters of bad input lines reach the file (the pipeline flushes after each
+call what that call dead-lettered)."""
 
 ChunkSource = Callable[[], AsyncIterator[bytes]]
 
@@ -153,7 +156,7 @@ class Daemon:
             read_chunk_bytes=SOCKET_READ_CHUNK_BYTES,
         )
         self.sockets = sockets
-        heartbeat = Heartbeat(clock=clock, on_tick=dead.flush)
+        heartbeat = Heartbeat(clock=clock)
         status: StatusServer | None = None
         background: list[asyncio.Task[None]] = []
         loop = asyncio.get_running_loop()
@@ -161,6 +164,9 @@ class Daemon:
             async with pipeline:
                 try:
                     background.append(asyncio.create_task(heartbeat.run(), name="heartbeat"))
+                    background.append(
+                        asyncio.create_task(_flush_every(dead, DEAD_LETTER_FLUSH_S), name="flush")
+                    )
                     self.inputs = [*self._sources, *await sockets.start()]
                     if metrics is not None and s.metrics_address is not None:
                         metrics.watch(self._gauges(pipeline, sockets, heartbeat))
@@ -168,7 +174,7 @@ class Daemon:
                             s.metrics_address,
                             metrics=metrics,
                             heartbeat=heartbeat,
-                            not_ready=lambda: self._not_ready(pipeline.accumulator),
+                            not_ready=lambda: self._not_ready(pipeline),
                             clock=clock,
                         )
                         self.status_url = await status.start()
@@ -302,31 +308,28 @@ class Daemon:
             pipeline.abandon(f"drain failed: {exc!r}")
 
     # -- observability -------------------------------------------------------------------
-    def _not_ready(self, acc: Accumulator) -> str | None:
+    def _not_ready(self, pipeline: Pipeline) -> str | None:
         if self.failed:
             return "the pipeline failed: see the error log"
         if self.stopping.is_set():
             return "shutting down: not accepting input"
-        if len(acc.shard_map) == 0:
-            return "shard map not loaded"
-        if not acc.has_room():
+        if not pipeline.has_room():
             return (
-                f"buffer saturated: {acc.buffered_records} records buffered, input is waiting "
-                "for room"
+                f"buffer saturated: {pipeline.buffered_records} records buffered, input is "
+                "waiting for room"
             )
         return None
 
     def _gauges(self, pipeline: Pipeline, sockets: SocketInputs, heartbeat: Heartbeat) -> Gauges:
-        acc = pipeline.accumulator
         clock = self._clock
         return Gauges(
-            buffered_records=lambda: acc.buffered_records,
-            buffered_bytes=lambda: acc.buffered_bytes,
+            buffered_records=lambda: pipeline.buffered_records,
+            buffered_bytes=lambda: pipeline.buffered_bytes,
             buffer_capacity_records=self.settings.buffer_records,
             in_flight_records=lambda: pipeline.in_flight_records,
-            oldest_buffered_age_s=lambda: acc.oldest_age(clock()),
-            shards=lambda: len(acc.shard_map),
-            shard_map_age_s=lambda: clock() - acc.shard_map.loaded_at,
+            oldest_buffered_age_s=lambda: pipeline.oldest_age(clock()),
+            shards=lambda: len(pipeline.shard_map),
+            shard_map_age_s=lambda: clock() - pipeline.shard_map.loaded_at,
             loop_lag_s=lambda: heartbeat.lag_s,
             connections_open=lambda: sockets.open_connections,
             connections_accepted=lambda: sockets.accepted,
@@ -334,14 +337,13 @@ class Daemon:
         )
 
     def _start_progress(self, pipeline: Pipeline) -> asyncio.Task[None]:
-        acc = pipeline.accumulator
         meter = ProgressMeter(self.stats, self._clock())
         return asyncio.create_task(
             report_progress(
                 meter,
                 interval_s=self.settings.progress_interval_s,
                 clock=self._clock,
-                queue=lambda: acc.buffered_records,
+                queue=lambda: pipeline.buffered_records,
                 in_flight=lambda: pipeline.in_flight_records,
             ),
             name="progress",
@@ -358,14 +360,8 @@ def _log_source_end(name: str, task: asyncio.Task[Any]) -> None:
         log.info("input ended", source=name, lines=task.result())
 
 
-async def run(
-    settings: Settings,
-    client: KinesisClient,
-    *,
-    sources: dict[str, ChunkSource] | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    install_signals: bool = True,
-) -> Stats:
-    """Run the daemon until its inputs end (or a signal), drain, and return the stats."""
-    daemon = Daemon(settings, client, sources=sources, clock=clock, install_signals=install_signals)
-    return await daemon.run()
+async def _flush_every(dead: DeadLetterFile, interval_s: float) -> None:
+    """Flush dead letters written outside a PutRecords call (bad input lines) periodically."""
+    while True:
+        await asyncio.sleep(interval_s)
+        dead.flush()

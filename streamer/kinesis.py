@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from streamer.errors import RequestFailure
+from streamer.errors import MALFORMED_RESULT, RecordFault, RequestFailure, classify_record_error
 from streamer.record import Entry
 
 
@@ -25,6 +25,14 @@ class PutOutcome:
     """Shard that took each record; None where the record failed."""
     failures: dict[int, tuple[str, str]] = field(default_factory=dict)
     """Request index -> (ErrorCode, ErrorMessage) for the records that failed."""
+
+    def fault(self, index: int) -> tuple[RecordFault, str, str]:
+        """How the record at `index` (one with no shard id) failed: its class, the error's name
+        and a description, the last two only for dead-letter reasons."""
+        code, message = self.failures.get(
+            index, (MALFORMED_RESULT, "neither ShardId nor ErrorCode")
+        )
+        return classify_record_error(code), code, f"{code}: {message}" if message else code
 
 
 PutResult = PutOutcome | RequestFailure

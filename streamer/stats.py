@@ -1,8 +1,10 @@
 """Run counters and the end-of-run summary.
 
-What it does: plain integer counters bumped by the pipeline at the point where each event
-happens, and the summary dict printed as the last log line. Metrics exporters read these
-counters; nothing here does I/O.
+What it does: plain integer counters bumped where each event happens (the ingest loop counts
+lines, the pipeline counts calls, retries and throttling), `count_settled` (a subscriber of the
+pipeline's settled events: delivered and dead-lettered records and their reasons), and the
+summary dict printed as the last log line. Metrics exporters read these counters; nothing here
+does I/O.
 
 What it leaves out: rates over windows and histograms (see `metrics.py`).
 """
@@ -12,6 +14,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+from streamer.record import Outcome, Settled
 
 
 @dataclass(slots=True)
@@ -41,6 +45,14 @@ class Stats:
     dead_letter_reasons: Counter[str] = field(default_factory=Counter)
     """Dead-lettered records by short reason (the reason's first clause)."""
     throttled_by_shard: Counter[str] = field(default_factory=Counter)
+
+    def count_settled(self, event: Settled) -> None:
+        """Count records the pipeline settled (bad input is counted by intake as `rejected`)."""
+        if event.outcome is Outcome.DELIVERED:
+            self.delivered += event.count
+        elif event.outcome is Outcome.DEAD_LETTERED:
+            self.dead_lettered_delivery += event.count
+            self.dead_letter_reasons[event.reason.split(";", 1)[0][:80]] += event.count
 
     @property
     def dead_lettered(self) -> int:

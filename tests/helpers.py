@@ -8,7 +8,8 @@ from typing import Any
 
 import orjson
 
-from streamer import config, daemon
+from streamer import config
+from streamer.daemon import Daemon
 from streamer.kinesis import KinesisClient
 from streamer.stats import Stats
 
@@ -64,7 +65,7 @@ async def run_daemon(
     kwargs: dict[str, Any] = {"sources": {"test": chunks_of(lines)}, "install_signals": False}
     if clock is not None:
         kwargs["clock"] = clock
-    return await daemon.run(cfg, client, **kwargs)
+    return await Daemon(cfg, client, **kwargs).run()
 
 
 def dead_letters(path: Path) -> list[dict[str, Any]]:

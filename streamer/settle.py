@@ -1,0 +1,175 @@
+"""Pure settling: the fate of every record of a finished PutRecords call, as one value.
+
+What it does: `settle(entries, shard_ids, result, now=, policy=, uniform=)` reads the call's result
+(per-record outcomes, or a whole-request failure, both already classified by the adapter) and
+returns a `Settlement`: the entries delivered, the entries to requeue (when, and whether their
+shards pause), the entries to dead-letter with their reasons, the shards that were throttled or
+went through, whether the shard map needs a refresh, and the counters to bump. Each failed entry
+gets its attempt counted and noted on it (bookkeeping that travels with the record); the retry
+policy decides between retry and give-up. This is the one function that decides a record's fate
+after a call.
+
+What it leaves out: carrying the actions out (the pipeline requeues, dead-letters, tells the
+accumulator, publishes settled events), clocks and randomness (passed in), and vendor error
+codes (`errors.py` classifies them; nothing here branches on one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from streamer.errors import RecordFault, RequestFailure, RequestKind
+from streamer.kinesis import PutResult
+from streamer.record import Entry
+from streamer.retry import GiveUp, RetryPolicy
+
+
+@dataclass(slots=True)
+class Settlement:
+    """What to do after one call; the shell carries it out in this order: requeue, dead-letter,
+    rate feedback, refresh, counters."""
+
+    delivered: Sequence[Entry] = ()
+    requeue: list[Entry] = field(default_factory=list)
+    """Back to the head of their shards, in order, not before `retry_at`."""
+    retry_at: float = 0.0
+    pause: bool = False
+    """A whole call failed: the requeued entries' shards send nothing before `retry_at`."""
+    dead: list[tuple[Entry, str]] = field(default_factory=list)
+    """Entries given up, each with its dead-letter reason."""
+    throttled_shards: list[str] = field(default_factory=list)
+    succeeded_shards: list[str] = field(default_factory=list)
+    refresh_shard_map: bool = False
+    # counters
+    request_failed: bool = False
+    throttled_records: list[str] = field(default_factory=list)
+    """The predicted shard of each record answered with throttling."""
+    possible_duplicates: int = 0
+    mispredicted: int = 0
+    failed: int = 0
+    """Records of the call that were not delivered (for the per-call metrics and log line)."""
+
+
+Uniform = Callable[[float, float], float]
+
+
+def settle(
+    entries: Sequence[Entry],
+    shard_ids: Sequence[str],
+    result: PutResult,
+    *,
+    now: float,
+    policy: RetryPolicy,
+    uniform: Uniform,
+) -> Settlement:
+    """Decide the fate of `entries` (sent to the shards `shard_ids`) after `result`."""
+    if isinstance(result, RequestFailure):
+        return _request_failed(entries, shard_ids, result, now=now, policy=policy, uniform=uniform)
+    if not result.failures and None not in result.shard_ids:
+        out = Settlement(delivered=entries, succeeded_shards=list(shard_ids))
+        out.mispredicted = sum(
+            sid != e.predicted_shard for e, sid in zip(entries, result.shard_ids, strict=True)
+        )
+        out.refresh_shard_map = out.mispredicted > 0
+        return out
+    out = Settlement()
+    delivered: list[Entry] = []
+    throttled: set[str] = set()
+    delay = 0.0
+    for i, (entry, shard_id) in enumerate(zip(entries, result.shard_ids, strict=True)):
+        if shard_id is not None:
+            delivered.append(entry)
+            if shard_id != entry.predicted_shard:
+                out.mispredicted += 1
+            continue
+        fault, code, description = result.fault(i)
+        if fault is RecordFault.MAYBE_WRITTEN:
+            out.possible_duplicates += 1
+        elif fault is RecordFault.THROTTLED:
+            out.throttled_records.append(entry.predicted_shard)
+            throttled.add(entry.predicted_shard)
+        wait = _failed_attempt(
+            entry,
+            description,
+            code,
+            retriable=fault is not RecordFault.FATAL,
+            now=now,
+            policy=policy,
+            uniform=uniform,
+            out=out,
+        )
+        if wait is not None:
+            out.requeue.append(entry)
+            delay = max(delay, wait)
+    out.delivered = delivered
+    out.failed = len(entries) - len(delivered)
+    out.retry_at = now + delay
+    out.throttled_shards = [s for s in shard_ids if s in throttled]
+    out.succeeded_shards = [s for s in shard_ids if s not in throttled]
+    out.refresh_shard_map = out.mispredicted > 0
+    return out
+
+
+def _request_failed(
+    entries: Sequence[Entry],
+    shard_ids: Sequence[str],
+    failure: RequestFailure,
+    *,
+    now: float,
+    policy: RetryPolicy,
+    uniform: Uniform,
+) -> Settlement:
+    out = Settlement(request_failed=True, pause=True, failed=len(entries))
+    kind = failure.kind
+    if kind is RequestKind.THROTTLED:
+        out.throttled_shards = list(shard_ids)
+    out.refresh_shard_map = kind is RequestKind.STREAM_MISSING
+    description = failure.describe()
+    delay = 0.0
+    for entry in entries:
+        wait = _failed_attempt(
+            entry,
+            description,
+            description,
+            retriable=failure.retriable,
+            now=now,
+            policy=policy,
+            uniform=uniform,
+            out=out,
+        )
+        if wait is not None:
+            out.requeue.append(entry)
+            delay = max(delay, wait)
+    out.retry_at = now + delay
+    if failure.maybe_written:
+        out.possible_duplicates = len(out.requeue)
+    return out
+
+
+def _failed_attempt(
+    entry: Entry,
+    note: str,
+    error: str,
+    *,
+    retriable: bool,
+    now: float,
+    policy: RetryPolicy,
+    uniform: Uniform,
+    out: Settlement,
+) -> float | None:
+    """Count a failed attempt on `entry`; return its retry delay, or None once given up."""
+    entry.attempts += 1
+    entry.note_failure(note)
+    decision = policy.decide(
+        attempts=entry.attempts,
+        first_seen=entry.first_seen,
+        now=now,
+        error=error,
+        retriable=retriable,
+        uniform=uniform,
+    )
+    if isinstance(decision, GiveUp):
+        out.dead.append((entry, decision.reason))
+        return None
+    return decision.delay_s
