@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import structlog
 
-from streamer.accumulator import Accumulator, Batch
+from streamer.accumulator import Accumulator
+from streamer.batcher import Batch
 from streamer.deadletter import DeadLetterFile
 from streamer.errors import RequestFailure
 from streamer.kinesis import KinesisClient, PutResult

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from streamer import daemon
-from streamer.accumulator import Accumulator, Batch
+from streamer.accumulator import Accumulator
+from streamer.batcher import Batch
 from streamer.errors import RequestFailure
 from streamer.record import hash_key
 from tests.fakes import FakeKinesis, break_drain
