@@ -23,7 +23,8 @@ from typing import Any
 from streamer import limits
 from streamer.errors import ConfigError
 from streamer.export import Activation, Segment
-from streamer.sources.address import STDIN, HostPort, InputSpec, parse_host_port, parse_input
+from streamer.sources.address import STDIN, HostPort, InputSpec, parse_host_port
+from streamer.sources.registry import parse_input
 
 STREAM_NAME = re.compile(r"^[a-zA-Z0-9_.-]{1,128}$")
 TRANSPORTS = ("fast", "botocore")

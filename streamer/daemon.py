@@ -20,7 +20,7 @@ import functools
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 
@@ -37,8 +37,16 @@ from streamer.progress import ProgressMeter, report_progress
 from streamer.ratelimit import RateSettings
 from streamer.retry import RetryPolicy
 from streamer.shard_map import ShardMap
-from streamer.sources.sockets import SocketInputs
-from streamer.sources.stdin import STOP_GRACE_S, read_fd_chunks
+from streamer.sources.base import (
+    ChunkSource,
+    Feed,
+    Input,
+    InputContext,
+    SingleSourceInput,
+    Source,
+)
+from streamer.sources.registry import build_inputs
+from streamer.sources.stdin import STOP_GRACE_S
 from streamer.stats import Stats
 from streamer.status import Heartbeat, StatusServer
 
@@ -54,7 +62,8 @@ DEAD_LETTER_FLUSH_S = 0.5
 """How often dead letters of bad input lines reach the file (the pipeline flushes after each
 call what that call dead-lettered)."""
 
-ChunkSource = Callable[[], AsyncIterator[bytes]]
+ChunkFactory = Callable[[], AsyncIterator[bytes]]
+"""Opens an injected source's chunks (tests pass these in place of stdin)."""
 
 
 class Daemon:
@@ -65,22 +74,15 @@ class Daemon:
         settings: Settings,
         client: KinesisClient,
         *,
-        sources: dict[str, ChunkSource] | None = None,
+        sources: dict[str, ChunkFactory] | None = None,
         clock: Callable[[], float] = time.monotonic,
         install_signals: bool = True,
         progress: bool | None = None,
     ) -> None:
-        """`sources` replaces stdin (tests); socket inputs come from the settings either way."""
+        """`sources` replaces stdin (tests); the other inputs come from the settings either way."""
         self.settings = settings
         self._client = client
         self.stopping = asyncio.Event()
-        if sources is None:
-            reads_stdin = any(i.kind == "stdin" for i in settings.inputs)
-            sources = (
-                {"stdin": functools.partial(read_fd_chunks, stop=self.stopping)}
-                if reads_stdin
-                else {}
-            )
         self._sources = sources
         self._clock = clock
         self._install_signals = install_signals
@@ -95,8 +97,9 @@ class Daemon:
         self.failed = False
         """The sender died: input stopped and everything held was dead-lettered."""
         self.inputs: list[str] = []
+        """What the inputs listen on (or their names), once started."""
         self.status_url: str | None = None
-        self.sockets: SocketInputs | None = None
+        self._running: list[Input] = []
 
     # -- control -------------------------------------------------------------------------
     def stop(self) -> None:
@@ -149,13 +152,8 @@ class Daemon:
             clock=clock,
             max_line_bytes=s.line_limit,
         )
-        sockets = SocketInputs(
-            s.inputs,
-            self._consumer(ingest),
-            max_connections=s.max_connections,
-            read_chunk_bytes=SOCKET_READ_CHUNK_BYTES,
-        )
-        self.sockets = sockets
+        pipeline.subscribe(ingest.settled)
+        inputs = self._running = self._build_inputs()
         heartbeat = Heartbeat(clock=clock)
         status: StatusServer | None = None
         background: list[asyncio.Task[None]] = []
@@ -167,9 +165,11 @@ class Daemon:
                     background.append(
                         asyncio.create_task(_flush_every(dead, DEAD_LETTER_FLUSH_S), name="flush")
                     )
-                    self.inputs = [*self._sources, *await sockets.start()]
+                    feed = self._consumer(ingest)
+                    for started_input in inputs:
+                        self.inputs += await started_input.start(feed)
                     if metrics is not None and s.metrics_address is not None:
-                        metrics.watch(self._gauges(pipeline, sockets, heartbeat))
+                        metrics.watch(self._gauges(pipeline, heartbeat))
                         status = StatusServer(
                             s.metrics_address,
                             metrics=metrics,
@@ -183,8 +183,10 @@ class Daemon:
                             loop.add_signal_handler(sig, self._on_signal, sig)
                     if self._progress:
                         background.append(self._start_progress(pipeline))
-                    await self._accept(ingest, sockets, started)
-                    await sockets.close(min(INPUT_CLOSE_GRACE_S, s.drain_deadline_s), self._abandon)
+                    await self._accept(inputs, started)
+                    grace = min(INPUT_CLOSE_GRACE_S, s.drain_deadline_s)
+                    for each in inputs:
+                        await each.close(grace, self._abandon)
                     await self._drain(pipeline)
                 finally:
                     if self._install_signals:
@@ -193,7 +195,8 @@ class Daemon:
                     for task in background:
                         task.cancel()
                     await asyncio.gather(*background, return_exceptions=True)
-                    await sockets.close(0)
+                    for each in inputs:
+                        await each.close(0)
                     if status is not None:
                         await status.close()
         finally:
@@ -236,14 +239,26 @@ class Daemon:
             on_failure=self._on_pipeline_failure,
         )
 
-    async def _accept(self, ingest: Ingest, sockets: SocketInputs, started: float) -> None:
-        """Feed the pipeline until `stop`, or until every chunk source ends when no socket
-        input is configured; then cancel the chunk sources still running."""
-        consume = self._consumer(ingest)
-        readers = {
-            asyncio.create_task(consume(name, factory()), name=f"source-{name}"): name
-            for name, factory in self._sources.items()
-        }
+    def _build_inputs(self) -> list[Input]:
+        """The inputs of the settings (the injected `sources` in place of stdin)."""
+        s = self.settings
+        specs = s.inputs
+        injected: list[Input] = []
+        if self._sources is not None:
+            specs = tuple(spec for spec in specs if spec.kind != "stdin")
+            injected = [
+                SingleSourceInput(name, functools.partial(_open, name, factory), STOP_GRACE_S + 0.5)
+                for name, factory in self._sources.items()
+            ]
+        context = InputContext(
+            stop=self.stopping,
+            max_connections=s.max_connections,
+            read_chunk_bytes=SOCKET_READ_CHUNK_BYTES,
+        )
+        return [*injected, *build_inputs(specs, context)]
+
+    async def _accept(self, inputs: list[Input], started: float) -> None:
+        """Accept input until `stop`, or until every input ended when none is endless."""
         s = self.settings
         log.info(
             "accepting input",
@@ -256,35 +271,27 @@ class Daemon:
         )
         self.ready.set()
         stopper = asyncio.create_task(self.stopping.wait())
-        pending: set[asyncio.Task[Any]] = set(readers)
+        waits: set[asyncio.Task[Any]] = {stopper}
+        if not any(i.endless for i in inputs):
+            waits.add(asyncio.create_task(_all_ended(inputs)))
         try:
-            while not self.stopping.is_set() and (pending or sockets.specs):
-                done, pending = await asyncio.wait(
-                    pending | {stopper}, return_when=asyncio.FIRST_COMPLETED
-                )
-                pending.discard(stopper)
-                for task in done & readers.keys():
-                    _log_source_end(readers[task], task)
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            stopper.cancel()
-            if pending and self.stopping.is_set():
-                # Stop-aware sources finish the chunk they are reading, then end by themselves.
-                _, pending = await asyncio.wait(pending, timeout=STOP_GRACE_S + 0.5)
-            for task in pending:
+            for task in waits:
                 task.cancel()
-            await asyncio.gather(stopper, *pending, return_exceptions=True)
+            await asyncio.gather(*waits, return_exceptions=True)
 
-    def _consumer(self, ingest: Ingest) -> Callable[[str, AsyncIterator[bytes]], Any]:
+    def _consumer(self, ingest: Ingest) -> Feed:
         """`ingest.consume`, stopping the whole run if the sender has died (a socket input
         would otherwise keep accepting connections that can never be served)."""
 
-        async def consume(source: str, chunks: AsyncIterator[bytes]) -> int:
+        async def consume(source: Source) -> int:
             try:
-                return await ingest.consume(source, chunks)
+                return await ingest.consume(source)
             except SenderFailed:
                 if not self.failed:
                     self.failed = True
-                    log.warning("stopping: the sender failed (logged above)", source=source)
+                    log.warning("stopping: the sender failed (logged above)", source=source.name)
                     self.stop()
                 raise
 
@@ -320,7 +327,17 @@ class Daemon:
             )
         return None
 
-    def _gauges(self, pipeline: Pipeline, sockets: SocketInputs, heartbeat: Heartbeat) -> Gauges:
+    @property
+    def connections(self) -> ConnectionCounts:
+        """Connections of the running inputs (open, accepted, rejected)."""
+        running = self._running
+        return ConnectionCounts(
+            open=sum(i.open_connections for i in running),
+            accepted=sum(i.accepted for i in running),
+            rejected=sum(i.rejected for i in running),
+        )
+
+    def _gauges(self, pipeline: Pipeline, heartbeat: Heartbeat) -> Gauges:
         clock = self._clock
         return Gauges(
             buffered_records=lambda: pipeline.buffered_records,
@@ -331,9 +348,9 @@ class Daemon:
             shards=lambda: len(pipeline.shard_map),
             shard_map_age_s=lambda: clock() - pipeline.shard_map.loaded_at,
             loop_lag_s=lambda: heartbeat.lag_s,
-            connections_open=lambda: sockets.open_connections,
-            connections_accepted=lambda: sockets.accepted,
-            connections_rejected=lambda: sockets.rejected,
+            connections_open=lambda: self.connections.open,
+            connections_accepted=lambda: self.connections.accepted,
+            connections_rejected=lambda: self.connections.rejected,
         )
 
     def _start_progress(self, pipeline: Pipeline) -> asyncio.Task[None]:
@@ -350,14 +367,18 @@ class Daemon:
         )
 
 
-def _log_source_end(name: str, task: asyncio.Task[Any]) -> None:
-    if task.cancelled():
-        return
-    exc = task.exception()
-    if exc is not None:
-        log.error("input source failed", source=name, error=repr(exc))
-    else:
-        log.info("input ended", source=name, lines=task.result())
+class ConnectionCounts(NamedTuple):
+    open: int
+    accepted: int
+    rejected: int
+
+
+def _open(name: str, factory: ChunkFactory) -> Source:
+    return ChunkSource(name, factory())
+
+
+async def _all_ended(inputs: list[Input]) -> None:
+    await asyncio.gather(*(i.ended() for i in inputs))
 
 
 async def _flush_every(dead: DeadLetterFile, interval_s: float) -> None:

@@ -3,21 +3,22 @@
 What it does: frames chunks into lines, numbers them, skips blank ones, transforms each with the
 exporter, dead-letters bad lines (with source, line number and reason) and offers the rest to
 the pipeline; after each chunk it wakes the sender and waits for room (backpressure), so a fast
-source can never fill memory. Lines that end here (bad input, filtered out) are announced to
-`on_settled` as `Settled` events, once per chunk, like the pipeline announces the rest.
+source can never fill memory. It tells each source when its lines are accepted, and, for a
+source that asks, routes the `Settled` events of its lines: those that end here (bad input,
+filtered out, once per chunk) and those the pipeline publishes (`settled` is its subscriber).
 
 What it leaves out: where chunks come from and what happens to records after they are offered.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from itertools import starmap
+from collections.abc import Callable
 
 from streamer.deadletter import DeadLetterFile
 from streamer.export import FILTERED, Exported, Exporter
 from streamer.pipeline import Pipeline
 from streamer.record import Entry, Outcome, Settled, Ticket
+from streamer.sources.base import Source
 from streamer.sources.lines import LineSplitter, Overlong
 from streamer.stats import Stats
 
@@ -34,7 +35,6 @@ class Ingest:
         stats: Stats,
         clock: Callable[[], float],
         max_line_bytes: int,
-        on_settled: Callable[[Settled], None] | None = None,
     ) -> None:
         self._exporter = exporter
         self._pipeline = pipeline
@@ -42,19 +42,54 @@ class Ingest:
         self._stats = stats
         self._clock = clock
         self.max_line_bytes = max_line_bytes
-        self._on_settled = on_settled
+        self._listeners: dict[str, Source] = {}
+        self._unsettled: dict[str, int] = {}
+        """Per listening source: its records offered to the pipeline and not yet settled."""
+        self._done: set[str] = set()
 
-    async def consume(self, source: str, chunks: AsyncIterator[bytes]) -> int:
-        """Feed every line of `chunks` into the pipeline; return the number of lines read."""
-        splitter = LineSplitter(self.max_line_bytes)
-        line_no = 0
-        async for chunk in chunks:
-            line_no = self._handle(source, splitter.feed(chunk), line_no)
+    async def consume(self, source: Source) -> int:
+        """Feed every line of `source` into the pipeline; return the number of lines read."""
+        name = source.name
+        if source.wants_settled:
+            self._listeners[name] = source
+            self._unsettled[name] = 0
+        try:
+            splitter = LineSplitter(self.max_line_bytes)
+            line_no = 0
+            async for chunk in source.chunks():
+                line_no = self._handle(name, splitter.feed(chunk), line_no)
+                source.on_accepted(line_no)
+                self._pipeline.kick()
+                await self._pipeline.wait_for_room()
+            line_no = self._handle(name, splitter.finish(), line_no)
+            source.on_accepted(line_no)
             self._pipeline.kick()
-            await self._pipeline.wait_for_room()
-        line_no = self._handle(source, splitter.finish(), line_no)
-        self._pipeline.kick()
-        return line_no
+            return line_no
+        finally:
+            self._done.add(name)
+            self._forget_if_settled(name)
+
+    def settled(self, event: Settled) -> None:
+        """Route a settled event to the sources of its lines that asked for them (a pipeline
+        subscriber; costs nothing while no source wants settled events)."""
+        listeners = self._listeners
+        if not listeners:
+            return
+        by_source: dict[str, list[Ticket]] = {}
+        for ticket in event.tickets:
+            if ticket.source in listeners:
+                by_source.setdefault(ticket.source, []).append(ticket)
+        for name, tickets in by_source.items():
+            listeners[name].on_settled(Settled(event.outcome, tickets=tickets, reason=event.reason))
+            self._unsettled[name] -= len(tickets)
+            self._forget_if_settled(name)
+
+    def _forget_if_settled(self, name: str) -> None:
+        """Stop routing to a source once it ended and every line it gave is settled."""
+        if name in self._done and self._unsettled.get(name, 0) <= 0:
+            self._listeners.pop(name, None)
+            self._unsettled.pop(name, None)
+            self._done.discard(name)
 
     def _handle(self, source: str, lines: list[bytes | Overlong], line_no: int) -> int:
         stats = self._stats
@@ -64,11 +99,13 @@ class Ingest:
         offer = entries.append
         rejected: list[int] = []
         filtered: list[int] = []
+        blank: list[int] = []
         received = 0
         for line in lines:
             line_no += 1
             if type(line) is bytes:
                 if not line or line.isspace():
+                    blank.append(line_no)
                     continue
                 received += 1
                 result = export(line)
@@ -101,12 +138,15 @@ class Ingest:
         stats.exported += len(entries)
         stats.filtered += len(filtered)
         stats.rejected += len(rejected)
-        if self._on_settled is not None and (filtered or rejected):
-            self._settled(source, filtered, Outcome.FILTERED, "in none of the mapped segments")
-            self._settled(source, rejected, Outcome.DEAD_LETTERED, "bad input")
+        listener = self._listeners.get(source) if self._listeners else None
+        if listener is not None:
+            self._unsettled[source] += len(entries)
+            for outcome, nos, reason in (
+                (Outcome.FILTERED, filtered, "in none of the mapped segments"),
+                (Outcome.FILTERED, blank, "blank line"),
+                (Outcome.DEAD_LETTERED, rejected, "bad input"),
+            ):
+                if nos:
+                    tickets = [Ticket(source, n) for n in nos]
+                    listener.on_settled(Settled(outcome, tickets=tickets, reason=reason))
         return line_no
-
-    def _settled(self, source: str, line_nos: list[int], outcome: Outcome, reason: str) -> None:
-        if line_nos and self._on_settled is not None:
-            tickets = list(starmap(Ticket, ((source, n) for n in line_nos)))
-            self._on_settled(Settled(outcome, tickets=tickets, reason=reason))

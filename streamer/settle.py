@@ -65,7 +65,8 @@ def settle(
 ) -> Settlement:
     """Decide the fate of `entries` (sent to the shards `shard_ids`) after `result`."""
     if isinstance(result, RequestFailure):
-        return _request_failed(entries, shard_ids, result, now=now, policy=policy, uniform=uniform)
+        judge = _Judge(Settlement(), now, policy, uniform)
+        return _request_failed(entries, shard_ids, result, judge)
     if not result.failures and None not in result.shard_ids:
         out = Settlement(delivered=entries, succeeded_shards=list(shard_ids))
         out.mispredicted = sum(
@@ -74,9 +75,9 @@ def settle(
         out.refresh_shard_map = out.mispredicted > 0
         return out
     out = Settlement()
+    judge = _Judge(out, now, policy, uniform)
     delivered: list[Entry] = []
     throttled: set[str] = set()
-    delay = 0.0
     for i, (entry, shard_id) in enumerate(zip(entries, result.shard_ids, strict=True)):
         if shard_id is not None:
             delivered.append(entry)
@@ -89,22 +90,9 @@ def settle(
         elif fault is RecordFault.THROTTLED:
             out.throttled_records.append(entry.predicted_shard)
             throttled.add(entry.predicted_shard)
-        wait = _failed_attempt(
-            entry,
-            description,
-            code,
-            retriable=fault is not RecordFault.FATAL,
-            now=now,
-            policy=policy,
-            uniform=uniform,
-            out=out,
-        )
-        if wait is not None:
-            out.requeue.append(entry)
-            delay = max(delay, wait)
+        judge.failed(entry, description, code, retriable=fault is not RecordFault.FATAL)
     out.delivered = delivered
     out.failed = len(entries) - len(delivered)
-    out.retry_at = now + delay
     out.throttled_shards = [s for s in shard_ids if s in throttled]
     out.succeeded_shards = [s for s in shard_ids if s not in throttled]
     out.refresh_shard_map = out.mispredicted > 0
@@ -115,61 +103,50 @@ def _request_failed(
     entries: Sequence[Entry],
     shard_ids: Sequence[str],
     failure: RequestFailure,
-    *,
-    now: float,
-    policy: RetryPolicy,
-    uniform: Uniform,
+    judge: _Judge,
 ) -> Settlement:
-    out = Settlement(request_failed=True, pause=True, failed=len(entries))
+    out = judge.out
+    out.request_failed = out.pause = True
+    out.failed = len(entries)
     kind = failure.kind
     if kind is RequestKind.THROTTLED:
         out.throttled_shards = list(shard_ids)
     out.refresh_shard_map = kind is RequestKind.STREAM_MISSING
     description = failure.describe()
-    delay = 0.0
     for entry in entries:
-        wait = _failed_attempt(
-            entry,
-            description,
-            description,
-            retriable=failure.retriable,
-            now=now,
-            policy=policy,
-            uniform=uniform,
-            out=out,
-        )
-        if wait is not None:
-            out.requeue.append(entry)
-            delay = max(delay, wait)
-    out.retry_at = now + delay
+        judge.failed(entry, description, description, retriable=failure.retriable)
     if failure.maybe_written:
         out.possible_duplicates = len(out.requeue)
     return out
 
 
-def _failed_attempt(
-    entry: Entry,
-    note: str,
-    error: str,
-    *,
-    retriable: bool,
-    now: float,
-    policy: RetryPolicy,
-    uniform: Uniform,
-    out: Settlement,
-) -> float | None:
-    """Count a failed attempt on `entry`; return its retry delay, or None once given up."""
-    entry.attempts += 1
-    entry.note_failure(note)
-    decision = policy.decide(
-        attempts=entry.attempts,
-        first_seen=entry.first_seen,
-        now=now,
-        error=error,
-        retriable=retriable,
-        uniform=uniform,
-    )
-    if isinstance(decision, GiveUp):
-        out.dead.append((entry, decision.reason))
-        return None
-    return decision.delay_s
+class _Judge:
+    """Applies the retry policy to each failed entry of one call, filling `out`."""
+
+    __slots__ = ("now", "out", "policy", "uniform")
+
+    def __init__(self, out: Settlement, now: float, policy: RetryPolicy, uniform: Uniform) -> None:
+        self.out = out
+        self.now = now
+        self.policy = policy
+        self.uniform = uniform
+        out.retry_at = now
+
+    def failed(self, entry: Entry, note: str, error: str, *, retriable: bool) -> None:
+        """Count a failed attempt on `entry`; requeue it after its delay, or give it up."""
+        entry.attempts += 1
+        entry.note_failure(note)
+        decision = self.policy.decide(
+            attempts=entry.attempts,
+            first_seen=entry.first_seen,
+            now=self.now,
+            error=error,
+            retriable=retriable,
+            uniform=self.uniform,
+        )
+        out = self.out
+        if isinstance(decision, GiveUp):
+            out.dead.append((entry, decision.reason))
+        else:
+            out.requeue.append(entry)
+            out.retry_at = max(out.retry_at, self.now + decision.delay_s)

@@ -6,7 +6,8 @@ import pytest
 
 from streamer import config
 from streamer.errors import ConfigError
-from streamer.sources.address import STDIN, HostPort, InputSpec, parse_host_port, parse_input
+from streamer.sources.address import STDIN, HostPort, InputSpec, parse_host_port
+from streamer.sources.registry import parse_input
 
 
 @pytest.mark.parametrize(

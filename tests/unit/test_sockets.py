@@ -147,8 +147,7 @@ async def test_connection_limit(tmp_path: Path) -> None:
         await until(lambda: _open(daemon) == 2)
         third = await connect(tcp)
         assert await asyncio.wait_for(third[0].read(), 5) == b""  # closed by the daemon
-        assert daemon.sockets is not None
-        assert daemon.sockets.rejected == 1
+        assert daemon.connections.rejected == 1
         first[1].close()
         await until(lambda: _open(daemon) == 1)
         await send(tcp, lines(0, 1))
@@ -163,7 +162,7 @@ async def test_connection_limit(tmp_path: Path) -> None:
 
 
 def _open(daemon: Daemon) -> int:
-    return daemon.sockets.open_connections if daemon.sockets else -1
+    return daemon.connections.open
 
 
 async def test_backpressure_stops_reading_until_room(tmp_path: Path) -> None:
