@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import structlog
 
 from streamer.accumulator import Accumulator, BatchLimits
-from streamer.check import start_checks
+from streamer.check import destination, start_checks
 from streamer.config import Settings
 from streamer.deadletter import DeadLetterFile
 from streamer.export import Exporter
@@ -260,14 +260,13 @@ class Daemon:
     async def _accept(self, inputs: list[Input], started: float) -> None:
         """Accept input until `stop`, or until every input ended when none is endless."""
         s = self.settings
+        startup_s = round(self._clock() - started, 3)
         log.info(
             "accepting input",
-            destination=s.name,
-            description=s.description,
-            stream=s.stream,
+            **destination(s),
             inputs=self.inputs,
             status=self.status_url,
-            startup_s=round(self._clock() - started, 3),
+            startup_s=startup_s,
         )
         self.ready.set()
         stopper = asyncio.create_task(self.stopping.wait())

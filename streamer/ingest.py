@@ -13,6 +13,7 @@ What it leaves out: where chunks come from and what happens to records after the
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from streamer.deadletter import DeadLetterFile
 from streamer.export import FILTERED, Exported, Exporter
@@ -23,29 +24,21 @@ from streamer.sources.lines import LineSplitter, Overlong
 from streamer.stats import Stats
 
 
+@dataclass(eq=False, kw_only=True)
 class Ingest:
     """Shared state for every source feeding one pipeline."""
 
-    def __init__(
-        self,
-        *,
-        exporter: Exporter,
-        pipeline: Pipeline,
-        dead_letters: DeadLetterFile,
-        stats: Stats,
-        clock: Callable[[], float],
-        max_line_bytes: int,
-    ) -> None:
-        self._exporter = exporter
-        self._pipeline = pipeline
-        self._dead = dead_letters
-        self._stats = stats
-        self._clock = clock
-        self.max_line_bytes = max_line_bytes
-        self._listeners: dict[str, Source] = {}
-        self._unsettled: dict[str, int] = {}
-        """Per listening source: its records offered to the pipeline and not yet settled."""
-        self._done: set[str] = set()
+    exporter: Exporter
+    pipeline: Pipeline
+    dead_letters: DeadLetterFile
+    stats: Stats
+    clock: Callable[[], float]
+    max_line_bytes: int
+    _listeners: dict[str, Source] = field(default_factory=dict, init=False)
+    """The sources that want settled events, by name."""
+    _unsettled: dict[str, int] = field(default_factory=dict, init=False)
+    """Per listening source: its records offered to the pipeline and not yet settled."""
+    _done: set[str] = field(default_factory=set, init=False)
 
     async def consume(self, source: Source) -> int:
         """Feed every line of `source` into the pipeline; return the number of lines read."""
@@ -59,11 +52,11 @@ class Ingest:
             async for chunk in source.chunks():
                 line_no = self._handle(name, splitter.feed(chunk), line_no)
                 source.on_accepted(line_no)
-                self._pipeline.kick()
-                await self._pipeline.wait_for_room()
+                self.pipeline.kick()
+                await self.pipeline.wait_for_room()
             line_no = self._handle(name, splitter.finish(), line_no)
             source.on_accepted(line_no)
-            self._pipeline.kick()
+            self.pipeline.kick()
             return line_no
         finally:
             self._done.add(name)
@@ -92,9 +85,9 @@ class Ingest:
             self._done.discard(name)
 
     def _handle(self, source: str, lines: list[bytes | Overlong], line_no: int) -> int:
-        stats = self._stats
-        export = self._exporter.export
-        now = self._clock()
+        stats = self.stats
+        export = self.exporter.export
+        now = self.clock()
         entries: list[Entry] = []
         offer = entries.append
         rejected: list[int] = []
@@ -115,7 +108,7 @@ class Ingest:
                     filtered.append(line_no)
                 else:
                     rejected.append(line_no)
-                    self._dead.bad_line(
+                    self.dead_letters.bad_line(
                         source=source,
                         line_no=line_no,
                         line=line,
@@ -125,7 +118,7 @@ class Ingest:
                 assert isinstance(line, Overlong)
                 received += 1
                 rejected.append(line_no)
-                self._dead.overlong_line(
+                self.dead_letters.overlong_line(
                     source=source,
                     line_no=line_no,
                     preview=line.preview,
@@ -133,7 +126,7 @@ class Ingest:
                     limit=self.max_line_bytes,
                 )
         if entries:
-            self._pipeline.offer(entries, now)
+            self.pipeline.offer(entries, now)
         stats.received += received
         stats.exported += len(entries)
         stats.filtered += len(filtered)

@@ -31,17 +31,22 @@ class Stats:
     rejected: int = 0
     """Input lines dead-lettered as bad input."""
     delivered: int = 0
+    """Exported records the service took (counted from the pipeline's settled events)."""
     dead_lettered_delivery: int = 0
-    """Exported records given up after sending (attempts, time budget, fatal error, shutdown)."""
+    """Exported records given up after sending (attempts, time budget, fatal error, shutdown),
+    counted from the pipeline's settled events."""
     retried: int = 0
     """Record re-sends (one per record per retry)."""
     throttled: int = 0
     """Per-record ProvisionedThroughputExceeded answers."""
     requests: int = 0
+    """PutRecords calls made."""
     request_failures: int = 0
+    """Calls that failed as a whole (no per-record answer)."""
     possible_duplicates: int = 0
     """Records re-sent after a request that may have been applied (timeout, reset)."""
     shard_map_refreshes: int = 0
+    """Shard maps loaded after start-up (a record landed on an unpredicted shard)."""
     dead_letter_reasons: Counter[str] = field(default_factory=Counter)
     """Dead-lettered records by short reason (the reason's first clause)."""
     throttled_by_shard: Counter[str] = field(default_factory=Counter)
