@@ -320,3 +320,6 @@ class Accumulator:
             self._queues[shard_id] = queue
         self._records = 0
         self._bytes = 0
+
+    def shard_ids_pending(self) -> Iterable[str]:
+        return (q.shard_id for q in self._queues.values() if q.entries)
