@@ -2,10 +2,11 @@
 
 What it does: runs the start-up checks (`check.start_checks`: stream exists and is ACTIVE,
 credentials accepted, shard map loaded) before binding or reading any input; builds exporter,
-accumulator, retry policy and pipeline from the settings; binds the socket inputs and the
-status endpoint; then feeds the pipeline until the inputs end (stdin only: at its end of file)
-or SIGTERM/SIGINT (always, when there is a socket input). Stopping closes the listeners and
-connections (what was already read is still processed), drains within `drain_deadline_s`,
+accumulator, retry policy and pipeline from the settings; builds the inputs through the input
+registry (`sources/registry.py`), starts them (binding the listeners) and the status endpoint;
+then feeds the pipeline until the inputs end (stdin only: at its end of file) or SIGTERM/SIGINT
+(always, when an input is endless, as a listener is). Stopping closes the inputs (what was
+already read is still processed), drains within `drain_deadline_s`,
 dead-letters what is left (reason `shutdown deadline ...`) and logs the summary. A second
 SIGINT abandons the drain at once, still dead-lettering what is held, and marks the run
 `interrupted`.
@@ -46,7 +47,7 @@ from streamer.sources.base import (
     Source,
 )
 from streamer.sources.registry import build_inputs
-from streamer.sources.stdin import STOP_GRACE_S
+from streamer.sources.stdin import STOP_WAIT_S
 from streamer.stats import Stats
 from streamer.status import Heartbeat, StatusServer
 
@@ -247,7 +248,7 @@ class Daemon:
         if self._sources is not None:
             specs = tuple(spec for spec in specs if spec.kind != "stdin")
             injected = [
-                SingleSourceInput(name, functools.partial(_open, name, factory), STOP_GRACE_S + 0.5)
+                SingleSourceInput(name, functools.partial(_open, name, factory), STOP_WAIT_S)
                 for name, factory in self._sources.items()
             ]
         context = InputContext(

@@ -72,6 +72,8 @@ class _FdReader:
 STOP_GRACE_S = 1.0
 """When asked to stop with a read pending, how long to wait for that read's chunk: bytes taken
 from the pipe must still be processed, but an idle pipe must not hold up the shutdown."""
+STOP_WAIT_S = STOP_GRACE_S + 0.5
+"""At stop, how long the input waits for its reader to end by itself before cancelling it."""
 
 
 async def read_fd_chunks(
@@ -107,4 +109,4 @@ def stdin_input(specs: Sequence[InputSpec], context: InputContext) -> SingleSour
     def open_source() -> ChunkSource:
         return ChunkSource("stdin", read_fd_chunks(stop=context.stop))
 
-    return SingleSourceInput("stdin", open_source, STOP_GRACE_S + 0.5)
+    return SingleSourceInput("stdin", open_source, STOP_WAIT_S)
