@@ -273,8 +273,8 @@ class Pipeline:
             self._observe_call(now - started, len(batch.entries))
 
     # -- settling ------------------------------------------------------------------------
-    def _apply(self, batch: Batch, result: PutResult, now: float) -> int:
-        """Carry out what `settle` decided for `batch`; return how many records failed."""
+    def _apply(self, batch: Batch, result: PutResult, now: float) -> None:
+        """Carry out what `settle` decided for `batch`."""
         out = settle(
             batch.entries,
             batch.shard_ids,
@@ -322,7 +322,6 @@ class Pipeline:
             log.info("records landed on unpredicted shards", records=out.mispredicted)
         if out.refresh_shard_map:
             self._refresher.request()
-        return out.failed
 
     def _give_up(self, entries: list[Entry], reason: str) -> None:
         """Dead-letter `entries` with one reason and announce them settled."""
