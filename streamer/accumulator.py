@@ -1,24 +1,27 @@
-"""Pure producer buffer: per-shard queues drained into size- and count-bounded PutRecords batches.
+"""Pure producer buffer: per-shard queues, their readiness, and the batches drained from them.
 
 What it does: holds accepted entries in one FIFO queue per predicted shard, bounded in records
-and bytes as a whole (the async shell waits on `has_room` for backpressure). `drain(now)` returns
-the batches ready to send: a shard holding a full request's worth goes out alone; shards whose
-oldest record has lingered long enough (or all of them, when a full request's worth is pending in
-total or the buffer is flushing) are packed together. Every batch obeys the request limits. A shard
+and bytes as a whole (the async shell waits on `has_room` for backpressure). `drain(now)` picks
+the shards ready to send (not muted, out of backoff, allowed by their injected rate gate, and
+lingered long enough, or all of them when a full request's worth is pending in total or the
+buffer is flushing) and has `batcher.BatchBuilder` cut them into calls. A shard
 is muted while a batch holding its records is in flight, so at most one batch per shard is ever in
 flight, which is what keeps per-key order. Failed entries go back to the head of their shard's
 queue, ahead of newer records, and may hold that shard back until a retry time.
 
-What it leaves out: clocks (time is passed in), I/O, retry decisions and shard discovery. It
-never rejects an entry: oversize records are refused before they get here.
+What it leaves out: cutting batches (`batcher.py`), the rate gates' control law
+(`ratelimit.py`), clocks (time is passed in), I/O, retry decisions and shard discovery. It never
+rejects an entry: oversize records are refused before they get here.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
+from streamer.batcher import Batch, BatchBuilder, first_sendable
 from streamer.limits import (
     DEFAULT_BUFFER_BYTES,
     DEFAULT_BUFFER_RECORDS,
@@ -45,23 +48,34 @@ class BatchLimits:
     before any later record of its key is sent (see README, ordering)."""
 
 
-@dataclass(slots=True)
-class Batch:
-    """Entries for one PutRecords call and the shards it mutes while in flight."""
+class RateGate(Protocol):
+    """A shard's send-rate gate (`ratelimit.ShardLimiter` implements it)."""
 
-    entries: list[Entry] = field(default_factory=list)
-    size: int = 0
-    shard_ids: list[str] = field(default_factory=list)
+    @property
+    def batch_records(self) -> int: ...
+
+    @property
+    def share(self) -> float: ...
+
+    def allowance(self, now: float) -> tuple[int, int]: ...
+
+    def spend(self, records: int, size: int) -> None: ...
+
+    def wait_s(self, now: float, records: int = 1, size: int = 1) -> float: ...
+
+    def throttled(self, now: float) -> None: ...
+
+    def succeeded(self) -> None: ...
 
 
-BACKOFF_SCAN_LIMIT = 2 * MAX_RECORDS_PER_REQUEST
-"""How far past entries in backoff a shard's queue is searched for records that may go now."""
+GateFactory = Callable[[float], RateGate]
+"""Makes the rate gate of a new shard at time `now`."""
 
 
 class _ShardQueue:
     __slots__ = ("entries", "limiter", "muted", "ready_at", "shard_id", "size")
 
-    def __init__(self, shard_id: str, limiter: ShardLimiter | None) -> None:
+    def __init__(self, shard_id: str, limiter: RateGate | None) -> None:
         self.shard_id = shard_id
         self.entries: deque[Entry] = deque()
         self.size = 0
@@ -79,25 +93,7 @@ class _ShardQueue:
         return max(at, now + limiter.wait_s(now, records=want))
 
     def _first_sendable(self, now: float) -> float:
-        """A time <= `now` if some queued entry may go now, else when the first one may.
-
-        An entry in backoff (failed, requeued at the head) holds back only its own key: later
-        records of that key wait behind it, records of other keys may pass."""
-        entries = self.entries
-        head = entries[0]
-        if head.not_before <= now:
-            return head.not_before
-        blocked: set[str] = set()
-        earliest = head.not_before
-        for scanned, entry in enumerate(entries):
-            if scanned >= BACKOFF_SCAN_LIMIT:
-                break
-            if entry.not_before > now:
-                blocked.add(entry.partition_key)
-                earliest = min(earliest, entry.not_before)
-            elif entry.partition_key not in blocked:
-                return entry.not_before
-        return earliest
+        return first_sendable(self.entries, now)
 
 
 class Accumulator:
@@ -107,12 +103,24 @@ class Accumulator:
         self,
         shard_map: ShardMap,
         limits: BatchLimits,
-        rate: RateSettings | None = None,
+        rate: RateSettings | GateFactory | None = None,
         *,
         now: float = 0.0,
     ) -> None:
+        """`rate` is the per-shard rate limiting: settings for a `ShardLimiter` per shard, or
+        any factory of `RateGate`s; None (or disabled settings) sends unlimited."""
         self._limits = limits
-        self._rate = rate if rate is not None and rate.enabled else None
+        self._builder = BatchBuilder(
+            max_records=limits.max_records,
+            max_bytes=limits.max_bytes,
+            one_per_key=limits.one_per_key,
+        )
+        self._new_gate: GateFactory | None
+        if isinstance(rate, RateSettings):
+            settings = rate
+            self._new_gate = (lambda t: ShardLimiter(settings, t)) if settings.enabled else None
+        else:
+            self._new_gate = rate
         self._now = now
         self._queues: dict[str, _ShardQueue] = {}
         self._map = shard_map
@@ -224,37 +232,14 @@ class Accumulator:
                 # The same sum next_ready_at reports, so waking at that time finds it ready.
                 linger = limits.linger_s
                 candidates = [q for q in candidates if q.entries[0].enqueued_at + linger <= now]
-        batches: list[Batch] = []
-        packable: list[_ShardQueue] = []
-        for queue in candidates:
-            if len(queue.entries) >= limits.max_records or queue.size >= limits.max_bytes:
-                if len(batches) < max_batches:
-                    batch = Batch()
-                    if self._take(queue, batch, now):
-                        batches.append(batch)
-            else:
-                packable.append(queue)
-        current: Batch | None = None
-        for queue in packable:
-            if current is not None and current.size + queue.entries[0].size > limits.max_bytes:
-                current = None
-            if current is None:
-                if len(batches) >= max_batches:
-                    break
-                current = Batch()
-            if self._take(queue, current, now) and len(current.shard_ids) == 1:
-                batches.append(current)
-            if len(current.entries) >= limits.max_records:
-                current = None
-        return batches
+        return self._builder.pack(candidates, max_batches, lambda q, b: self._take(q, b, now))
 
     def _take(self, queue: _ShardQueue, batch: Batch, now: float) -> bool:
         """Move head entries of `queue` into `batch` within the request and rate limits; return
         whether any was taken (then the shard is muted until the batch is released).
 
-        The first entry of an empty batch always fits the request limits (records are checked
-        against the record limit before they get here); the rate limiter may go into debt by
-        one record's bytes, so a record larger than the shard's burst still goes out.
+        The rate limiter may go into debt by one record's bytes, so a record larger than the
+        shard's burst still goes out.
         """
         limits = self._limits
         room = limits.max_records - len(batch.entries)
@@ -263,7 +248,7 @@ class Accumulator:
         if limiter is not None:
             rec_allow, byte_allow = limiter.allowance(now)
             room = min(room, rec_allow)
-        taken, used = self._move(queue.entries, batch, room, byte_allow, now)
+        taken, used = self._builder.take(queue.entries, batch, room, byte_allow, now)
         if not taken:
             return False
         if limiter is not None:
@@ -274,48 +259,6 @@ class Accumulator:
         queue.muted = True
         batch.shard_ids.append(queue.shard_id)
         return True
-
-    def _move(
-        self, entries: deque[Entry], batch: Batch, room: int, byte_allow: int, now: float
-    ) -> tuple[int, int]:
-        """Move up to `room` sendable entries (and `byte_allow` bytes) into `batch`, in queue
-        order; return (records, bytes) moved. Entries passed over stay in place, in order."""
-        limits = self._limits
-        out = batch.entries
-        size = batch.size
-        keys: set[str] | None = set() if limits.one_per_key else None
-        blocked: set[str] = set()
-        skipped: list[Entry] = []
-        taken = used = 0
-        while entries and taken < room:
-            entry = entries[0]
-            if (size + entry.size > limits.max_bytes and out) or used >= byte_allow:
-                break
-            entries.popleft()
-            if entry.not_before > now or entry.partition_key in blocked:
-                # In backoff, or behind a record of its key in backoff: stays, in order.
-                blocked.add(entry.partition_key)
-                skipped.append(entry)
-                if len(skipped) >= BACKOFF_SCAN_LIMIT:
-                    break
-                continue
-            if keys is not None:
-                if entry.partition_key in keys:
-                    # A later record of a key already in this call waits for the next call;
-                    # records of other keys behind it may go now (a hot key does not stall them).
-                    skipped.append(entry)
-                    if len(skipped) >= limits.max_records:
-                        break
-                    continue
-                keys.add(entry.partition_key)
-            out.append(entry)
-            size += entry.size
-            used += entry.size
-            taken += 1
-        if skipped:
-            entries.extendleft(reversed(skipped))
-        batch.size = size
-        return taken, used
 
     def release(self, batch: Batch) -> None:
         """The batch's call has finished: its shards may send again."""
@@ -378,7 +321,7 @@ class Accumulator:
                 queue.muted = kept.muted
                 queue.ready_at = kept.ready_at
             else:
-                limiter = None if self._rate is None else ShardLimiter(self._rate, self._now)
+                limiter = None if self._new_gate is None else self._new_gate(self._now)
                 queue = _ShardQueue(shard_id, limiter)
             self._queues[shard_id] = queue
         self._records = 0

@@ -13,7 +13,7 @@ What it leaves out: retry decisions, batching, and logging of credentials (never
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -33,6 +33,7 @@ from botocore.exceptions import (
 
 from streamer.errors import (
     CREDENTIAL_ERRORS,
+    STREAM_MISSING_CODE,
     CredentialsError,
     RequestFailure,
     StreamMissingError,
@@ -115,27 +116,34 @@ class AwsKinesis:
         await self._stack.aclose()
 
     # -- control plane ---------------------------------------------------------------------
-    async def describe_stream(self) -> StreamSummary:
+    @contextlib.contextmanager
+    def _control_plane(self, operation: str) -> Iterator[None]:
+        """Map a control-plane call's failures to start-up errors (each with its exit code)."""
         s = self._s
         try:
-            answer = await self._client.describe_stream_summary(StreamName=s.stream)
+            yield
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
-            if code == "ResourceNotFoundException":
+            if code == STREAM_MISSING_CODE:
                 raise StreamMissingError(
                     f"stream {s.stream!r} does not exist in region {s.region}"
                 ) from exc
             if code in CREDENTIAL_ERRORS:
                 raise CredentialsError(
-                    f"AWS refused the credentials ({code}) when describing stream {s.stream!r}"
+                    f"AWS refused the credentials ({code}) on {operation} of stream {s.stream!r}"
                 ) from exc
-            raise UnreachableError(f"DescribeStreamSummary failed: {code}") from exc
+            raise UnreachableError(f"{operation} failed: {code}") from exc
         except NoCredentialsError as exc:
             raise CredentialsError("no AWS credentials found") from exc
         except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError) as exc:
             raise UnreachableError(
                 f"the Kinesis endpoint {self._url} is unreachable: {exc}"
             ) from exc
+
+    async def describe_stream(self) -> StreamSummary:
+        s = self._s
+        with self._control_plane("DescribeStreamSummary"):
+            answer = await self._client.describe_stream_summary(StreamName=s.stream)
         summary = answer["StreamDescriptionSummary"]
         result = StreamSummary(
             name=summary["StreamName"],
@@ -153,7 +161,8 @@ class AwsKinesis:
         shards: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"StreamName": self._s.stream}
         while True:
-            page = await self._client.list_shards(**kwargs)
+            with self._control_plane("ListShards"):
+                page = await self._client.list_shards(**kwargs)
             shards.extend(page.get("Shards", []))
             token = page.get("NextToken")
             if not token:

@@ -52,13 +52,20 @@ async def start_checks(
         raise StreamNotActiveError(f"stream {settings.stream!r}: {exc}") from exc
     log.info(
         "stream ready",
-        destination=settings.name,
-        description=settings.description,
-        stream=summary.name,
+        **destination(settings),
         status=summary.status,
         shards=len(shard_map),
     )
     return StreamReady(summary, shard_map)
+
+
+def destination(settings: Settings) -> dict[str, str]:
+    """The fields that name the destination in the start-up log lines."""
+    return {
+        "destination": settings.name,
+        "description": settings.description,
+        "stream": settings.stream,
+    }
 
 
 def _line(name: str, verdict: str, detail: str = "") -> str:

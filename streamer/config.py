@@ -33,7 +33,8 @@ from streamer.options import BY_KEY, OPTIONS, SECTIONS, Option
 from streamer.pipeline import PipelineSettings
 from streamer.ratelimit import RateSettings
 from streamer.retry import RetryPolicy
-from streamer.sources.address import STDIN, HostPort, InputSpec, parse_host_port, parse_input
+from streamer.sources.address import STDIN, HostPort, InputSpec, parse_host_port
+from streamer.sources.registry import parse_input
 
 STREAM_NAME = re.compile(r"^[a-zA-Z0-9_.-]{1,128}$")
 

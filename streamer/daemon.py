@@ -2,10 +2,11 @@
 
 What it does: runs the start-up checks (`check.start_checks`: stream exists and is ACTIVE,
 credentials accepted, shard map loaded) before binding or reading any input; builds exporter,
-accumulator, retry policy and pipeline from the settings; binds the socket inputs and the
-status endpoint; then feeds the pipeline until the inputs end (stdin only: at its end of file)
-or SIGTERM/SIGINT (always, when there is a socket input). Stopping closes the listeners and
-connections (what was already read is still processed), drains within `drain_deadline_s`,
+accumulator, retry policy and pipeline from the settings; builds the inputs through the input
+registry (`sources/registry.py`), starts them (binding the listeners) and the status endpoint;
+then feeds the pipeline until the inputs end (stdin only: at its end of file) or SIGTERM/SIGINT
+(always, when an input is endless, as a listener is). Stopping closes the inputs (what was
+already read is still processed), drains within `drain_deadline_s`,
 dead-letters what is left (reason `shutdown deadline ...`) and logs the summary. A second
 SIGINT abandons the drain at once, still dead-lettering what is held, and marks the run
 `interrupted`.
@@ -20,13 +21,13 @@ import functools
 import signal
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 
 from streamer import config
 from streamer.accumulator import Accumulator
-from streamer.check import start_checks
+from streamer.check import destination, start_checks
 from streamer.deadletter import DeadLetterFile
 from streamer.export import Exporter
 from streamer.health import DestinationHealth
@@ -36,8 +37,16 @@ from streamer.metrics import Gauges, Metrics
 from streamer.pipeline import Pipeline, SenderFailed
 from streamer.progress import ProgressMeter, report_progress
 from streamer.shard_map import ShardMap
-from streamer.sources.sockets import SocketInputs
-from streamer.sources.stdin import STOP_GRACE_S, read_fd_chunks
+from streamer.sources.base import (
+    ChunkSource,
+    Feed,
+    Input,
+    InputContext,
+    SingleSourceInput,
+    Source,
+)
+from streamer.sources.registry import build_inputs
+from streamer.sources.stdin import STOP_WAIT_S
 from streamer.stats import Stats
 from streamer.status import Heartbeat, StatusServer
 
@@ -49,8 +58,12 @@ SOCKET_READ_CHUNK_BYTES = 64 * 1024
 """Per-connection chunk: a chunk is offered whole before waiting for room, so with N
 connections the buffer can overshoot its bound by at most N chunks."""
 INTERRUPTED = "interrupted before the record was delivered"
+DEAD_LETTER_FLUSH_S = 0.5
+"""How often dead letters of bad input lines reach the file (the pipeline flushes after each
+call what that call dead-lettered)."""
 
-ChunkSource = Callable[[], AsyncIterator[bytes]]
+ChunkFactory = Callable[[], AsyncIterator[bytes]]
+"""Opens an injected source's chunks (tests pass these in place of stdin)."""
 
 
 class Daemon:
@@ -61,22 +74,15 @@ class Daemon:
         settings: config.Settings,
         client: KinesisClient,
         *,
-        sources: dict[str, ChunkSource] | None = None,
+        sources: dict[str, ChunkFactory] | None = None,
         clock: Callable[[], float] = time.monotonic,
         install_signals: bool = True,
         progress: bool | None = None,
     ) -> None:
-        """`sources` replaces stdin (tests); socket inputs come from the settings either way."""
+        """`sources` replaces stdin (tests); the other inputs come from the settings either way."""
         self.settings = settings
         self._client = client
         self.stopping = asyncio.Event()
-        if sources is None:
-            reads_stdin = any(i.kind == "stdin" for i in settings.inputs)
-            sources = (
-                {"stdin": functools.partial(read_fd_chunks, stop=self.stopping)}
-                if reads_stdin
-                else {}
-            )
         self._sources = sources
         self._clock = clock
         self._install_signals = install_signals
@@ -93,8 +99,9 @@ class Daemon:
         self.failed = False
         """The sender died: input stopped and everything held was dead-lettered."""
         self.inputs: list[str] = []
+        """What the inputs listen on (or their names), once started."""
         self.status_url: str | None = None
-        self.sockets: SocketInputs | None = None
+        self._running: list[Input] = []
 
     # -- control -------------------------------------------------------------------------
     def stop(self) -> None:
@@ -147,14 +154,9 @@ class Daemon:
             clock=clock,
             max_line_bytes=s.line_limit,
         )
-        sockets = SocketInputs(
-            s.inputs,
-            self._consumer(ingest),
-            max_connections=s.max_connections,
-            read_chunk_bytes=SOCKET_READ_CHUNK_BYTES,
-        )
-        self.sockets = sockets
-        heartbeat = Heartbeat(clock=clock, on_tick=dead.flush)
+        pipeline.subscribe(ingest.settled)
+        inputs = self._running = self._build_inputs()
+        heartbeat = Heartbeat(clock=clock)
         status: StatusServer | None = None
         background: list[asyncio.Task[None]] = []
         loop = asyncio.get_running_loop()
@@ -162,14 +164,19 @@ class Daemon:
             async with pipeline:
                 try:
                     background.append(asyncio.create_task(heartbeat.run(), name="heartbeat"))
-                    self.inputs = [*self._sources, *await sockets.start()]
+                    background.append(
+                        asyncio.create_task(_flush_every(dead, DEAD_LETTER_FLUSH_S), name="flush")
+                    )
+                    feed = self._consumer(ingest)
+                    for started_input in inputs:
+                        self.inputs += await started_input.start(feed)
                     if metrics is not None and s.metrics_address is not None:
-                        metrics.watch(self._gauges(pipeline, sockets, heartbeat))
+                        metrics.watch(self._gauges(pipeline, heartbeat))
                         status = StatusServer(
                             s.metrics_address,
                             metrics=metrics,
                             heartbeat=heartbeat,
-                            not_ready=lambda: self._not_ready(pipeline.accumulator),
+                            not_ready=lambda: self._not_ready(pipeline),
                             clock=clock,
                         )
                         self.status_url = await status.start()
@@ -178,8 +185,10 @@ class Daemon:
                             loop.add_signal_handler(sig, self._on_signal, sig)
                     if self._progress:
                         background.append(self._start_progress(pipeline))
-                    await self._accept(ingest, sockets, started)
-                    await sockets.close(min(INPUT_CLOSE_GRACE_S, s.drain_deadline_s), self._abandon)
+                    await self._accept(inputs, started)
+                    grace = min(INPUT_CLOSE_GRACE_S, s.drain_deadline_s)
+                    for each in inputs:
+                        await each.close(grace, self._abandon)
                     await self._drain(pipeline)
                 finally:
                     if self._install_signals:
@@ -188,7 +197,8 @@ class Daemon:
                     for task in background:
                         task.cancel()
                     await asyncio.gather(*background, return_exceptions=True)
-                    await sockets.close(0)
+                    for each in inputs:
+                        await each.close(0)
                     if status is not None:
                         await status.close()
         finally:
@@ -217,55 +227,58 @@ class Daemon:
             on_result=self.health.observe_result,
         )
 
-    async def _accept(self, ingest: Ingest, sockets: SocketInputs, started: float) -> None:
-        """Feed the pipeline until `stop`, or until every chunk source ends when no socket
-        input is configured; then cancel the chunk sources still running."""
-        consume = self._consumer(ingest)
-        readers = {
-            asyncio.create_task(consume(name, factory()), name=f"source-{name}"): name
-            for name, factory in self._sources.items()
-        }
+    def _build_inputs(self) -> list[Input]:
+        """The inputs of the settings (the injected `sources` in place of stdin)."""
         s = self.settings
+        specs = s.inputs
+        injected: list[Input] = []
+        if self._sources is not None:
+            specs = tuple(spec for spec in specs if spec.kind != "stdin")
+            injected = [
+                SingleSourceInput(name, functools.partial(_open, name, factory), STOP_WAIT_S)
+                for name, factory in self._sources.items()
+            ]
+        context = InputContext(
+            stop=self.stopping,
+            max_connections=s.max_connections,
+            read_chunk_bytes=SOCKET_READ_CHUNK_BYTES,
+        )
+        return [*injected, *build_inputs(specs, context)]
+
+    async def _accept(self, inputs: list[Input], started: float) -> None:
+        """Accept input until `stop`, or until every input ended when none is endless."""
+        s = self.settings
+        startup_s = round(self._clock() - started, 3)
         log.info(
             "accepting input",
-            destination=s.name,
-            description=s.description,
-            stream=s.stream,
+            **destination(s),
             inputs=self.inputs,
             status=self.status_url,
-            startup_s=round(self._clock() - started, 3),
+            startup_s=startup_s,
         )
         self.ready.set()
         stopper = asyncio.create_task(self.stopping.wait())
-        pending: set[asyncio.Task[Any]] = set(readers)
+        waits: set[asyncio.Task[Any]] = {stopper}
+        if not any(i.endless for i in inputs):
+            waits.add(asyncio.create_task(_all_ended(inputs)))
         try:
-            while not self.stopping.is_set() and (pending or sockets.specs):
-                done, pending = await asyncio.wait(
-                    pending | {stopper}, return_when=asyncio.FIRST_COMPLETED
-                )
-                pending.discard(stopper)
-                for task in done & readers.keys():
-                    _log_source_end(readers[task], task)
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            stopper.cancel()
-            if pending and self.stopping.is_set():
-                # Stop-aware sources finish the chunk they are reading, then end by themselves.
-                _, pending = await asyncio.wait(pending, timeout=STOP_GRACE_S + 0.5)
-            for task in pending:
+            for task in waits:
                 task.cancel()
-            await asyncio.gather(stopper, *pending, return_exceptions=True)
+            await asyncio.gather(*waits, return_exceptions=True)
 
-    def _consumer(self, ingest: Ingest) -> Callable[[str, AsyncIterator[bytes]], Any]:
+    def _consumer(self, ingest: Ingest) -> Feed:
         """`ingest.consume`, stopping the whole run if the sender has died (a socket input
         would otherwise keep accepting connections that can never be served)."""
 
-        async def consume(source: str, chunks: AsyncIterator[bytes]) -> int:
+        async def consume(source: Source) -> int:
             try:
-                return await ingest.consume(source, chunks)
+                return await ingest.consume(source)
             except SenderFailed:
                 if not self.failed:
                     self.failed = True
-                    log.warning("stopping: the sender failed (logged above)", source=source)
+                    log.warning("stopping: the sender failed (logged above)", source=source.name)
                     self.stop()
                 raise
 
@@ -289,73 +302,77 @@ class Daemon:
             pipeline.abandon(f"drain failed: {exc!r}")
 
     # -- observability -------------------------------------------------------------------
-    def _not_ready(self, acc: Accumulator) -> str | None:
+    def _not_ready(self, pipeline: Pipeline) -> str | None:
         if self.failed:
             return "the pipeline failed: see the error log"
         if self.stopping.is_set():
             return "shutting down: not accepting input"
-        if len(acc.shard_map) == 0:
-            return "shard map not loaded"
-        destination = self.health.problem(self._clock())
-        if destination is not None:
-            return destination
-        if not acc.has_room():
+        problem = self.health.problem(self._clock())
+        if problem is not None:
+            return problem
+        if not pipeline.has_room():
             return (
-                f"buffer saturated: {acc.buffered_records} records buffered, input is waiting "
-                "for room"
+                f"buffer saturated: {pipeline.buffered_records} records buffered, input is "
+                "waiting for room"
             )
         return None
 
-    def _gauges(self, pipeline: Pipeline, sockets: SocketInputs, heartbeat: Heartbeat) -> Gauges:
-        acc = pipeline.accumulator
+    @property
+    def connections(self) -> ConnectionCounts:
+        """Connections of the running inputs (open, accepted, rejected)."""
+        running = self._running
+        return ConnectionCounts(
+            open=sum(i.open_connections for i in running),
+            accepted=sum(i.accepted for i in running),
+            rejected=sum(i.rejected for i in running),
+        )
+
+    def _gauges(self, pipeline: Pipeline, heartbeat: Heartbeat) -> Gauges:
         clock = self._clock
         return Gauges(
-            buffered_records=lambda: acc.buffered_records,
-            buffered_bytes=lambda: acc.buffered_bytes,
+            buffered_records=lambda: pipeline.buffered_records,
+            buffered_bytes=lambda: pipeline.buffered_bytes,
             buffer_capacity_records=self.settings.buffer_records,
             in_flight_records=lambda: pipeline.in_flight_records,
-            oldest_buffered_age_s=lambda: acc.oldest_age(clock()),
-            shards=lambda: len(acc.shard_map),
-            shard_map_age_s=lambda: clock() - acc.shard_map.loaded_at,
+            oldest_buffered_age_s=lambda: pipeline.oldest_age(clock()),
+            shards=lambda: len(pipeline.shard_map),
+            shard_map_age_s=lambda: clock() - pipeline.shard_map.loaded_at,
             loop_lag_s=lambda: heartbeat.lag_s,
-            connections_open=lambda: sockets.open_connections,
-            connections_accepted=lambda: sockets.accepted,
-            connections_rejected=lambda: sockets.rejected,
+            connections_open=lambda: self.connections.open,
+            connections_accepted=lambda: self.connections.accepted,
+            connections_rejected=lambda: self.connections.rejected,
         )
 
     def _start_progress(self, pipeline: Pipeline) -> asyncio.Task[None]:
-        acc = pipeline.accumulator
         meter = ProgressMeter(self.stats, self._clock())
         return asyncio.create_task(
             report_progress(
                 meter,
                 interval_s=self.settings.progress_interval_s,
                 clock=self._clock,
-                queue=lambda: acc.buffered_records,
+                queue=lambda: pipeline.buffered_records,
                 in_flight=lambda: pipeline.in_flight_records,
             ),
             name="progress",
         )
 
 
-def _log_source_end(name: str, task: asyncio.Task[Any]) -> None:
-    if task.cancelled():
-        return
-    exc = task.exception()
-    if exc is not None:
-        log.error("input source failed", source=name, error=repr(exc))
-    else:
-        log.info("input ended", source=name, lines=task.result())
+class ConnectionCounts(NamedTuple):
+    open: int
+    accepted: int
+    rejected: int
 
 
-async def run(
-    settings: config.Settings,
-    client: KinesisClient,
-    *,
-    sources: dict[str, ChunkSource] | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    install_signals: bool = True,
-) -> Stats:
-    """Run the daemon until its inputs end (or a signal), drain, and return the stats."""
-    daemon = Daemon(settings, client, sources=sources, clock=clock, install_signals=install_signals)
-    return await daemon.run()
+def _open(name: str, factory: ChunkFactory) -> Source:
+    return ChunkSource(name, factory())
+
+
+async def _all_ended(inputs: list[Input]) -> None:
+    await asyncio.gather(*(i.ended() for i in inputs))
+
+
+async def _flush_every(dead: DeadLetterFile, interval_s: float) -> None:
+    """Flush dead letters written outside a PutRecords call (bad input lines) periodically."""
+    while True:
+        await asyncio.sleep(interval_s)
+        dead.flush()

@@ -1,9 +1,11 @@
 """The streamer's error tree and the classification of Kinesis failures.
 
 What it does: names the start-up failures (each with its exit code) and classifies every
-whole-request failure into one `RequestFailure` value: retriable or not, and whether the records
-may have been written anyway (a timeout or reset after sending). Per-record error codes are
-classified against `limits.RETRYABLE_RECORD_ERRORS`.
+whole-request failure into one `RequestFailure` value: retriable or not, whether the records
+may have been written anyway (a timeout or reset after sending), and its `RequestKind`
+(throttled, stream missing, other). Per-record error codes are classified into a `RecordFault`
+(throttled, retriable, fatal, maybe written) against `limits.RETRYABLE_RECORD_ERRORS`. Vendor
+error codes stop here: the pipeline and its settle logic see only these classifications.
 
 What it leaves out: retry timing (`retry.py`) and talking to AWS (`aws.py`).
 """
@@ -11,7 +13,7 @@ What it leaves out: retry timing (`retry.py`) and talking to AWS (`aws.py`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import Enum, IntEnum
 from typing import Final
 
 from streamer.limits import RETRYABLE_RECORD_ERRORS
@@ -56,6 +58,32 @@ class UnreachableError(StreamerError):
     exit_code = ExitCode.UNREACHABLE
 
 
+THROTTLED_CODE: Final = "ProvisionedThroughputExceededException"
+STREAM_MISSING_CODE: Final = "ResourceNotFoundException"
+
+
+class RequestKind(Enum):
+    """What a whole-request failure means for the pipeline beyond retrying."""
+
+    THROTTLED = "throttled"
+    """The shards in the call were throttled: slow them down."""
+    STREAM_MISSING = "stream_missing"
+    """The stream (or a shard) is not found: refresh the shard map."""
+    OTHER = "other"
+
+
+class RecordFault(Enum):
+    """How one failed record inside an answered PutRecords call failed."""
+
+    THROTTLED = "throttled"
+    """Its shard was over its limits: retriable, and the shard slows down."""
+    RETRIABLE = "retriable"
+    FATAL = "fatal"
+    """Never worth resending (e.g. a KMS key that is disabled)."""
+    MAYBE_WRITTEN = "maybe_written"
+    """The result is unreadable: the record may have been written; retried, a possible duplicate."""
+
+
 @dataclass(frozen=True, slots=True)
 class RequestFailure:
     """A PutRecords call that failed as a whole; the same applies to every entry in it."""
@@ -70,10 +98,18 @@ class RequestFailure:
     def describe(self) -> str:
         return f"{self.code}: {self.message}" if self.message else self.code
 
+    @property
+    def kind(self) -> RequestKind:
+        if self.code == THROTTLED_CODE:
+            return RequestKind.THROTTLED
+        if self.code == STREAM_MISSING_CODE:
+            return RequestKind.STREAM_MISSING
+        return RequestKind.OTHER
+
 
 RETRIABLE_REQUEST_ERRORS: Final = frozenset(
     {
-        "ProvisionedThroughputExceededException",
+        THROTTLED_CODE,
         "LimitExceededException",
         "ThrottlingException",
         "InternalFailure",
@@ -119,3 +155,14 @@ not have been written, so it is retried and counted as a possible duplicate."""
 def is_retriable_record_error(code: str) -> bool:
     """Whether a per-record ErrorCode inside a 200 PutRecords answer is worth retrying."""
     return code in RETRYABLE_RECORD_ERRORS or code == MALFORMED_RESULT
+
+
+def classify_record_error(code: str) -> RecordFault:
+    """The `RecordFault` of a per-record ErrorCode (or `MALFORMED_RESULT`)."""
+    if code == THROTTLED_CODE:
+        return RecordFault.THROTTLED
+    if code == MALFORMED_RESULT:
+        return RecordFault.MAYBE_WRITTEN
+    if code in RETRYABLE_RECORD_ERRORS:
+        return RecordFault.RETRIABLE
+    return RecordFault.FATAL

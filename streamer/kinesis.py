@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from streamer.errors import RequestFailure
+from streamer.errors import MALFORMED_RESULT, RecordFault, RequestFailure, classify_record_error
 from streamer.limits import (
     DEFAULT_CONNECT_TIMEOUT_S,
     DEFAULT_REQUEST_TIMEOUT_S,
@@ -31,6 +31,14 @@ class PutOutcome:
     """Shard that took each record; None where the record failed."""
     failures: dict[int, tuple[str, str]] = field(default_factory=dict)
     """Request index -> (ErrorCode, ErrorMessage) for the records that failed."""
+
+    def fault(self, index: int) -> tuple[RecordFault, str, str]:
+        """How the record at `index` (one with no shard id) failed: its class, the error's name
+        and a description, the last two only for dead-letter reasons."""
+        code, message = self.failures.get(
+            index, (MALFORMED_RESULT, "neither ShardId nor ErrorCode")
+        )
+        return classify_record_error(code), code, f"{code}: {message}" if message else code
 
 
 PutResult = PutOutcome | RequestFailure

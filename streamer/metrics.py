@@ -186,7 +186,7 @@ class Metrics:
         """Start reporting the live gauges (once the pieces they read exist)."""
         self._collector.gauges = gauges
 
-    def observe_call(self, seconds: float, sent: int, failed: int) -> None:
+    def observe_call(self, seconds: float, sent: int) -> None:
         """The pipeline's per-call hook: one observation per PutRecords call."""
         self._call_seconds.observe(seconds)
         self._call_records.observe(sent)

@@ -3,11 +3,13 @@ partial-failure loop.
 
 What it does: `offer` puts entries into the accumulator; one sender task drains ready batches
 into at most `writers` concurrent PutRecords calls (one batch in flight per shard) and sleeps
-until the next batch can be ready or something wakes it. Each finished call is settled record
-by record: delivered, requeued at the head of its shard after the retry policy's delay, or
-dead-lettered with its reason and attempt history. A record reported on a shard other than
-predicted triggers a rate-limited ListShards refresh. `close` flushes everything and waits for
-the buffer to empty, dead-lettering what is left at the deadline; nothing is dropped.
+until the next batch can be ready or something wakes it. Each finished call is settled by the
+pure `settle.settle`, and the pipeline carries its decision out: requeue at the head of the
+shards after the retry policy's delay, dead-letter with reason and attempt history, rate
+feedback, a shard-map refresh (`shard_refresh.py`). Every record's end is published as a
+`Settled` event to the subscribers (the stats count them; intake can learn its lines' fate).
+`close` flushes everything and waits for the buffer to empty, dead-lettering what is left at the
+deadline; nothing is dropped.
 
 What it leaves out: reading input, transforms, AWS specifics (behind `KinesisClient`), and
 metrics rendering.
@@ -23,24 +25,20 @@ from dataclasses import dataclass
 
 import structlog
 
-from streamer.accumulator import Accumulator, Batch
+from streamer.accumulator import Accumulator
+from streamer.batcher import Batch
 from streamer.deadletter import DeadLetterFile
-from streamer.errors import MALFORMED_RESULT, RequestFailure, is_retriable_record_error
-from streamer.kinesis import KinesisClient, PutOutcome, PutResult
-from streamer.limits import (
-    DEFAULT_SHARD_REFRESH_MIN_INTERVAL_S,
-    DEFAULT_WRITERS,
-    REPEATED_WARNING_INTERVAL_S,
-)
-from streamer.logthrottle import Every
-from streamer.record import Entry
-from streamer.retry import GiveUp, RetryPolicy
+from streamer.errors import RequestFailure
+from streamer.kinesis import KinesisClient, PutResult
+from streamer.limits import DEFAULT_SHARD_REFRESH_MIN_INTERVAL_S, DEFAULT_WRITERS
+from streamer.record import Entry, Outcome, Settled
+from streamer.retry import RetryPolicy
+from streamer.settle import settle
 from streamer.shard_map import ShardMap
+from streamer.shard_refresh import ShardRefresher
 from streamer.stats import Stats
 
 log = structlog.get_logger("streamer.pipeline")
-
-THROTTLED = "ProvisionedThroughputExceededException"
 
 
 class SenderFailed(RuntimeError):
@@ -67,10 +65,12 @@ class Pipeline:
         settings: PipelineSettings,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
-        observe_call: Callable[[float, int, int], None] | None = None,
+        observe_call: Callable[[float, int], None] | None = None,
         on_failure: Callable[[str], None] | None = None,
         on_result: Callable[[float, PutResult], None] | None = None,
     ) -> None:
+        """`observe_call(seconds, records)` is called after each PutRecords call; `on_failure`
+        once if the sender loop or a writer dies (the daemon then stops, exit 1)."""
         self._client = client
         self._acc = accumulator
         self._policy = policy
@@ -78,22 +78,25 @@ class Pipeline:
         self._stats = stats
         self._settings = settings
         self._clock = clock
-        self._rng = rng or random.Random()
+        self._uniform = (rng or random.Random()).uniform
         self._observe_call = observe_call
         self._on_failure = on_failure
         self._on_result = on_result
         """Called after each PutRecords call with (now, its result): destination health."""
-        self._refresh_warning = Every(REPEATED_WARNING_INTERVAL_S)
-        """Called once if the sender loop or a writer dies (the daemon then stops, exit 1)."""
-        """Called after each PutRecords call with (seconds, records sent, records failed)."""
+        self._subscribers: list[Callable[[Settled], None]] = [stats.count_settled]
+        self._refresher = ShardRefresher(
+            client,
+            adopt=self._adopt,
+            clock=clock,
+            min_interval_s=settings.shard_refresh_min_interval_s,
+        )
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
         self._idle = asyncio.Event()
         self._inflight: dict[asyncio.Task[None], Batch] = {}
         self._sender: asyncio.Task[None] | None = None
-        self._refresher: asyncio.Task[None] | None = None
-        self._refresh_wanted = asyncio.Event()
+        self._refresh_task: asyncio.Task[None] | None = None
         self._closing = False
         self._timer: asyncio.TimerHandle | None = None
         self._failure: str | None = None
@@ -102,25 +105,31 @@ class Pipeline:
     async def __aenter__(self) -> Pipeline:
         self._sender = asyncio.create_task(self._send_loop(), name="streamer-sender")
         self._sender.add_done_callback(self._sender_done)
-        self._refresher = asyncio.create_task(self._refresh_loop(), name="streamer-shard-refresh")
+        self._refresh_task = asyncio.create_task(
+            self._refresher.run(), name="streamer-shard-refresh"
+        )
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         if not self._acc.is_empty() or self._inflight:
             # Left without close() (an error or cancellation in the caller): nothing is dropped.
             self.abandon("the daemon stopped before the record was delivered")
-        tasks = [t for t in (self._sender, self._refresher, *self._inflight) if t is not None]
+        tasks = [t for t in (self._sender, self._refresh_task, *self._inflight) if t is not None]
         for task in tasks:
             task.cancel()
         # gather, not a suppressed await: a cancellation of this task itself still propagates.
         await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- input side ----------------------------------------------------------------------
-    @property
-    def offer(self) -> Callable[[Entry, float], None]:
-        """Accept one entry: `offer(entry, now)`; never blocks (call `wait_for_room` after a
-        chunk of offers). This is the accumulator's own `add`, with no wrapper on the hot path."""
-        return self._acc.add
+    def offer(self, entries: list[Entry], now: float) -> None:
+        """Accept entries (one chunk's worth); never blocks: call `wait_for_room` after it."""
+        add = self._acc.add
+        for entry in entries:
+            add(entry, now)
+
+    def subscribe(self, subscriber: Callable[[Settled], None]) -> None:
+        """Call `subscriber` with every `Settled` event: records delivered or dead-lettered."""
+        self._subscribers.append(subscriber)
 
     def kick(self) -> None:
         """Tell the sender new entries may be ready."""
@@ -161,9 +170,25 @@ class Pipeline:
     def in_flight_records(self) -> int:
         return sum(len(b.entries) for b in self._inflight.values())
 
+    # -- what the daemon observes --------------------------------------------------------
     @property
-    def accumulator(self) -> Accumulator:
-        return self._acc
+    def buffered_records(self) -> int:
+        return self._acc.buffered_records
+
+    @property
+    def buffered_bytes(self) -> int:
+        return self._acc.buffered_bytes
+
+    def has_room(self) -> bool:
+        return self._acc.has_room()
+
+    def oldest_age(self, now: float) -> float:
+        """Age in seconds of the oldest buffered record (0 when empty)."""
+        return self._acc.oldest_age(now)
+
+    @property
+    def shard_map(self) -> ShardMap:
+        return self._acc.shard_map
 
     async def close(self, deadline_s: float) -> None:
         """Flush and wait until every record is delivered or dead-lettered, or the deadline."""
@@ -188,14 +213,14 @@ class Pipeline:
             if task.done():
                 continue  # its call finished and _send settled every record already
             task.cancel()
-            for entry in batch.entries:
-                self._give_up(
-                    entry,
-                    f"{reason}; a PutRecords call holding it was in flight and may have written it",
-                )
+            self._give_up(
+                batch.entries,
+                f"{reason}; a PutRecords call holding it was in flight and may have written it",
+            )
         self._inflight.clear()
-        for entry in self._acc.take_all():
-            self._give_up(entry, reason)
+        held = self._acc.take_all()
+        if held:
+            self._give_up(held, reason)
         if self._sender is not None:
             self._sender.cancel()
 
@@ -245,150 +270,78 @@ class Pipeline:
             result = RequestFailure("ClientError", repr(exc), retriable=True)
         now = self._clock()
         self._acc.release(batch)
-        self._settle(batch, result, now)
+        self._apply(batch, result, now)
         self._dead.flush()
         if self._on_result is not None:
             self._on_result(now, result)
         if self._observe_call is not None:
-            failed = (
-                len(batch.entries) if isinstance(result, RequestFailure) else len(result.failures)
-            )
-            self._observe_call(now - started, len(batch.entries), failed)
+            self._observe_call(now - started, len(batch.entries))
 
     # -- settling ------------------------------------------------------------------------
-    def _settle(self, batch: Batch, result: PutResult, now: float) -> None:
-        entries = batch.entries
-        if isinstance(result, RequestFailure):
-            if result.code == THROTTLED:
-                self._acc.throttled(batch.shard_ids, now)
-            self._settle_request_failure(entries, result, now)
-            return
-        throttled = self._settle_outcome(entries, result, now)
-        if throttled:
-            self._acc.throttled(throttled, now)
-            self._acc.succeeded(s for s in batch.shard_ids if s not in throttled)
-        else:
-            self._acc.succeeded(batch.shard_ids)
-
-    def _settle_outcome(self, entries: list[Entry], outcome: PutOutcome, now: float) -> set[str]:
-        """Settle each record by its result; return the shards that answered with throttling."""
-        stats = self._stats
-        throttled: set[str] = set()
-        failures = outcome.failures
-        mispredicted = 0
-        retry: list[Entry] = []
-        delay = 0.0
-        for i, (entry, shard_id) in enumerate(zip(entries, outcome.shard_ids, strict=True)):
-            if shard_id is not None:
-                if shard_id != entry.predicted_shard:
-                    mispredicted += 1
-                continue
-            code, message = failures.get(i, (MALFORMED_RESULT, "neither ShardId nor ErrorCode"))
-            if code == MALFORMED_RESULT:
-                stats.possible_duplicates += 1
-            if code == THROTTLED:
-                stats.throttled += 1
-                stats.throttled_by_shard[entry.predicted_shard] += 1
-                throttled.add(entry.predicted_shard)
-            wait = self._failed_attempt(
-                entry,
-                f"{code}: {message}" if message else code,
-                code,
-                retriable=is_retriable_record_error(code),
-                now=now,
-            )
-            if wait is not None:
-                retry.append(entry)
-                delay = max(delay, wait)
-        stats.delivered += len(entries) - len(failures)
-        if retry:
-            stats.retried += len(retry)
-            self._acc.requeue(retry, now + delay)
-        if failures:
-            log.debug(
-                "partial failure", records=len(entries), failed=len(failures), retry=len(retry)
-            )
-        if mispredicted:
-            log.info("records landed on unpredicted shards", records=mispredicted)
-            self._refresh_wanted.set()
-        return throttled
-
-    def _settle_request_failure(
-        self, entries: list[Entry], failure: RequestFailure, now: float
-    ) -> None:
-        stats = self._stats
-        stats.request_failures += 1
-        description = failure.describe()
-        retry: list[Entry] = []
-        delay = 0.0
-        for entry in entries:
-            wait = self._failed_attempt(
-                entry, description, description, retriable=failure.retriable, now=now
-            )
-            if wait is not None:
-                retry.append(entry)
-                delay = max(delay, wait)
-        if retry:
-            stats.retried += len(retry)
-            if failure.maybe_written:
-                stats.possible_duplicates += len(retry)
-            self._acc.requeue(retry, now + delay, pause=True)
-        log.warning(
-            "PutRecords failed",
-            code=failure.code,
-            error=failure.message,
-            records=len(entries),
-            retrying=len(retry),
-            maybe_written=failure.maybe_written,
-        )
-        if failure.code == "ResourceNotFoundException":
-            self._refresh_wanted.set()
-
-    def _failed_attempt(
-        self, entry: Entry, note: str, error: str, *, retriable: bool, now: float
-    ) -> float | None:
-        """Record a failed attempt; return the retry delay, or None once it is dead-lettered."""
-        entry.attempts += 1
-        entry.note_failure(note)
-        decision = self._policy.decide(
-            attempts=entry.attempts,
-            first_seen=entry.first_seen,
+    def _apply(self, batch: Batch, result: PutResult, now: float) -> None:
+        """Carry out what `settle` decided for `batch`."""
+        out = settle(
+            batch.entries,
+            batch.shard_ids,
+            result,
             now=now,
-            error=error,
-            retriable=retriable,
-            uniform=self._rng.uniform,
+            policy=self._policy,
+            uniform=self._uniform,
         )
-        if isinstance(decision, GiveUp):
-            self._give_up(entry, decision.reason)
-            return None
-        return decision.delay_s
+        acc = self._acc
+        stats = self._stats
+        if out.requeue:
+            stats.retried += len(out.requeue)
+            acc.requeue(out.requeue, out.retry_at, pause=out.pause)
+        if out.throttled_shards:
+            acc.throttled(out.throttled_shards, now)
+        if out.succeeded_shards:
+            acc.succeeded(out.succeeded_shards)
+        if out.delivered:
+            self._publish(Settled(Outcome.DELIVERED, entries=out.delivered))
+        for entry, reason in out.dead:
+            self._give_up([entry], reason)
+        stats.possible_duplicates += out.possible_duplicates
+        if out.throttled_records:
+            stats.throttled += len(out.throttled_records)
+            stats.throttled_by_shard.update(out.throttled_records)
+        if out.request_failed:
+            stats.request_failures += 1
+            assert isinstance(result, RequestFailure)
+            log.warning(
+                "PutRecords failed",
+                code=result.code,
+                error=result.message,
+                records=len(batch.entries),
+                retrying=len(out.requeue),
+                maybe_written=result.maybe_written,
+            )
+        elif out.failed:
+            log.debug(
+                "partial failure",
+                records=len(batch.entries),
+                failed=out.failed,
+                retry=len(out.requeue),
+            )
+        if out.mispredicted:
+            log.info("records landed on unpredicted shards", records=out.mispredicted)
+        if out.refresh_shard_map:
+            self._refresher.request()
 
-    def _give_up(self, entry: Entry, reason: str) -> None:
-        self._stats.dead_lettered_delivery += 1
-        self._stats.dead_letter_reasons[reason.split(";", 1)[0][:80]] += 1
-        self._dead.undelivered(entry, reason)
+    def _give_up(self, entries: list[Entry], reason: str) -> None:
+        """Dead-letter `entries` with one reason and announce them settled."""
+        for entry in entries:
+            self._dead.undelivered(entry, reason)
+        self._publish(Settled(Outcome.DEAD_LETTERED, entries=entries, reason=reason))
 
-    # -- shard map refresh ---------------------------------------------------------------
-    async def _refresh_loop(self) -> None:
-        interval = self._settings.shard_refresh_min_interval_s
-        while True:
-            await self._refresh_wanted.wait()
-            self._refresh_wanted.clear()
-            try:
-                listing = await self._client.list_shards()
-                new_map = ShardMap.from_listing(listing, loaded_at=self._clock())
-            except Exception as exc:  # noqa: BLE001 - any refresh failure is retried later
-                count = self._refresh_warning.due(self._clock())
-                if count is not None:
-                    log.warning("shard map refresh failed", error=str(exc), count=count)
-                self._refresh_wanted.set()
-            else:
-                if new_map.shard_ids != self._acc.shard_map.shard_ids:
-                    self._acc.reshard(new_map, self._clock())
-                    log.info("shard map refreshed", shards=len(new_map))
-                self._stats.shard_map_refreshes += 1
-                self._wake.set()
-            await asyncio.sleep(interval)
+    def _publish(self, event: Settled) -> None:
+        for subscriber in self._subscribers:
+            subscriber(event)
 
-    def request_refresh(self) -> None:
-        self._refresh_wanted.set()
+    def _adopt(self, new_map: ShardMap) -> None:
+        """A refreshed shard map: reshard the buffer if the shards changed."""
+        if new_map.shard_ids != self._acc.shard_map.shard_ids:
+            self._acc.reshard(new_map, self._clock())
+            log.info("shard map refreshed", shards=len(new_map))
+        self._stats.shard_map_refreshes += 1
+        self._wake.set()

@@ -1,13 +1,20 @@
-"""The unit that moves through the pipeline: one export record and its delivery state.
+"""The unit that moves through the pipeline, and the event that ends its journey.
 
-An `Entry` carries the bytes to send, its partition key and 128-bit hash key (computed once),
-where it came from (for dead-letter entries) and its retry history. It has no behaviour beyond
-bookkeeping; the accumulator, writers and retry policy act on it.
+What it does: an `Entry` carries the bytes to send, its partition key and 128-bit hash key
+(computed once), where it came from (its intake `Ticket`, for dead-letter entries and settled
+events) and its retry history. A `Settled` event says that records reached their end:
+delivered, dead-lettered, or filtered out on purpose; every input line ends in exactly one.
+
+What it leaves out: behaviour beyond bookkeeping (the accumulator, settle logic and retry policy
+act on entries) and who listens to settled events (the daemon wires subscribers).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from enum import Enum
+from typing import NamedTuple
 
 _md5 = hashlib.md5
 _from_bytes = int.from_bytes
@@ -16,6 +23,59 @@ _from_bytes = int.from_bytes
 def hash_key(partition_key: str) -> int:
     """Kinesis routing: MD5 of the UTF-8 partition key read as a big-endian 128-bit integer."""
     return _from_bytes(_md5(partition_key.encode()).digest(), "big")
+
+
+class Ticket(NamedTuple):
+    """The identity of one input line, from intake to its settled event.
+
+    `source` names the stream of lines it came from (a connection, stdin, and later one HTTP
+    request: a request is its own source, so waiting on a request is waiting on its tickets);
+    `seq` is the line's number in that source (from 1); `offset` is where a spool keeps the line
+    (-1: not spooled)."""
+
+    source: str
+    seq: int
+    offset: int = -1
+
+
+class Outcome(Enum):
+    DELIVERED = "delivered"
+    DEAD_LETTERED = "dead_lettered"
+    FILTERED = "filtered"
+    """A valid line in none of the mapped segments: nothing to send, settled at intake."""
+
+
+class Settled:
+    """Records that reached their end, all with the same outcome and reason.
+
+    Published once per group (per call, per bad chunk), never per record: a subscriber that only
+    counts reads `count`; one that needs identities reads `tickets`."""
+
+    __slots__ = ("_entries", "_tickets", "outcome", "reason")
+
+    def __init__(
+        self,
+        outcome: Outcome,
+        *,
+        entries: Sequence[Entry] = (),
+        tickets: Sequence[Ticket] = (),
+        reason: str = "",
+    ) -> None:
+        self.outcome = outcome
+        self.reason = reason
+        self._entries = entries
+        self._tickets = tickets
+
+    @property
+    def count(self) -> int:
+        return len(self._entries) + len(self._tickets)
+
+    @property
+    def tickets(self) -> list[Ticket]:
+        return [*self._tickets, *(e.ticket for e in self._entries)]
+
+    def __repr__(self) -> str:
+        return f"Settled({self.outcome.value}, {self.count} records, reason={self.reason!r})"
 
 
 class Entry:
@@ -56,6 +116,11 @@ class Entry:
         self.predicted_shard = ""
         self.not_before = 0.0
         """After a failed attempt: not to be sent again before this time (its backoff)."""
+
+    @property
+    def ticket(self) -> Ticket:
+        """The intake ticket (kept as flat fields: no extra object per record on the hot path)."""
+        return Ticket(self.source, self.line_no)
 
     def note_failure(self, description: str) -> None:
         """Record a failed attempt."""

@@ -321,4 +321,4 @@ class _Feeder:
             self._dead.undelivered(entry, reason)
             return
         self.keys.add(entry.hash_key)
-        self._pipeline.offer(entry, now)
+        self._pipeline.offer([entry], now)

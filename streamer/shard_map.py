@@ -5,8 +5,9 @@ What it does: builds a sorted table of the open shards' hash key ranges from Lis
 that the open ranges cover the 128-bit key space without gaps, and finds a record's shard by
 bisecting on the ranges' ending hash keys.
 
-What it leaves out: calling ListShards and deciding when to refresh (the daemon does both, on a
-record reported on an unpredicted shard); the snapshot is immutable and replaced whole.
+What it leaves out: calling ListShards and refreshing (`shard_refresh.py`, asked by the pipeline
+when a record lands on an unpredicted shard or the stream is reported missing); the snapshot is
+immutable and replaced whole.
 """
 
 from __future__ import annotations

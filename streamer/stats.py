@@ -1,8 +1,10 @@
 """Run counters and the end-of-run summary.
 
-What it does: plain integer counters bumped by the pipeline at the point where each event
-happens, and the summary dict printed as the last log line. Metrics exporters read these
-counters; nothing here does I/O.
+What it does: plain integer counters bumped where each event happens (the ingest loop counts
+lines, the pipeline counts calls, retries and throttling), `count_settled` (a subscriber of the
+pipeline's settled events: delivered and dead-lettered records and their reasons), and the
+summary dict printed as the last log line. Metrics exporters read these counters; nothing here
+does I/O.
 
 What it leaves out: rates over windows and histograms (see `metrics.py`).
 """
@@ -12,6 +14,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+from streamer.record import Outcome, Settled
 
 
 @dataclass(slots=True)
@@ -30,20 +34,33 @@ class Stats:
     """Bad input lines by category (the exporter's `Rejected.category`, or "overlong");
     sums to `rejected`."""
     delivered: int = 0
+    """Exported records the service took (counted from the pipeline's settled events)."""
     dead_lettered_delivery: int = 0
-    """Exported records given up after sending (attempts, time budget, fatal error, shutdown)."""
+    """Exported records given up after sending (attempts, time budget, fatal error, shutdown),
+    counted from the pipeline's settled events."""
     retried: int = 0
     """Record re-sends (one per record per retry)."""
     throttled: int = 0
     """Per-record ProvisionedThroughputExceeded answers."""
     requests: int = 0
+    """PutRecords calls made."""
     request_failures: int = 0
+    """Calls that failed as a whole (no per-record answer)."""
     possible_duplicates: int = 0
     """Records re-sent after a request that may have been applied (timeout, reset)."""
     shard_map_refreshes: int = 0
+    """Shard maps loaded after start-up (a record landed on an unpredicted shard)."""
     dead_letter_reasons: Counter[str] = field(default_factory=Counter)
     """Dead-lettered records by short reason (the reason's first clause)."""
     throttled_by_shard: Counter[str] = field(default_factory=Counter)
+
+    def count_settled(self, event: Settled) -> None:
+        """Count records the pipeline settled (bad input is counted by intake as `rejected`)."""
+        if event.outcome is Outcome.DELIVERED:
+            self.delivered += event.count
+        elif event.outcome is Outcome.DEAD_LETTERED:
+            self.dead_lettered_delivery += event.count
+            self.dead_letter_reasons[event.reason.split(";", 1)[0][:80]] += event.count
 
     @property
     def dead_lettered(self) -> int:

@@ -1,9 +1,8 @@
 """The status endpoint (`/metrics`, `/healthz`, `/readyz`) and the loop heartbeat behind it.
 
-What it does: `Heartbeat` ticks every `interval_s` on the event loop, measures how late each
-tick ran (loop lag) and runs a small periodic job (the daemon flushes the dead-letter file
-there). `StatusServer` serves, with aiohttp on the daemon's own loop (so scrapes read the
-counters without locks):
+What it does: `Heartbeat` ticks every `interval_s` on the event loop and measures how late each
+tick ran (loop lag). `StatusServer` serves, with aiohttp on the daemon's own loop (so scrapes
+read the counters without locks):
 - `/metrics`: the Prometheus text exposition of `Metrics`;
 - `/healthz`: 200 while the heartbeat's last tick is recent (the loop is responsive), else 503;
 - `/readyz`: 200 when the daemon's readiness check names no problem, else 503 with the reason.
@@ -45,20 +44,16 @@ class Heartbeat:
         clock: Callable[[], float] = time.monotonic,
         interval_s: float = HEARTBEAT_INTERVAL_S,
         stale_s: float = HEARTBEAT_STALE_S,
-        on_tick: Callable[[], None] | None = None,
     ) -> None:
         self._clock = clock
         self._interval = interval_s
         self._stale = stale_s
-        self._on_tick = on_tick
         self.last_tick = clock()
         self.lag_s = 0.0
 
     def tick(self, now: float, expected: float) -> None:
         self.lag_s = max(0.0, now - expected)
         self.last_tick = now
-        if self._on_tick is not None:
-            self._on_tick()
 
     def problem(self, now: float) -> str | None:
         silent = now - self.last_tick

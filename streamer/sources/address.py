@@ -1,22 +1,22 @@
 """Pure parsing of input and listen addresses: `stdin`, `tcp://HOST:PORT`, `unix:///path.sock`.
 
-What it does: turns the operator's strings into `InputSpec` values (and `HOST:PORT` strings into
-`HostPort`) with a one-sentence `ValueError` for anything malformed. A missing TCP host means
-127.0.0.1, so nothing listens beyond this machine unless the operator names an address.
+What it does: the `InputSpec` value, the parsers of the `tcp://` and `unix://` parts into one
+(and of `HOST:PORT` strings into `HostPort`), with a one-sentence `ValueError` for anything
+malformed. A missing TCP host means 127.0.0.1, so nothing listens beyond this machine unless the
+operator names an address.
 
-What it leaves out: binding, permissions and cleanup (`sockets.py`); reading stdin (`stdin.py`).
+What it leaves out: which scheme is which input (`registry.parse_input`), binding, permissions
+and cleanup (`sockets.py`); reading stdin (`stdin.py`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 DEFAULT_HOST = "127.0.0.1"
 UNIX_PATH_MAX_BYTES = 107
 """sun_path holds 108 bytes on Linux, including the terminating NUL."""
-
-InputKind = Literal["stdin", "tcp", "unix"]
 
 
 class HostPort(NamedTuple):
@@ -29,22 +29,24 @@ class HostPort(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class InputSpec:
-    """One input: standard input, a TCP listener or a Unix-domain socket listener."""
+    """One input: standard input or a listener on a host and port or a socket path."""
 
-    kind: InputKind
+    kind: str
+    """The scheme (`tcp`, `unix`) or `stdin`: the key of its row in `registry.INPUTS`."""
     host: str = ""
     port: int = 0
     path: str = ""
 
     def __str__(self) -> str:
-        if self.kind == "tcp":
-            return f"tcp://{HostPort(self.host, self.port)}"
-        if self.kind == "unix":
-            return f"unix://{self.path}"
-        return "stdin"
+        if self.kind == "stdin":
+            return "stdin"
+        if self.path:
+            return f"{self.kind}://{self.path}"
+        return f"{self.kind}://{HostPort(self.host, self.port)}"
 
     @property
     def is_socket(self) -> bool:
+        """Listens on a socket (every input but stdin)."""
         return self.kind != "stdin"
 
 
@@ -73,22 +75,18 @@ def parse_host_port(text: str, *, label: str | None = None) -> HostPort:
     return HostPort(host or DEFAULT_HOST, int(port_text))
 
 
-def parse_input(text: str) -> InputSpec:
-    """An `--input` value as an `InputSpec`; raises ValueError naming the problem."""
-    if text in ("stdin", "-"):
-        return STDIN
-    scheme, sep, rest = text.partition("://")
-    if not sep:
-        raise ValueError(f"input {text!r} must be stdin, tcp://HOST:PORT or unix:///path/to/socket")
-    if scheme == "tcp":
-        hp = parse_host_port(rest, label=f"input {text!r}")
-        return InputSpec("tcp", host=hp.host, port=hp.port)
-    if scheme == "unix":
-        if not rest or rest.endswith("/"):
-            raise ValueError(f"input {text!r} must name a socket file, e.g. unix:///run/s.sock")
-        if len(rest.encode()) > UNIX_PATH_MAX_BYTES:
-            raise ValueError(
-                f"input {text!r}: a Unix socket path may be at most {UNIX_PATH_MAX_BYTES} bytes"
-            )
-        return InputSpec("unix", path=rest)
-    raise ValueError(f"input {text!r} has an unknown scheme {scheme!r}: use tcp:// or unix://")
+def parse_tcp(text: str, rest: str) -> InputSpec:
+    """The part after `tcp://` of the input `text`."""
+    hp = parse_host_port(rest, label=f"input {text!r}")
+    return InputSpec("tcp", host=hp.host, port=hp.port)
+
+
+def parse_unix(text: str, rest: str) -> InputSpec:
+    """The part after `unix://` of the input `text`."""
+    if not rest or rest.endswith("/"):
+        raise ValueError(f"input {text!r} must name a socket file, e.g. unix:///run/s.sock")
+    if len(rest.encode()) > UNIX_PATH_MAX_BYTES:
+        raise ValueError(
+            f"input {text!r}: a Unix socket path may be at most {UNIX_PATH_MAX_BYTES} bytes"
+        )
+    return InputSpec("unix", path=rest)

@@ -2,8 +2,10 @@
 
 What it does: binds every `tcp://` and `unix://` input before any input is accepted (a bind
 failure is a one-sentence `ListenError`), accepts many concurrent connections and hands each one,
-as a source named like `tcp:127.0.0.1:5555#7`, to the shared `consume` coroutine (the ingest
-loop: framing, line numbers, dead-lettering, backpressure). Reading is pull-based: a connection
+as a source named like `tcp:127.0.0.1:5555#7`, to the intake's `feed` coroutine (the ingest
+loop: framing, line numbers, dead-lettering, backpressure). One `SocketInputs` serves every
+socket input (the `tcp` and `unix` rows of the input registry), so they share one connection
+limit. Reading is pull-based: a connection
 is read only when its consumer asks for the next chunk, and a stream reader pauses the socket
 once `STREAM_BUFFER_BYTES` * 2 are buffered, so while the pipeline has no room the kernel
 buffers fill and the clients block. A disconnect (even mid-line) ends only that connection; its
@@ -27,7 +29,7 @@ import os
 import socket
 import stat
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import structlog
@@ -36,14 +38,13 @@ from streamer.errors import StreamerError
 from streamer.limits import READ_CHUNK_BYTES, REPEATED_WARNING_INTERVAL_S
 from streamer.logthrottle import Every
 from streamer.sources.address import InputSpec
+from streamer.sources.base import ChunkSource, Feed, InputContext
 
 log = structlog.get_logger("streamer.sockets")
 
 STREAM_BUFFER_BYTES = 64 * 1024
 """Per-connection read buffer bound; reading from the socket pauses at twice this."""
 MIN_BACKLOG = 128
-
-Consume = Callable[[str, AsyncIterator[bytes]], Awaitable[int]]
 
 
 class ListenError(StreamerError):
@@ -53,16 +54,17 @@ class ListenError(StreamerError):
 class SocketInputs:
     """The listeners for every socket input and their open connections."""
 
+    endless = True
+
     def __init__(
         self,
         specs: Sequence[InputSpec],
-        consume: Consume,
         *,
         max_connections: int,
         read_chunk_bytes: int = READ_CHUNK_BYTES,
     ) -> None:
         self.specs = [s for s in specs if s.is_socket]
-        self._consume = consume
+        self._feed: Feed | None = None
         self._max = max_connections
         self._chunk = read_chunk_bytes
         self._servers: list[asyncio.AbstractServer] = []
@@ -77,13 +79,26 @@ class SocketInputs:
         self._refused_warning = Every(REPEATED_WARNING_INTERVAL_S)
         """One `connection refused` line per interval, with the count since the last."""
 
+    @classmethod
+    def build(cls, specs: Sequence[InputSpec], context: InputContext) -> SocketInputs:
+        return cls(
+            specs,
+            max_connections=context.max_connections,
+            read_chunk_bytes=context.read_chunk_bytes,
+        )
+
     @property
     def open_connections(self) -> int:
         return len(self._conns)
 
+    async def ended(self) -> None:
+        """Listeners never end by themselves: the daemon stops them."""
+        await asyncio.Event().wait()
+
     # -- start ---------------------------------------------------------------------------
-    async def start(self) -> list[str]:
+    async def start(self, feed: Feed) -> list[str]:
         """Bind every socket input; raise `ListenError` (after unbinding the rest) on failure."""
+        self._feed = feed
         try:
             for spec in self.specs:
                 if spec.kind == "tcp":
@@ -155,7 +170,8 @@ class SocketInputs:
         log.debug("connection opened", source=source, open=len(self._conns))
         lines: int | None = None
         try:
-            lines = await self._consume(source, _chunks(reader, self._chunk, source))
+            assert self._feed is not None
+            lines = await self._feed(ChunkSource(source, _chunks(reader, self._chunk, source)))
         except Exception as exc:  # one bad connection must not stop the daemon
             log.exception("input connection failed", source=source, error=repr(exc))
         finally:

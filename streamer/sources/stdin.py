@@ -6,6 +6,8 @@ poll). One chunk is read per request, so a paused consumer stops the reading (ba
 thread is a daemon thread, not the loop's default executor: a read blocked on an idle pipe must
 not keep the process alive after SIGTERM (the default executor is joined at loop shutdown).
 
+`stdin_input` is its row in the input registry: one source named `stdin`, read to its end.
+
 What it leaves out: framing (see `lines.py`); sockets (see `sockets.py`).
 """
 
@@ -15,10 +17,12 @@ import asyncio
 import contextlib
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from streamer.limits import READ_CHUNK_BYTES
+from streamer.sources.address import InputSpec
+from streamer.sources.base import ChunkSource, InputContext, SingleSourceInput
 
 
 class _FdReader:
@@ -68,6 +72,8 @@ class _FdReader:
 STOP_GRACE_S = 1.0
 """When asked to stop with a read pending, how long to wait for that read's chunk: bytes taken
 from the pipe must still be processed, but an idle pipe must not hold up the shutdown."""
+STOP_WAIT_S = STOP_GRACE_S + 0.5
+"""At stop, how long the input waits for its reader to end by itself before cancelling it."""
 
 
 async def read_fd_chunks(
@@ -95,3 +101,12 @@ async def read_fd_chunks(
         if not chunk:
             return
         yield chunk
+
+
+def stdin_input(specs: Sequence[InputSpec], context: InputContext) -> SingleSourceInput:
+    """Standard input as an input: read to its end, or until the daemon stops."""
+
+    def open_source() -> ChunkSource:
+        return ChunkSource("stdin", read_fd_chunks(stop=context.stop))
+
+    return SingleSourceInput("stdin", open_source, STOP_WAIT_S)

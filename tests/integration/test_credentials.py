@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from streamer.aws import AwsKinesis
-from streamer.errors import CredentialsError, ExitCode
+from streamer.errors import CredentialsError, ExitCode, StreamMissingError
 from streamer.kinesis import AwsSettings
 from tests.support.processes import aws_env, run_streamer
 
@@ -73,6 +73,75 @@ def deleting_stream_endpoint() -> Iterator[str]:
         return web.Response(body=orjson.dumps(body), content_type="application/x-amz-json-1.1")
 
     yield from _serve(describe)
+
+
+def _list_shards_refused(code: str) -> Iterator[str]:
+    """An ACTIVE stream whose ListShards answers with the error `code`."""
+
+    async def answer(request: web.Request) -> web.Response:
+        if request.headers.get("X-Amz-Target", "").endswith("ListShards"):
+            body: dict[str, object] = {"__type": code, "message": "refused"}
+            return web.Response(
+                status=400, body=orjson.dumps(body), content_type="application/x-amz-json-1.1"
+            )
+        body = {
+            "StreamDescriptionSummary": {
+                "StreamName": "s",
+                "StreamARN": "arn:aws:kinesis:eu-west-1:123456789012:stream/s",
+                "StreamStatus": "ACTIVE",
+                "OpenShardCount": 1,
+            }
+        }
+        return web.Response(body=orjson.dumps(body), content_type="application/x-amz-json-1.1")
+
+    yield from _serve(answer)
+
+
+@pytest.fixture
+def list_shards_denied_endpoint() -> Iterator[str]:
+    """DescribeStreamSummary works, ListShards is denied (a policy without kinesis:ListShards)."""
+    yield from _list_shards_refused("AccessDeniedException")
+
+
+@pytest.fixture
+def list_shards_missing_endpoint() -> Iterator[str]:
+    """DescribeStreamSummary works, ListShards says the stream is not found."""
+    yield from _list_shards_refused("ResourceNotFoundException")
+
+
+def test_list_shards_denied_exits_5(list_shards_denied_endpoint: str) -> None:
+    """An AccessDenied on ListShards is a credentials failure, exit 5 with one sentence."""
+    proc = run_streamer(
+        [
+            "run",
+            "--stream",
+            "s",
+            "--region",
+            "eu-west-1",
+            "--endpoint-url",
+            list_shards_denied_endpoint,
+        ],
+        b"",
+        env=aws_env(),
+    )
+    assert proc.returncode == ExitCode.CREDENTIALS, proc.stderr.decode()
+    assert b"AWS refused the credentials (AccessDeniedException) on ListShards" in proc.stderr
+    assert b"Traceback" not in proc.stderr
+
+
+async def test_list_shards_not_found_is_stream_missing(list_shards_missing_endpoint: str) -> None:
+    """ResourceNotFound on ListShards raises StreamMissingError (exit 3)."""
+    settings = AwsSettings(
+        stream="s",
+        region="eu-west-1",
+        endpoint_url=list_shards_missing_endpoint,
+        access_key_id="AKID",
+        secret_access_key="secret",
+    )
+    async with AwsKinesis(settings) as client:
+        with pytest.raises(StreamMissingError) as caught:
+            await client.list_shards()
+    assert caught.value.exit_code == ExitCode.STREAM_MISSING
 
 
 async def test_adapter_reports_refused_credentials(refusing_endpoint: str) -> None:

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from benchmarks.endpoint import EndpointConfig, EndpointServer, serve_in_thread
-from streamer import config, daemon
+from streamer import config
 from streamer.aws import AwsKinesis
 from streamer.config import aws_settings
+from streamer.daemon import Daemon
 from streamer.stats import Stats
 from tests.support.events import dead_letters, profile
 
@@ -64,9 +65,9 @@ async def _run(
     cfg: config.Settings, lines: list[bytes], between: Callable[[int], None] | None = None
 ) -> Stats:
     async with AwsKinesis(aws_settings(cfg)) as client:
-        return await daemon.run(
+        return await Daemon(
             cfg, client, sources={"test": _source(lines, between)}, install_signals=False
-        )
+        ).run()
 
 
 def _check_invariant(

@@ -11,7 +11,8 @@ from typing import NamedTuple
 import pytest
 
 from streamer import daemon
-from streamer.accumulator import Accumulator, Batch
+from streamer.accumulator import Accumulator
+from streamer.batcher import Batch
 from streamer.errors import RequestFailure
 from streamer.ingest import rejection_category
 from streamer.record import hash_key

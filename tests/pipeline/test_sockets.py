@@ -149,8 +149,7 @@ async def test_connection_limit(tmp_path: Path) -> None:
         await until(lambda: _open(daemon) == 2)
         third = await connect(tcp)
         assert await asyncio.wait_for(third[0].read(), 5) == b""  # closed by the daemon
-        assert daemon.sockets is not None
-        assert daemon.sockets.rejected == 1
+        assert daemon.connections.rejected == 1
         first[1].close()
         await until(lambda: _open(daemon) == 1)
         await send(tcp, lines(0, 1))
@@ -176,8 +175,7 @@ async def test_refused_connections_warned_once_per_interval(tmp_path: Path) -> N
             refused = [await connect(tcp) for _ in range(5)]
             for reader, _ in refused:
                 assert await asyncio.wait_for(reader.read(), 5) == b""
-            assert daemon.sockets is not None
-            assert daemon.sockets.rejected == 5
+            assert daemon.connections.rejected == 5
             for _, writer in (held, *refused):
                 writer.close()
                 with contextlib.suppress(ConnectionError):
@@ -188,7 +186,7 @@ async def test_refused_connections_warned_once_per_interval(tmp_path: Path) -> N
 
 
 def _open(daemon: Daemon) -> int:
-    return daemon.sockets.open_connections if daemon.sockets else -1
+    return daemon.connections.open
 
 
 async def test_backpressure_stops_reading_until_room(tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from streamer import config, daemon
+from streamer import config
+from streamer.daemon import Daemon
 from streamer.kinesis import KinesisClient
 from streamer.stats import Stats
 
@@ -53,4 +54,4 @@ async def run_daemon(
     kwargs: dict[str, Any] = {"sources": {"test": chunks_of(lines)}, "install_signals": False}
     if clock is not None:
         kwargs["clock"] = clock
-    return await daemon.run(cfg, client, **kwargs)
+    return await Daemon(cfg, client, **kwargs).run()

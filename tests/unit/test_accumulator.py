@@ -7,7 +7,8 @@ import itertools
 
 import pytest
 
-from streamer.accumulator import Accumulator, Batch, BatchLimits
+from streamer.accumulator import Accumulator, BatchLimits
+from streamer.batcher import Batch
 from streamer.limits import HASH_KEY_MAX, MAX_RECORDS_PER_REQUEST, MAX_REQUEST_BYTES
 from streamer.record import Entry
 from streamer.shard_map import Shard, ShardMap

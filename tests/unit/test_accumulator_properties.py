@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from streamer.accumulator import Accumulator, Batch, BatchLimits
+from streamer.accumulator import Accumulator, BatchLimits
+from streamer.batcher import Batch
 from streamer.record import Entry
 from tests.support.shards import even_map, make_entry
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from streamer import config, limits
 from streamer.errors import ConfigError
-from streamer.sources.address import STDIN, HostPort, InputSpec, parse_host_port, parse_input
+from streamer.sources.address import STDIN, HostPort, InputSpec, parse_host_port
+from streamer.sources.base import InputContext, SingleSourceInput
+from streamer.sources.registry import build_inputs, parse_input
+from streamer.sources.sockets import SocketInputs
 
 
 @pytest.mark.parametrize(
@@ -100,3 +105,16 @@ def test_config_daemon_key_errors(raw: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError) as info:
         _build(**raw)
     assert message in str(info.value)
+
+
+def test_registry_builds_one_socket_input_for_tcp_and_unix() -> None:
+    """tcp:// and unix:// inputs share one SocketInputs (one connection limit); stdin is its own
+    input, listed first."""
+    specs = [parse_input("tcp://:0"), parse_input("unix:///tmp/x.sock"), parse_input("-")]
+    context = InputContext(stop=asyncio.Event(), max_connections=3, read_chunk_bytes=1024)
+    stdin, sockets = build_inputs(specs, context)
+    assert isinstance(stdin, SingleSourceInput)
+    assert not stdin.endless
+    assert isinstance(sockets, SocketInputs)
+    assert sockets.endless
+    assert [str(s) for s in sockets.specs] == ["tcp://127.0.0.1:0", "unix:///tmp/x.sock"]

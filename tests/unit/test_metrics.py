@@ -72,8 +72,8 @@ def test_counters_and_gauges_read_at_scrape_time() -> None:
 def test_call_histograms_fed_by_the_hook() -> None:
     """observe_call feeds the latency and records-per-call histograms, once per call."""
     metrics = Metrics(Stats(), info={})
-    metrics.observe_call(0.02, 500, 0)
-    metrics.observe_call(0.3, 20, 20)
+    metrics.observe_call(0.02, 500)
+    metrics.observe_call(0.3, 20)
     got = samples(metrics)
     assert got[("streamer_put_records_duration_seconds_count", ())] == 2
     assert abs(got[("streamer_put_records_duration_seconds_sum", ())] - 0.32) < 1e-9
