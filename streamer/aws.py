@@ -1,11 +1,15 @@
 """The aiobotocore adapter: the only module that talks to AWS libraries.
 
-What it does: resolves credentials (explicit keys or the standard AWS chain), runs the control
+What it does: resolves credentials (explicit keys or the standard AWS chain, optionally a role
+assumed on top of them through STS, refreshed by botocore's refreshable credentials before it
+expires, for both send paths), names the stream by name or by ARN, runs the control
 plane through aiobotocore (DescribeStreamSummary, paginated ListShards) and sends PutRecords one
 of two ways: `fast` (default) encodes the body itself (`wire.py`), signs it with botocore's SigV4
 signer and posts it over a keep-alive aiohttp pool; `botocore` calls the client's put_records
 (generic serialization and validation, several microseconds per record more). Both return
 per-record outcomes as data, with botocore's own retries off: the retry loop is the pipeline's.
+Every exception start-up can meet (credentials, AssumeRole, the client's region and endpoint,
+DescribeStreamSummary) becomes a `StreamerError`: one sentence and its exit code.
 
 What it leaves out: retry decisions, batching, and logging of credentials (never logged).
 """
@@ -19,22 +23,41 @@ from typing import Any
 
 import aiohttp
 from aiobotocore.config import AioConfig
+from aiobotocore.credentials import AioCredentialResolver, AioDeferredRefreshableCredentials
 from aiobotocore.session import AioSession
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.credentials import CredentialProvider
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectTimeoutError,
+    CredentialRetrievalError,
     EndpointConnectionError,
+    HTTPClientError,
+    InvalidConfigError,
+    InvalidRegionError,
+    MetadataRetrievalError,
     NoCredentialsError,
+    NoRegionError,
+    ParamValidationError,
+    PartialCredentialsError,
+    ProfileNotFound,
     ReadTimeoutError,
+    TokenRetrievalError,
+    UnknownCredentialError,
+    UnknownEndpointError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
 )
 
 from streamer.errors import (
     CREDENTIAL_ERRORS,
+    ConfigError,
     CredentialsError,
     RequestFailure,
+    StreamerError,
     StreamMissingError,
     StreamNotActiveError,
     UnreachableError,
@@ -50,6 +73,60 @@ from streamer.wire import (
     outcome_from_records,
 )
 
+_CONFIG_EXCEPTIONS = (
+    InvalidRegionError,
+    NoRegionError,
+    UnknownEndpointError,
+    ParamValidationError,
+    InvalidConfigError,
+)
+_CREDENTIAL_EXCEPTIONS = (
+    NoCredentialsError,
+    PartialCredentialsError,
+    CredentialRetrievalError,
+    ProfileNotFound,
+    TokenRetrievalError,
+    UnknownCredentialError,
+    MetadataRetrievalError,
+)
+_NETWORK_EXCEPTIONS = (BotoConnectionError, HTTPClientError, aiohttp.ClientError, TimeoutError)
+
+
+def startup_error(exc: Exception, doing: str, url: str) -> StreamerError:
+    """One sentence and its exit code for an exception met while `doing` something at start-up:
+    configuration (2), credentials (5), network (6), else a plain failure (1)."""
+    if isinstance(exc, StreamerError):
+        return exc
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code, message = err.get("Code", "Unknown"), err.get("Message", "")
+        if code in CREDENTIAL_ERRORS:
+            return CredentialsError(f"AWS refused the credentials ({code}) when {doing}: {message}")
+        if code in {"ValidationException", "InvalidArgumentException"}:
+            return ConfigError(f"AWS refused the request ({code}) when {doing}: {message}")
+        return UnreachableError(f"{doing} failed: {code}: {message}".rstrip(": "))
+    if isinstance(exc, _CONFIG_EXCEPTIONS):
+        return ConfigError(f"invalid AWS setting when {doing}: {exc}")
+    if isinstance(exc, _CREDENTIAL_EXCEPTIONS):
+        return CredentialsError(f"AWS credentials could not be loaded when {doing}: {exc}")
+    if isinstance(exc, _NETWORK_EXCEPTIONS):
+        detail = str(exc) or type(exc).__name__
+        return UnreachableError(f"the endpoint {url} is unreachable when {doing}: {detail}")
+    return StreamerError(f"{doing} failed: {type(exc).__name__}: {exc}")
+
+
+class _Given(CredentialProvider):  # type: ignore[misc]
+    """A credential chain of one: the assumed role's refreshable credentials."""
+
+    METHOD = "assume-role"
+
+    def __init__(self, credentials: Any) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    async def load(self) -> Any:
+        return self._credentials
+
 
 class AwsKinesis:
     """`KinesisClient` over aiobotocore (control plane) and signed aiohttp posts (PutRecords)."""
@@ -58,22 +135,36 @@ class AwsKinesis:
         self._s = settings
         self._stack = contextlib.AsyncExitStack()
         self._client: Any = None
+        self._sts: Any = None
         self._http: aiohttp.ClientSession | None = None
         self._credentials: Any = None
-        self._url = ""
+        self._url = settings.endpoint_url or f"Kinesis in {settings.region}"
+        self._stream_ref = settings.stream_ref
         self._headers = {
             "Content-Type": CONTENT_TYPE,
             "X-Amz-Target": TARGET_PREFIX + "PutRecords",
         }
+        self.role_sessions = 0
+        """AssumeRole calls answered (the first, then one per refresh)."""
 
     async def __aenter__(self) -> AwsKinesis:
-        s = self._s
-        session = AioSession(profile=s.profile) if s.profile else AioSession()
-        if s.access_key_id and s.secret_access_key:
-            session.set_credentials(s.access_key_id, s.secret_access_key, s.session_token)
         try:
+            await self._open()
+        except BaseException as exc:
+            await self._stack.aclose()
+            if isinstance(exc, Exception) and not isinstance(exc, StreamerError):
+                raise startup_error(exc, "opening the Kinesis client", self._url) from exc
+            raise
+        return self
+
+    async def _open(self) -> None:
+        s = self._s
+        try:
+            session = AioSession(profile=s.profile) if s.profile else AioSession()
+            if s.access_key_id and s.secret_access_key:
+                session.set_credentials(s.access_key_id, s.secret_access_key, s.session_token)
             self._credentials = await session.get_credentials()
-        except BotoCoreError as exc:
+        except (BotoCoreError, ValueError) as exc:
             raise CredentialsError(f"AWS credentials could not be loaded: {exc}") from exc
         if self._credentials is None:
             raise CredentialsError(
@@ -90,11 +181,20 @@ class AwsKinesis:
             max_pool_connections=s.max_connections,
             tcp_keepalive=True,
         )
-        self._client = await self._stack.enter_async_context(
-            session.create_client(
-                "kinesis", region_name=s.region, endpoint_url=s.endpoint_url, config=config
+        if s.role_arn:
+            session = await self._assume_role(session, config)
+        try:
+            self._client = await self._stack.enter_async_context(
+                session.create_client(
+                    "kinesis", region_name=s.region, endpoint_url=s.endpoint_url, config=config
+                )
             )
-        )
+        except (BotoCoreError, ValueError) as exc:
+            raise ConfigError(
+                f"the Kinesis client cannot be made for region {s.region!r}"
+                + (f" and endpoint {s.endpoint_url}" if s.endpoint_url else "")
+                + f": {exc}"
+            ) from exc
         self._url = self._client.meta.endpoint_url
         if s.transport == "fast":
             connector = aiohttp.TCPConnector(limit=s.max_connections, keepalive_timeout=30)
@@ -104,7 +204,55 @@ class AwsKinesis:
             self._http = await self._stack.enter_async_context(
                 aiohttp.ClientSession(connector=connector, timeout=timeout)
             )
-        return self
+
+    async def _assume_role(self, base: AioSession, config: AioConfig) -> AioSession:
+        """A session whose credentials are the role's, assumed with the base session's and
+        refreshed (advisory: by one caller while the others go on; mandatory near expiry)."""
+        s = self._s
+        doing = f"assuming role {s.role_arn}"
+        try:
+            self._sts = await self._stack.enter_async_context(
+                base.create_client("sts", region_name=s.region, config=config)
+            )
+        except (BotoCoreError, ValueError) as exc:
+            raise startup_error(exc, doing, "STS") from exc
+        extra = {"time_fetcher": s.clock} if s.clock is not None else {}
+        credentials = AioDeferredRefreshableCredentials(
+            refresh_using=self._fetch_role, method="assume-role", **extra
+        )
+        try:
+            await credentials.get_frozen_credentials()
+        except Exception as exc:
+            error = startup_error(exc, doing, self._sts.meta.endpoint_url)
+            if isinstance(exc, ClientError) or type(error) is StreamerError:
+                error = CredentialsError(f"role {s.role_arn} cannot be assumed: {error}")
+            raise error from exc
+        self._credentials = credentials
+        session = AioSession()
+        session.register_component(
+            "credential_provider", AioCredentialResolver([_Given(credentials)])
+        )
+        return session
+
+    async def _fetch_role(self) -> dict[str, str]:
+        """One AssumeRole call, as the metadata botocore's refreshable credentials take."""
+        s = self._s
+        args: dict[str, Any] = {
+            "RoleArn": s.role_arn,
+            "RoleSessionName": s.role_session_name,
+            "DurationSeconds": s.role_duration_s,
+        }
+        if s.external_id:
+            args["ExternalId"] = s.external_id
+        answer = await self._sts.assume_role(**args)
+        self.role_sessions += 1
+        creds = answer["Credentials"]
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": creds["Expiration"].isoformat(),
+        }
 
     async def __aexit__(
         self,
@@ -117,41 +265,37 @@ class AwsKinesis:
     # -- control plane ---------------------------------------------------------------------
     async def describe_stream(self) -> StreamSummary:
         s = self._s
+        stream = s.stream_label
         try:
-            answer = await self._client.describe_stream_summary(StreamName=s.stream)
+            answer = await self._client.describe_stream_summary(**self._stream_ref)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code == "ResourceNotFoundException":
                 raise StreamMissingError(
-                    f"stream {s.stream!r} does not exist in region {s.region}"
+                    f"stream {stream!r} does not exist in region {s.region}"
                 ) from exc
-            if code in CREDENTIAL_ERRORS:
-                raise CredentialsError(
-                    f"AWS refused the credentials ({code}) when describing stream {s.stream!r}"
-                ) from exc
-            raise UnreachableError(f"DescribeStreamSummary failed: {code}") from exc
-        except NoCredentialsError as exc:
-            raise CredentialsError("no AWS credentials found") from exc
-        except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError) as exc:
-            raise UnreachableError(
-                f"the Kinesis endpoint {self._url} is unreachable: {exc}"
-            ) from exc
+            raise startup_error(exc, f"describing stream {stream!r}", self._url) from exc
+        except Exception as exc:
+            raise startup_error(exc, f"describing stream {stream!r}", self._url) from exc
         summary = answer["StreamDescriptionSummary"]
+        max_kib = summary.get("MaxRecordSizeInKiB")
         result = StreamSummary(
             name=summary["StreamName"],
             status=summary["StreamStatus"],
             open_shards=int(summary.get("OpenShardCount", 0)),
             arn=summary.get("StreamARN", ""),
+            mode=str(summary.get("StreamModeDetails", {}).get("StreamMode", "")),
+            max_record_kib=int(max_kib) if max_kib else None,
         )
         if result.status not in {"ACTIVE", "UPDATING"}:
             raise StreamNotActiveError(
-                f"stream {s.stream!r} is {result.status}, not ACTIVE, so it cannot take records"
+                f"stream {stream!r} is {result.status}, not ACTIVE, so it cannot take records"
             )
         return result
 
     async def list_shards(self) -> list[dict[str, Any]]:
         shards: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"StreamName": self._s.stream}
+        kwargs: dict[str, Any] = dict(self._stream_ref)
         while True:
             page = await self._client.list_shards(**kwargs)
             shards.extend(page.get("Shards", []))
@@ -164,7 +308,8 @@ class AwsKinesis:
     async def put_records(self, entries: Sequence[Entry]) -> PutResult:
         if self._http is None:
             return await self._put_botocore(entries)
-        body = encode_put_records(self._s.stream, entries)
+        s = self._s
+        body = encode_put_records(s.stream_label, entries, by_arn=bool(s.stream_arn))
         try:
             frozen = await self._credentials.get_frozen_credentials()
             request = AWSRequest(method="POST", url=self._url, data=body, headers=self._headers)
@@ -195,7 +340,7 @@ class AwsKinesis:
     async def _put_botocore(self, entries: Sequence[Entry]) -> PutResult:
         records = [{"Data": e.data, "PartitionKey": e.partition_key} for e in entries]
         try:
-            answer = await self._client.put_records(StreamName=self._s.stream, Records=records)
+            answer = await self._client.put_records(**self._stream_ref, Records=records)
         except ClientError as exc:
             err = exc.response.get("Error", {})
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400))
