@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 import aiohttp
 from aiobotocore.config import AioConfig
-from aiobotocore.credentials import AioCredentialResolver, AioDeferredRefreshableCredentials
+from aiobotocore.credentials import AioCredentialResolver, AioRefreshableCredentials
 from aiobotocore.session import AioSession
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
@@ -216,17 +217,23 @@ class AwsKinesis:
             )
         except (BotoCoreError, ValueError) as exc:
             raise startup_error(exc, doing, "STS") from exc
-        extra = {"time_fetcher": s.clock} if s.clock is not None else {}
-        credentials = AioDeferredRefreshableCredentials(
-            refresh_using=self._fetch_role, method="assume-role", **extra
-        )
-        try:
-            await credentials.get_frozen_credentials()
+        try:  # the first session here, so that a failure is one sentence, not a logged traceback
+            first = await self._fetch_role()
         except Exception as exc:
             error = startup_error(exc, doing, self._sts.meta.endpoint_url)
             if isinstance(exc, ClientError) or type(error) is StreamerError:
                 error = CredentialsError(f"role {s.role_arn} cannot be assumed: {error}")
             raise error from exc
+        extra = {"time_fetcher": s.clock} if s.clock is not None else {}
+        credentials = AioRefreshableCredentials(
+            access_key=first["access_key"],
+            secret_key=first["secret_key"],
+            token=first["token"],
+            expiry_time=datetime.fromisoformat(first["expiry_time"]),
+            refresh_using=self._fetch_role,
+            method="assume-role",
+            **extra,
+        )
         self._credentials = credentials
         session = AioSession()
         session.register_component(

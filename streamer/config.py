@@ -421,8 +421,7 @@ def _validate(s: Settings, labels: Mapping[str, str]) -> Settings:
         )
     if s.buffer_bytes < s.record_limit:
         raise ConfigError(
-            f"{name('buffer_bytes')} must be at least {name('max_record_bytes')} "
-            f"({s.record_limit})"
+            f"{name('buffer_bytes')} must be at least {name('max_record_bytes')} ({s.record_limit})"
         )
     if s.backoff_base_s > s.backoff_cap_s:
         cap = name("backoff_cap_s")
