@@ -95,14 +95,21 @@ _NETWORK_EXCEPTIONS = (BotoConnectionError, HTTPClientError, aiohttp.ClientError
 
 def startup_error(exc: Exception, doing: str, url: str) -> StreamerError:
     """One sentence and its exit code for an exception met while `doing` something at start-up:
-    configuration (2), credentials (5), network (6), else a plain failure (1)."""
-    if isinstance(exc, StreamerError):
-        return exc
+    configuration (2), stream missing (3), credentials (5), network or service (6), else a plain
+    failure (1). At run time the pipeline treats any of them as a failed refresh."""
+    error = exc if isinstance(exc, StreamerError) else _classify(exc, doing, url)
+    text = str(error)
+    return error if "\n" not in text else type(error)(" ".join(text.split()))
+
+
+def _classify(exc: Exception, doing: str, url: str) -> StreamerError:
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
         code, message = err.get("Code", "Unknown"), err.get("Message", "")
         if code in CREDENTIAL_ERRORS:
             return CredentialsError(f"AWS refused the credentials ({code}) when {doing}: {message}")
+        if code == "ResourceNotFoundException":
+            return StreamMissingError(f"the stream does not exist ({code}) when {doing}")
         if code in {"ValidationException", "InvalidArgumentException"}:
             return ConfigError(f"AWS refused the request ({code}) when {doing}: {message}")
         return UnreachableError(f"{doing} failed: {code}: {message}".rstrip(": "))
@@ -153,7 +160,7 @@ class AwsKinesis:
             await self._open()
         except BaseException as exc:
             await self._stack.aclose()
-            if isinstance(exc, Exception) and not isinstance(exc, StreamerError):
+            if isinstance(exc, Exception):
                 raise startup_error(exc, "opening the Kinesis client", self._url) from exc
             raise
         return self
@@ -304,7 +311,11 @@ class AwsKinesis:
         shards: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = dict(self._stream_ref)
         while True:
-            page = await self._client.list_shards(**kwargs)
+            try:
+                page = await self._client.list_shards(**kwargs)
+            except Exception as exc:
+                doing = f"listing the shards of stream {self._s.stream_label!r}"
+                raise startup_error(exc, doing, self._url) from exc
             shards.extend(page.get("Shards", []))
             token = page.get("NextToken")
             if not token:

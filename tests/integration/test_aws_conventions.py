@@ -145,6 +145,20 @@ def large_stream() -> Iterator[LargeStream]:
 
 
 @pytest.fixture
+def shards_refused() -> Iterator[str]:
+    """A Kinesis endpoint that describes its stream but refuses ListShards to the caller."""
+
+    async def answer(request: web.Request) -> web.Response:
+        if request.headers.get("X-Amz-Target", "").endswith("DescribeStreamSummary"):
+            summary = {"StreamName": "s", "StreamStatus": "ACTIVE", "OpenShardCount": 1}
+            return _json({"StreamDescriptionSummary": summary})
+        message = "User is not authorized to perform: kinesis:ListShards"
+        return _json({"__type": "AccessDeniedException", "message": message}, status=400)
+
+    yield from _serve(answer)
+
+
+@pytest.fixture
 def refusing_sts() -> Iterator[str]:
     """An STS endpoint that refuses AssumeRole as AWS does for a role the caller may not use."""
 
@@ -213,6 +227,15 @@ def test_role_that_cannot_be_assumed(moto_url: str, refusing_sts: str) -> None:
     last = one_sentence(proc)
     assert f"role {ROLE} cannot be assumed" in last
     assert "AccessDenied" in last
+
+
+def test_list_shards_refused(shards_refused: str) -> None:
+    """ListShards refused at start-up (the policy lacks kinesis:ListShards) is exit 5."""
+    proc = check("--stream", "s", "--region", REGION, "--endpoint-url", shards_refused)
+    assert proc.returncode == ExitCode.CREDENTIALS, proc.stderr.decode()
+    last = one_sentence(proc)
+    assert "AccessDeniedException" in last
+    assert "listing the shards of stream 's'" in last
 
 
 # -- a stream by ARN, a role, limits read from the stream --------------------------------------
