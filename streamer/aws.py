@@ -328,8 +328,13 @@ class AwsKinesis:
             return await self._put_botocore(entries)
         s = self._s
         body = encode_put_records(s.stream_label, entries, by_arn=bool(s.stream_arn))
-        try:
+        try:  # refreshes an assumed role's credentials when near expiry (see _assume_role)
             frozen = await self._credentials.get_frozen_credentials()
+        except (BotoCoreError, ClientError, RuntimeError) as exc:
+            return RequestFailure(
+                "CredentialsError", f"credentials could not be refreshed: {exc}", retriable=True
+            )
+        try:
             request = AWSRequest(method="POST", url=self._url, data=body, headers=self._headers)
             SigV4Auth(frozen, "kinesis", self._s.region).add_auth(request)
             async with self._http.post(self._url, data=body, headers=dict(request.headers)) as resp:
@@ -351,8 +356,6 @@ class AwsKinesis:
                 retriable=True,
                 maybe_written=True,
             )
-        except BotoCoreError as exc:  # credential refresh failed
-            return RequestFailure("CredentialsError", str(exc), retriable=True)
         return decode_put_records(status, raw, len(entries))
 
     async def _put_botocore(self, entries: Sequence[Entry]) -> PutResult:

@@ -159,7 +159,7 @@ OPTIONS: Final[tuple[Option, ...]] = (
         low=limits.MIN_RECORD_BYTES,
         high=limits.MAX_RECORD_BYTES_CEILING,
         zero_means="the stream's limit",
-        shown_default="0, the stream's limit (1 MiB when the endpoint does not report one)",
+        shown_default="0: the stream's limit, 1 MiB when the endpoint reports none",
         check=True,
     ),
     Option(
