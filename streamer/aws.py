@@ -17,12 +17,14 @@ What it leaves out: retry decisions, batching, and logging of credentials (never
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 import aiohttp
+import structlog
 from aiobotocore.config import AioConfig
 from aiobotocore.credentials import AioCredentialResolver, AioRefreshableCredentials
 from aiobotocore.session import AioSession
@@ -73,6 +75,10 @@ from streamer.wire import (
     encode_put_records,
     outcome_from_records,
 )
+
+log = structlog.get_logger("streamer")
+logging.getLogger("aiobotocore.credentials").setLevel(logging.ERROR)
+"""A failed refresh is logged once, as one line, by `_fetch_role`, not with botocore's traceback."""
 
 _CONFIG_EXCEPTIONS = (
     InvalidRegionError,
@@ -258,9 +264,17 @@ class AwsKinesis:
         }
         if s.external_id:
             args["ExternalId"] = s.external_id
-        answer = await self._sts.assume_role(**args)
+        first = self.role_sessions == 0
+        try:
+            answer = await self._sts.assume_role(**args)
+        except Exception as exc:
+            if not first:  # at start-up the caller says it in one sentence
+                log.warning("role refresh failed", role=s.role_arn, error=str(exc))
+            raise
         self.role_sessions += 1
         creds = answer["Credentials"]
+        if not first:
+            log.info("role refreshed", role=s.role_arn, expires=creds["Expiration"].isoformat())
         return {
             "access_key": creds["AccessKeyId"],
             "secret_key": creds["SecretAccessKey"],
