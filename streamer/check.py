@@ -102,8 +102,8 @@ async def check(
             "stream",
             "ok",
             f"{ready.summary.name} in {where}: {ready.summary.status}, "
-            f"{ready.summary.mode or 'mode unreported'}, "
-            f"{ready.summary.open_shards} open shards, credentials accepted",
+            f"{ready.summary.open_shards} open shards, "
+            f"{ready.summary.mode or 'mode unreported'}, credentials accepted",
         )
     )
     limit = ready.record_limit
