@@ -1,11 +1,15 @@
 """The aiobotocore adapter: the only module that talks to AWS libraries.
 
-What it does: resolves credentials (explicit keys or the standard AWS chain), runs the control
+What it does: resolves credentials (explicit keys or the standard AWS chain, optionally a role
+assumed on top of them through STS, refreshed by botocore's refreshable credentials before it
+expires, for both send paths), names the stream by name or by ARN, runs the control
 plane through aiobotocore (DescribeStreamSummary, paginated ListShards) and sends PutRecords one
 of two ways: `fast` (default) encodes the body itself (`wire.py`), signs it with botocore's SigV4
 signer and posts it over a keep-alive aiohttp pool; `botocore` calls the client's put_records
 (generic serialization and validation, several microseconds per record more). Both return
 per-record outcomes as data, with botocore's own retries off: the retry loop is the pipeline's.
+Every exception start-up can meet (credentials, AssumeRole, the client's region and endpoint,
+DescribeStreamSummary) becomes a `StreamerError`: one sentence and its exit code.
 
 What it leaves out: retry decisions, batching, and logging of credentials (never logged).
 """
@@ -13,29 +17,51 @@ What it leaves out: retry decisions, batching, and logging of credentials (never
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 import aiohttp
+import structlog
 from aiobotocore.config import AioConfig
+from aiobotocore.credentials import AioCredentialResolver, AioRefreshableCredentials
 from aiobotocore.session import AioSession
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.credentials import CredentialProvider
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectTimeoutError,
+    CredentialRetrievalError,
     EndpointConnectionError,
+    HTTPClientError,
+    InvalidConfigError,
+    InvalidRegionError,
+    MetadataRetrievalError,
     NoCredentialsError,
+    NoRegionError,
+    ParamValidationError,
+    PartialCredentialsError,
+    ProfileNotFound,
     ReadTimeoutError,
+    TokenRetrievalError,
+    UnknownCredentialError,
+    UnknownEndpointError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
 )
 
 from streamer.errors import (
     CREDENTIAL_ERRORS,
     STREAM_MISSING_CODE,
+    ConfigError,
     CredentialsError,
     RequestFailure,
+    StreamerError,
     StreamMissingError,
     StreamNotActiveError,
     UnreachableError,
@@ -51,6 +77,71 @@ from streamer.wire import (
     outcome_from_records,
 )
 
+log = structlog.get_logger("streamer")
+logging.getLogger("aiobotocore.credentials").setLevel(logging.ERROR)
+"""A failed refresh is logged once, as one line, by `_fetch_role`, not with botocore's traceback."""
+
+_CONFIG_EXCEPTIONS = (
+    InvalidRegionError,
+    NoRegionError,
+    UnknownEndpointError,
+    ParamValidationError,
+    InvalidConfigError,
+)
+_CREDENTIAL_EXCEPTIONS = (
+    NoCredentialsError,
+    PartialCredentialsError,
+    CredentialRetrievalError,
+    ProfileNotFound,
+    TokenRetrievalError,
+    UnknownCredentialError,
+    MetadataRetrievalError,
+)
+_NETWORK_EXCEPTIONS = (BotoConnectionError, HTTPClientError, aiohttp.ClientError, TimeoutError)
+
+
+def startup_error(exc: Exception, doing: str, url: str) -> StreamerError:
+    """One sentence and its exit code for an exception met while `doing` something at start-up:
+    configuration (2), stream missing (3), credentials (5), network or service (6), else a plain
+    failure (1). At run time the pipeline treats any of them as a failed refresh."""
+    error = exc if isinstance(exc, StreamerError) else _classify(exc, doing, url)
+    text = str(error)
+    return error if "\n" not in text else type(error)(" ".join(text.split()))
+
+
+def _classify(exc: Exception, doing: str, url: str) -> StreamerError:
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code, message = err.get("Code", "Unknown"), err.get("Message", "")
+        if code in CREDENTIAL_ERRORS:
+            return CredentialsError(f"AWS refused the credentials ({code}) when {doing}: {message}")
+        if code == "ResourceNotFoundException":
+            return StreamMissingError(f"the stream does not exist ({code}) when {doing}")
+        if code in {"ValidationException", "InvalidArgumentException"}:
+            return ConfigError(f"AWS refused the request ({code}) when {doing}: {message}")
+        return UnreachableError(f"{doing} failed: {code}: {message}".rstrip(": "))
+    if isinstance(exc, _CONFIG_EXCEPTIONS):
+        return ConfigError(f"invalid AWS setting when {doing}: {exc}")
+    if isinstance(exc, _CREDENTIAL_EXCEPTIONS):
+        return CredentialsError(f"AWS credentials could not be loaded when {doing}: {exc}")
+    if isinstance(exc, _NETWORK_EXCEPTIONS):
+        detail = str(exc) or type(exc).__name__
+        return UnreachableError(f"the endpoint {url} is unreachable when {doing}: {detail}")
+    return StreamerError(f"{doing} failed: {type(exc).__name__}: {exc}")
+
+
+class _Given(CredentialProvider):  # type: ignore[misc]
+    """A credential chain of one: the assumed role's refreshable credentials."""
+
+    METHOD = "assume-role"
+
+    def __init__(self, credentials: Any) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    async def load(self) -> Any:
+        return self._credentials
+
 
 class AwsKinesis:
     """`KinesisClient` over aiobotocore (control plane) and signed aiohttp posts (PutRecords)."""
@@ -59,22 +150,36 @@ class AwsKinesis:
         self._s = settings
         self._stack = contextlib.AsyncExitStack()
         self._client: Any = None
+        self._sts: Any = None
         self._http: aiohttp.ClientSession | None = None
         self._credentials: Any = None
-        self._url = ""
+        self._url = settings.endpoint_url or f"Kinesis in {settings.region}"
+        self._stream_ref = settings.stream_ref
         self._headers = {
             "Content-Type": CONTENT_TYPE,
             "X-Amz-Target": TARGET_PREFIX + "PutRecords",
         }
+        self.role_sessions = 0
+        """AssumeRole calls answered (the first, then one per refresh)."""
 
     async def __aenter__(self) -> AwsKinesis:
-        s = self._s
-        session = AioSession(profile=s.profile) if s.profile else AioSession()
-        if s.access_key_id and s.secret_access_key:
-            session.set_credentials(s.access_key_id, s.secret_access_key, s.session_token)
         try:
+            await self._open()
+        except BaseException as exc:
+            await self._stack.aclose()
+            if isinstance(exc, Exception):
+                raise startup_error(exc, "opening the Kinesis client", self._url) from exc
+            raise
+        return self
+
+    async def _open(self) -> None:
+        s = self._s
+        try:
+            session = AioSession(profile=s.profile) if s.profile else AioSession()
+            if s.access_key_id and s.secret_access_key:
+                session.set_credentials(s.access_key_id, s.secret_access_key, s.session_token)
             self._credentials = await session.get_credentials()
-        except BotoCoreError as exc:
+        except (BotoCoreError, ValueError) as exc:
             raise CredentialsError(f"AWS credentials could not be loaded: {exc}") from exc
         if self._credentials is None:
             raise CredentialsError(
@@ -91,11 +196,20 @@ class AwsKinesis:
             max_pool_connections=s.max_connections,
             tcp_keepalive=True,
         )
-        self._client = await self._stack.enter_async_context(
-            session.create_client(
-                "kinesis", region_name=s.region, endpoint_url=s.endpoint_url, config=config
+        if s.role_arn:
+            session = await self._assume_role(session, config)
+        try:
+            self._client = await self._stack.enter_async_context(
+                session.create_client(
+                    "kinesis", region_name=s.region, endpoint_url=s.endpoint_url, config=config
+                )
             )
-        )
+        except (BotoCoreError, ValueError) as exc:
+            raise ConfigError(
+                f"the Kinesis client cannot be made for region {s.region!r}"
+                + (f" and endpoint {s.endpoint_url}" if s.endpoint_url else "")
+                + f": {exc}"
+            ) from exc
         self._url = self._client.meta.endpoint_url
         if s.transport == "fast":
             connector = aiohttp.TCPConnector(limit=s.max_connections, keepalive_timeout=30)
@@ -105,7 +219,69 @@ class AwsKinesis:
             self._http = await self._stack.enter_async_context(
                 aiohttp.ClientSession(connector=connector, timeout=timeout)
             )
-        return self
+
+    async def _assume_role(self, base: AioSession, config: AioConfig) -> AioSession:
+        """A session whose credentials are the role's, assumed with the base session's and
+        refreshed (advisory: by one caller while the others go on; mandatory near expiry)."""
+        s = self._s
+        doing = f"assuming role {s.role_arn}"
+        try:
+            self._sts = await self._stack.enter_async_context(
+                base.create_client("sts", region_name=s.region, config=config)
+            )
+        except (BotoCoreError, ValueError) as exc:
+            raise startup_error(exc, doing, "STS") from exc
+        try:  # the first session here, so that a failure is one sentence, not a logged traceback
+            first = await self._fetch_role()
+        except Exception as exc:
+            error = startup_error(exc, doing, self._sts.meta.endpoint_url)
+            if isinstance(exc, ClientError) or type(error) is StreamerError:
+                error = CredentialsError(f"role {s.role_arn} cannot be assumed: {error}")
+            raise error from exc
+        extra = {"time_fetcher": s.clock} if s.clock is not None else {}
+        credentials = AioRefreshableCredentials(
+            access_key=first["access_key"],
+            secret_key=first["secret_key"],
+            token=first["token"],
+            expiry_time=datetime.fromisoformat(first["expiry_time"]),
+            refresh_using=self._fetch_role,
+            method="assume-role",
+            **extra,
+        )
+        self._credentials = credentials
+        session = AioSession()
+        session.register_component(
+            "credential_provider", AioCredentialResolver([_Given(credentials)])
+        )
+        return session
+
+    async def _fetch_role(self) -> dict[str, str]:
+        """One AssumeRole call, as the metadata botocore's refreshable credentials take."""
+        s = self._s
+        args: dict[str, Any] = {
+            "RoleArn": s.role_arn,
+            "RoleSessionName": s.role_session_name,
+            "DurationSeconds": s.role_duration_s,
+        }
+        if s.external_id:
+            args["ExternalId"] = s.external_id
+        first = self.role_sessions == 0
+        try:
+            answer = await self._sts.assume_role(**args)
+        except Exception as exc:
+            if not first:  # at start-up the caller says it in one sentence
+                log.warning("role refresh failed", role=s.role_arn, error=str(exc))
+            raise
+        self.role_sessions += 1
+        creds = answer["Credentials"]
+        if not first:
+            log.info("role refreshed", role=s.role_arn, expires=creds["Expiration"].isoformat())
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": creds["Expiration"].isoformat(),
+        }
 
     async def __aexit__(
         self,
@@ -116,53 +292,45 @@ class AwsKinesis:
         await self._stack.aclose()
 
     # -- control plane ---------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _control_plane(self, operation: str) -> Iterator[None]:
-        """Map a control-plane call's failures to start-up errors (each with its exit code)."""
+    async def describe_stream(self) -> StreamSummary:
         s = self._s
+        stream = s.stream_label
         try:
-            yield
+            answer = await self._client.describe_stream_summary(**self._stream_ref)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code == STREAM_MISSING_CODE:
                 raise StreamMissingError(
-                    f"stream {s.stream!r} does not exist in region {s.region}"
+                    f"stream {stream!r} does not exist in region {s.region}"
                 ) from exc
-            if code in CREDENTIAL_ERRORS:
-                raise CredentialsError(
-                    f"AWS refused the credentials ({code}) on {operation} of stream {s.stream!r}"
-                ) from exc
-            raise UnreachableError(f"{operation} failed: {code}") from exc
-        except NoCredentialsError as exc:
-            raise CredentialsError("no AWS credentials found") from exc
-        except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError) as exc:
-            raise UnreachableError(
-                f"the Kinesis endpoint {self._url} is unreachable: {exc}"
-            ) from exc
-
-    async def describe_stream(self) -> StreamSummary:
-        s = self._s
-        with self._control_plane("DescribeStreamSummary"):
-            answer = await self._client.describe_stream_summary(StreamName=s.stream)
+            raise startup_error(exc, f"describing stream {stream!r}", self._url) from exc
+        except Exception as exc:
+            raise startup_error(exc, f"describing stream {stream!r}", self._url) from exc
         summary = answer["StreamDescriptionSummary"]
+        max_kib = summary.get("MaxRecordSizeInKiB")
         result = StreamSummary(
             name=summary["StreamName"],
             status=summary["StreamStatus"],
             open_shards=int(summary.get("OpenShardCount", 0)),
             arn=summary.get("StreamARN", ""),
+            mode=str(summary.get("StreamModeDetails", {}).get("StreamMode", "")),
+            max_record_kib=int(max_kib) if max_kib else None,
         )
         if result.status not in {"ACTIVE", "UPDATING"}:
             raise StreamNotActiveError(
-                f"stream {s.stream!r} is {result.status}, not ACTIVE, so it cannot take records"
+                f"stream {stream!r} is {result.status}, not ACTIVE, so it cannot take records"
             )
         return result
 
     async def list_shards(self) -> list[dict[str, Any]]:
         shards: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"StreamName": self._s.stream}
+        kwargs: dict[str, Any] = dict(self._stream_ref)
         while True:
-            with self._control_plane("ListShards"):
+            try:
                 page = await self._client.list_shards(**kwargs)
+            except Exception as exc:
+                doing = f"listing the shards of stream {self._s.stream_label!r}"
+                raise startup_error(exc, doing, self._url) from exc
             shards.extend(page.get("Shards", []))
             token = page.get("NextToken")
             if not token:
@@ -173,9 +341,15 @@ class AwsKinesis:
     async def put_records(self, entries: Sequence[Entry]) -> PutResult:
         if self._http is None:
             return await self._put_botocore(entries)
-        body = encode_put_records(self._s.stream, entries)
-        try:
+        s = self._s
+        body = encode_put_records(s.stream_label, entries, by_arn=bool(s.stream_arn))
+        try:  # refreshes an assumed role's credentials when near expiry (see _assume_role)
             frozen = await self._credentials.get_frozen_credentials()
+        except (BotoCoreError, ClientError, RuntimeError) as exc:
+            return RequestFailure(
+                "CredentialsError", f"credentials could not be refreshed: {exc}", retriable=True
+            )
+        try:
             request = AWSRequest(method="POST", url=self._url, data=body, headers=self._headers)
             SigV4Auth(frozen, "kinesis", self._s.region).add_auth(request)
             async with self._http.post(self._url, data=body, headers=dict(request.headers)) as resp:
@@ -197,14 +371,12 @@ class AwsKinesis:
                 retriable=True,
                 maybe_written=True,
             )
-        except BotoCoreError as exc:  # credential refresh failed
-            return RequestFailure("CredentialsError", str(exc), retriable=True)
         return decode_put_records(status, raw, len(entries))
 
     async def _put_botocore(self, entries: Sequence[Entry]) -> PutResult:
         records = [{"Data": e.data, "PartitionKey": e.partition_key} for e in entries]
         try:
-            answer = await self._client.put_records(StreamName=self._s.stream, Records=records)
+            answer = await self._client.put_records(**self._stream_ref, Records=records)
         except ClientError as exc:
             err = exc.response.get("Error", {})
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400))

@@ -1,12 +1,13 @@
 """The start-up checks, and `streamer check`, which runs them alone as a report.
 
 What it does: `start_checks` is what `run` does before binding or reading any input: the stream
-exists and is ACTIVE, the credentials are accepted, the shard map loads (each failure a
-`StreamerError` with its exit code), and it logs the start-up line with the destination's name
-and description. `check`, with settings already loaded and validated, opens the Kinesis client
-(which finds the credentials), runs `start_checks` and writes one short line per check; a
-failing check prints `FAILED` on its line and re-raises, so the caller exits with the same code
-and sentence as `run`.
+exists and is ACTIVE, the credentials are accepted, the record limit agrees with the stream's
+(`destination.record_limit`), the shard map loads (each failure a `StreamerError` with its exit
+code), and it logs the start-up line with the destination's name and description, the stream's
+mode and the record limit. `check`, with settings already loaded and validated, opens the
+Kinesis client (which finds the credentials), runs `start_checks` and writes one short line per
+check; a failing check prints `FAILED` on its line and re-raises, so the caller exits with the
+same code and sentence as `run`.
 
 What it leaves out: binding the inputs or the status endpoint (a running daemon may hold them),
 and sending any record.
@@ -23,6 +24,7 @@ from pathlib import Path
 import structlog
 
 from streamer.config import Settings
+from streamer.destination import RecordLimit, record_limit
 from streamer.errors import StreamerError, StreamNotActiveError
 from streamer.kinesis import KinesisClient, StreamSummary
 from streamer.shard_map import ShardMap, ShardMapError
@@ -38,25 +40,37 @@ class StreamReady:
 
     summary: StreamSummary
     shard_map: ShardMap
+    record_limit: RecordLimit
 
 
 async def start_checks(
     client: KinesisClient, settings: Settings, clock: Callable[[], float]
 ) -> StreamReady:
-    """Stream exists and is ACTIVE, credentials work, shard map loads; raises StreamerError."""
+    """Stream exists and is ACTIVE, credentials work, the record limit fits the stream's, shard
+    map loads; raises StreamerError."""
     summary = await client.describe_stream()
+    limit = record_limit(
+        settings.max_record_bytes,
+        summary.max_record_kib,
+        max_request_bytes=settings.max_request_bytes,
+        buffer_bytes=settings.buffer_bytes,
+    )
     listing = await client.list_shards()
     try:
         shard_map = ShardMap.from_listing(listing, loaded_at=clock())
     except ShardMapError as exc:
-        raise StreamNotActiveError(f"stream {settings.stream!r}: {exc}") from exc
+        raise StreamNotActiveError(f"stream {settings.stream_name!r}: {exc}") from exc
     log.info(
         "stream ready",
         **destination(settings),
         status=summary.status,
+        mode=summary.mode or "unreported",
         shards=len(shard_map),
+        max_record_bytes=limit.max_bytes,
+        record_limit_from=limit.source,
+        stream_max_record_kib=summary.max_record_kib,
     )
-    return StreamReady(summary, shard_map)
+    return StreamReady(summary, shard_map, limit)
 
 
 def destination(settings: Settings) -> dict[str, str]:
@@ -64,7 +78,7 @@ def destination(settings: Settings) -> dict[str, str]:
     return {
         "destination": settings.name,
         "description": settings.description,
-        "stream": settings.stream,
+        "stream": settings.stream_name,
     }
 
 
@@ -95,9 +109,12 @@ async def check(
             "stream",
             "ok",
             f"{ready.summary.name} in {where}: {ready.summary.status}, "
-            f"{ready.summary.open_shards} open shards, credentials accepted",
+            f"{ready.summary.open_shards} open shards, "
+            f"{ready.summary.mode or 'mode unreported'}, credentials accepted",
         )
     )
+    limit = ready.record_limit
+    out(_line("records", "ok", f"up to {limit.max_bytes} bytes each ({limit.source})"))
     out(_line("shard map", "ok", f"{len(ready.shard_map)} shards cover the hash key space"))
     out(_line("inputs", "", ", ".join(str(i) for i in s.inputs)))
     out(_line("metrics", "", str(s.metrics_address) if s.metrics_address else "off"))

@@ -53,10 +53,13 @@ file."""
 
 EPILOG = """Credentials: access_key_id/secret_access_key in the config file (never as flags: a
 command line is readable by every user of the machine), or the standard AWS chain
-(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, shared files, instance roles).
+(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, shared files, instance roles); with
+--role-arn (and --external-id), a role assumed on top of them and refreshed before it expires. A
+stream in another account: --stream-arn instead of --stream (the region is the ARN's).
 
 Exit codes: 0 clean drain, 1 failure, 2 invalid config, 3 stream missing, 4 stream not ACTIVE,
-5 credentials refused, 6 endpoint unreachable, 130 interrupted (a second SIGINT)."""
+5 credentials refused or role not assumable, 6 endpoint unreachable, 130 interrupted (a second
+SIGINT)."""
 
 
 def _wrap(text: str) -> str:

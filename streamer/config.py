@@ -16,15 +16,14 @@ What it leaves out: credentials from the AWS chain (resolved by `aws.py`), flag 
 from __future__ import annotations
 
 import math
-import re
 import tomllib
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from streamer import limits
+from streamer import destination, limits
 from streamer.accumulator import BatchLimits
 from streamer.errors import ConfigError
 from streamer.export import Activation, Segment
@@ -35,8 +34,6 @@ from streamer.ratelimit import RateSettings
 from streamer.retry import RetryPolicy
 from streamer.sources.address import STDIN, HostPort, InputSpec, parse_host_port
 from streamer.sources.registry import parse_input
-
-STREAM_NAME = re.compile(r"^[a-zA-Z0-9_.-]{1,128}$")
 
 Ordering = Literal["strict", "relaxed"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -57,12 +54,16 @@ class Settings:
     name: str = "Amazon Kinesis"
     description: str = ""
     stream: str = ""
+    stream_arn: str = ""
     region: str = ""
     endpoint_url: str | None = None
     profile: str | None = None
     access_key_id: str | None = field(default=None, repr=False)
     secret_access_key: str | None = field(default=None, repr=False)
     session_token: str | None = field(default=None, repr=False)
+    role_arn: str | None = None
+    external_id: str | None = field(default=None, repr=False)
+    role_session_name: str = destination.DEFAULT_ROLE_SESSION_NAME
     # top level: the activation
     segments: tuple[Segment, ...] | None = None
     attributes: tuple[str, ...] | None = None
@@ -73,7 +74,8 @@ class Settings:
     linger_ms: float = limits.DEFAULT_LINGER_MS
     writers: int = limits.DEFAULT_WRITERS
     max_request_bytes: int = limits.MAX_REQUEST_BYTES
-    max_record_bytes: int = limits.MAX_RECORD_BYTES
+    max_record_bytes: int = 0
+    """0 means the stream's record limit, decided at start-up (`destination.record_limit`)."""
     max_line_bytes: int = 0
     """0 means the record limit plus `limits.LINE_SLACK_BYTES`."""
     buffer_records: int = limits.DEFAULT_BUFFER_RECORDS
@@ -99,8 +101,18 @@ class Settings:
     progress_interval_s: float = limits.DEFAULT_PROGRESS_INTERVAL_S
 
     @property
+    def stream_name(self) -> str:
+        """The stream's name, also when it is given by ARN."""
+        return destination.stream_label(self.stream, self.stream_arn)
+
+    @property
+    def record_limit(self) -> int:
+        """The record limit; before start-up decides it, 1 MiB when unset."""
+        return self.max_record_bytes or limits.MAX_RECORD_BYTES
+
+    @property
     def line_limit(self) -> int:
-        return self.max_line_bytes or self.max_record_bytes + limits.LINE_SLACK_BYTES
+        return self.max_line_bytes or self.record_limit + limits.LINE_SLACK_BYTES
 
     def activation(self) -> Activation:
         return Activation(
@@ -109,7 +121,7 @@ class Settings:
             include_segment_names=self.include_segment_names,
             include_segment_timestamps=self.include_segment_timestamps,
             partition_key_namespace=self.partition_key,
-            max_record_bytes=self.max_record_bytes,
+            max_record_bytes=self.record_limit,
         )
 
 
@@ -150,12 +162,16 @@ def pipeline_settings(s: Settings) -> PipelineSettings:
 def aws_settings(s: Settings) -> AwsSettings:
     return AwsSettings(
         stream=s.stream,
+        stream_arn=s.stream_arn or None,
         region=s.region,
         endpoint_url=s.endpoint_url,
         access_key_id=s.access_key_id,
         secret_access_key=s.secret_access_key,
         session_token=s.session_token,
         profile=s.profile,
+        role_arn=s.role_arn,
+        external_id=s.external_id,
+        role_session_name=s.role_session_name,
         request_timeout_s=s.request_timeout_s,
         max_connections=s.writers,
         transport=s.transport,
@@ -234,8 +250,7 @@ def build(raw: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> Se
         for key, value in raw.items()
     }
     settings = Settings(**values)
-    _validate(settings, labels)
-    return settings
+    return _validate(settings, labels)
 
 
 # -- per-value conversion, by the field's type -----------------------------------------------
@@ -387,39 +402,35 @@ _SPECIAL = {
 
 
 # -- rules between settings ------------------------------------------------------------------
-def _validate(s: Settings, labels: Mapping[str, str]) -> None:
+def _validate(s: Settings, labels: Mapping[str, str]) -> Settings:
+    """The settings with the region taken from a stream ARN; raise on a rule broken."""
+
     def name(key: str) -> str:
         return labels.get(key, key)
 
-    if not s.stream:
-        raise ConfigError("no stream given: pass --stream NAME or set stream in the config file")
-    if not STREAM_NAME.match(s.stream):
-        raise ConfigError(
-            f"stream name {s.stream!r} is invalid: 1 to 128 letters, digits, '_', '.' or '-'"
-        )
-    if not s.region:
-        raise ConfigError("no region given: pass --region REGION or set region in the config file")
+    region = destination.stream_region(s.stream, s.stream_arn, s.region, name)
+    destination.check_role(s.role_arn, s.external_id, s.role_session_name, name)
     if bool(s.access_key_id) != bool(s.secret_access_key):
         raise ConfigError("access_key_id and secret_access_key must be given together")
     if s.endpoint_url is not None and not s.endpoint_url.startswith(("http://", "https://")):
         raise ConfigError(
             f"{name('endpoint_url')} {s.endpoint_url!r} must start with http:// or https://"
         )
-    if s.max_record_bytes > s.max_request_bytes:
+    if s.record_limit > s.max_request_bytes:
         raise ConfigError(
-            f"{name('max_record_bytes')} ({s.max_record_bytes}) must be at most "
+            f"{name('max_record_bytes')} ({s.record_limit}) must be at most "
             f"{name('max_request_bytes')} ({s.max_request_bytes})"
         )
-    if s.buffer_bytes < s.max_record_bytes:
+    if s.buffer_bytes < s.record_limit:
         raise ConfigError(
-            f"{name('buffer_bytes')} must be at least {name('max_record_bytes')} "
-            f"({s.max_record_bytes})"
+            f"{name('buffer_bytes')} must be at least {name('max_record_bytes')} ({s.record_limit})"
         )
     if s.backoff_base_s > s.backoff_cap_s:
         cap = name("backoff_cap_s")
         raise ConfigError(f"{name('backoff_base_s')} must be at most {cap} ({s.backoff_cap_s:g})")
     if not s.partition_key:
         raise ConfigError(f"{name('partition_key')} must name an identity namespace")
+    return s if region == s.region else replace(s, region=region)
 
 
 def file_keys() -> dict[str, list[str]]:

@@ -17,6 +17,7 @@ What it leaves out: argument parsing and exit codes (`cli.py`); the pieces it wi
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import signal
 import time
@@ -139,11 +140,13 @@ class Daemon:
         clock = self._clock
         started = clock()
         ready = await start_checks(self._client, s, clock)
+        s = self.settings = dataclasses.replace(s, max_record_bytes=ready.record_limit.max_bytes)
         dead = DeadLetterFile(s.dead_letter)
         metrics = None
         if s.metrics_address is not None:
             metrics = Metrics(
-                self.stats, info={"destination": s.name, "stream": s.stream, "region": s.region}
+                self.stats,
+                info={"destination": s.name, "stream": s.stream_name, "region": s.region},
             )
         pipeline = self._pipeline(ready.shard_map, dead, metrics)
         ingest = Ingest(

@@ -10,8 +10,9 @@ What it leaves out: any I/O or AWS import; adapters implement the protocol.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from streamer.errors import MALFORMED_RESULT, RecordFault, RequestFailure, classify_record_error
@@ -52,6 +53,10 @@ class StreamSummary:
     status: str
     open_shards: int
     arn: str = ""
+    mode: str = ""
+    """PROVISIONED or ON_DEMAND (StreamModeDetails.StreamMode); empty when not reported."""
+    max_record_kib: int | None = None
+    """MaxRecordSizeInKiB, when the endpoint reports it."""
 
 
 Transport = Literal["fast", "botocore"]
@@ -63,20 +68,38 @@ class AwsSettings:
 
     stream: str
     region: str
+    stream_arn: str | None = None
+    """When set, requests name the stream by ARN (StreamARN) instead of by name."""
     endpoint_url: str | None = None
     access_key_id: str | None = None
     secret_access_key: str | None = None
     session_token: str | None = None
     profile: str | None = None
+    role_arn: str | None = None
+    external_id: str | None = None
+    role_session_name: str = "streamer"
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
     connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
     max_connections: int = DEFAULT_WRITERS
     transport: Transport = "fast"
+    role_duration_s: int = 3600
+    """How long each assumed-role session lasts (AssumeRole DurationSeconds)."""
+    clock: Callable[[], datetime] | None = None
+    """Wall clock the role's credentials are checked against for refresh (tests inject one)."""
+
+    @property
+    def stream_ref(self) -> dict[str, str]:
+        """How requests name the stream: {"StreamARN": ...} or {"StreamName": ...}."""
+        return {"StreamARN": self.stream_arn} if self.stream_arn else {"StreamName": self.stream}
+
+    @property
+    def stream_label(self) -> str:
+        return self.stream_arn or self.stream
 
     def __repr__(self) -> str:  # keep secrets out of any accidental log line
         return (
-            f"AwsSettings(stream={self.stream!r}, region={self.region!r}, "
-            f"transport={self.transport!r})"
+            f"AwsSettings(stream={self.stream_label!r}, region={self.region!r}, "
+            f"role_arn={self.role_arn!r}, transport={self.transport!r})"
         )
 
 

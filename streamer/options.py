@@ -65,6 +65,14 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option("name", "", "destination name, shown in the start-up log line", "TEXT", check=True),
     Option("description", "", "destination description, logged at start-up", "TEXT", check=True),
     Option("stream", "", "Kinesis stream name", "NAME", check=True),
+    Option(
+        "stream_arn",
+        "",
+        "Kinesis stream ARN, instead of stream (e.g. a stream in another account); the region "
+        "comes from it",
+        "ARN",
+        check=True,
+    ),
     Option("region", "", "AWS region, e.g. eu-west-1", "REGION", check=True),
     Option(
         "endpoint_url",
@@ -78,6 +86,23 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option("access_key_id", "", "AWS access key id (config file only)", flag=False),
     Option("secret_access_key", "", "AWS secret access key (config file only)", flag=False),
     Option("session_token", "", "AWS session token (config file only)", flag=False),
+    Option(
+        "role_arn",
+        "",
+        "IAM role to assume on top of the base credentials; refreshed before it expires",
+        "ARN",
+        check=True,
+        shown_default="none",
+    ),
+    Option(
+        "external_id",
+        "",
+        "external id the role's trust policy asks for",
+        "ID",
+        check=True,
+        shown_default="none",
+    ),
+    Option("role_session_name", "", "session name when assuming the role", "NAME", check=True),
     # -- top level: the activation --------------------------------------------------------------
     Option(
         "segments",
@@ -130,10 +155,12 @@ OPTIONS: Final[tuple[Option, ...]] = (
     Option(
         "max_record_bytes",
         "producer",
-        "record limit, data plus partition key",
+        "record limit, data plus partition key; above the stream's own limit is refused",
         "BYTES",
         low=limits.MIN_RECORD_BYTES,
         high=limits.MAX_RECORD_BYTES_CEILING,
+        zero_means="the stream's limit",
+        shown_default="0: the stream's limit, 1 MiB when the endpoint reports none",
         check=True,
     ),
     Option(

@@ -24,9 +24,11 @@ CONTENT_TYPE: Final = "application/x-amz-json-1.1"
 TARGET_PREFIX: Final = "Kinesis_20131202."
 
 
-def encode_put_records(stream: str, entries: Sequence[Entry]) -> bytes:
-    """The PutRecords request body for `entries`, in order."""
-    parts = [b'{"StreamName":', orjson.dumps(stream), b',"Records":[']
+def encode_put_records(stream: str, entries: Sequence[Entry], *, by_arn: bool = False) -> bytes:
+    """The PutRecords request body for `entries`, in order; `by_arn`: `stream` is the stream's
+    ARN (sent as StreamARN, e.g. for a stream in another account)."""
+    head = b'{"StreamARN":' if by_arn else b'{"StreamName":'
+    parts = [head, orjson.dumps(stream), b',"Records":[']
     append = parts.append
     dumps = orjson.dumps
     first = True

@@ -153,7 +153,8 @@ def test_defaults_when_only_required_keys_are_given() -> None:
     assert s.attributes is None
     assert s.partition_key == "ecid"
     assert s.max_request_bytes == limits.MAX_REQUEST_BYTES
-    assert s.max_record_bytes == limits.MAX_RECORD_BYTES
+    assert s.max_record_bytes == 0  # follow the stream
+    assert s.record_limit == limits.MAX_RECORD_BYTES
     assert s.linger_ms == limits.DEFAULT_LINGER_MS
     assert s.line_limit == limits.MAX_RECORD_BYTES + 64 * 1024
 
