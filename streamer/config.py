@@ -9,7 +9,7 @@ from the option's row, and an error names the key as the user typed it (`--linge
 flag, `linger_ms` for a file key). Units are converted once, when a component's settings are
 built here (`batch_limits`, `aws_settings`, ...), so no component restates a default or a unit.
 
-What it leaves out: credentials from the AWS chain (resolved by `aws.py`), flag syntax
+What it leaves out: credentials from the AWS chain (resolved by `aws/`), flag syntax
 (`cli.py`), and the wiring (`daemon.py`).
 """
 

@@ -8,7 +8,7 @@ its session name; and, at start-up, decides the record limit (`record_limit`) fr
 `max_record_bytes` (0: follow the stream). Pure functions; every refusal is a `ConfigError` with
 one sentence.
 
-What it leaves out: calling AWS (`aws.py`) and loading the settings (`config.py`).
+What it leaves out: calling AWS (`aws/`) and loading the settings (`config.py`).
 """
 
 from __future__ import annotations

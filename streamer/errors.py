@@ -7,7 +7,7 @@ may have been written anyway (a timeout or reset after sending), and its `Reques
 (throttled, retriable, fatal, maybe written) against `limits.RETRYABLE_RECORD_ERRORS`. Vendor
 error codes stop here: the pipeline and its settle logic see only these classifications.
 
-What it leaves out: retry timing (`retry.py`) and talking to AWS (`aws.py`).
+What it leaves out: retry timing (`retry.py`) and talking to AWS (`aws/`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The seam between the pipeline and Kinesis: the `KinesisClient` protocol and its result types.
 
 What it does: says what the pipeline needs from a Kinesis client (PutRecords with per-record
-outcomes as data, ListShards, the stream's summary) so the real adapter (`aws.py`) and test
+outcomes as data, ListShards, the stream's summary) so the real adapter (`aws/`) and test
 fakes are interchangeable, and what the real adapter is configured with (`AwsSettings`, built
 by `config.aws_settings`).
 

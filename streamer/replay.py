@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -188,6 +189,7 @@ async def replay(
     check_paths(source, settings.dead_letter)
     started = clock()
     ready = await start_checks(client, settings, clock)
+    settings = dataclasses.replace(settings, max_record_bytes=ready.record_limit.max_bytes)
     stats = Stats()
     report = ReplayReport()
     dead = DeadLetterFile(settings.dead_letter)

@@ -5,7 +5,7 @@ partition key) without botocore's generic serializer and validator, and turns th
 `PutOutcome` aligned by index or a `RequestFailure`. An answer whose record count differs from
 the request, or that is not valid JSON, fails the whole request explicitly.
 
-What it leaves out: signing and HTTP (`aws.py`), and deciding what to do with failures.
+What it leaves out: signing and HTTP (`aws/`), and deciding what to do with failures.
 """
 
 from __future__ import annotations

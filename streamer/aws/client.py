@@ -1,4 +1,4 @@
-"""The aiobotocore adapter: the only module that talks to AWS libraries.
+"""The aiobotocore adapter: `AwsKinesis`, the `KinesisClient` that talks to AWS.
 
 What it does: resolves credentials (explicit keys or the standard AWS chain, optionally a role
 assumed on top of them through STS, refreshed by botocore's refreshable credentials before it
@@ -9,7 +9,7 @@ signer and posts it over a keep-alive aiohttp pool; `botocore` calls the client'
 (generic serialization and validation, several microseconds per record more). Both return
 per-record outcomes as data, with botocore's own retries off: the retry loop is the pipeline's.
 Every exception start-up can meet (credentials, AssumeRole, the client's region and endpoint,
-DescribeStreamSummary) becomes a `StreamerError`: one sentence and its exit code.
+DescribeStreamSummary, ListShards) becomes a `StreamerError` through `startup.startup_error`.
 
 What it leaves out: retry decisions, batching, and logging of credentials (never logged).
 """
@@ -35,28 +35,12 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     ConnectTimeoutError,
-    CredentialRetrievalError,
     EndpointConnectionError,
-    HTTPClientError,
-    InvalidConfigError,
-    InvalidRegionError,
-    MetadataRetrievalError,
-    NoCredentialsError,
-    NoRegionError,
-    ParamValidationError,
-    PartialCredentialsError,
-    ProfileNotFound,
     ReadTimeoutError,
-    TokenRetrievalError,
-    UnknownCredentialError,
-    UnknownEndpointError,
-)
-from botocore.exceptions import (
-    ConnectionError as BotoConnectionError,
 )
 
+from streamer.aws.startup import startup_error
 from streamer.errors import (
-    CREDENTIAL_ERRORS,
     STREAM_MISSING_CODE,
     ConfigError,
     CredentialsError,
@@ -64,7 +48,6 @@ from streamer.errors import (
     StreamerError,
     StreamMissingError,
     StreamNotActiveError,
-    UnreachableError,
     classify_request_error,
 )
 from streamer.kinesis import AwsSettings, PutResult, StreamSummary
@@ -80,54 +63,6 @@ from streamer.wire import (
 log = structlog.get_logger("streamer")
 logging.getLogger("aiobotocore.credentials").setLevel(logging.ERROR)
 """A failed refresh is logged once, as one line, by `_fetch_role`, not with botocore's traceback."""
-
-_CONFIG_EXCEPTIONS = (
-    InvalidRegionError,
-    NoRegionError,
-    UnknownEndpointError,
-    ParamValidationError,
-    InvalidConfigError,
-)
-_CREDENTIAL_EXCEPTIONS = (
-    NoCredentialsError,
-    PartialCredentialsError,
-    CredentialRetrievalError,
-    ProfileNotFound,
-    TokenRetrievalError,
-    UnknownCredentialError,
-    MetadataRetrievalError,
-)
-_NETWORK_EXCEPTIONS = (BotoConnectionError, HTTPClientError, aiohttp.ClientError, TimeoutError)
-
-
-def startup_error(exc: Exception, doing: str, url: str) -> StreamerError:
-    """One sentence and its exit code for an exception met while `doing` something at start-up:
-    configuration (2), stream missing (3), credentials (5), network or service (6), else a plain
-    failure (1). At run time the pipeline treats any of them as a failed refresh."""
-    error = exc if isinstance(exc, StreamerError) else _classify(exc, doing, url)
-    text = str(error)
-    return error if "\n" not in text else type(error)(" ".join(text.split()))
-
-
-def _classify(exc: Exception, doing: str, url: str) -> StreamerError:
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        code, message = err.get("Code", "Unknown"), err.get("Message", "")
-        if code in CREDENTIAL_ERRORS:
-            return CredentialsError(f"AWS refused the credentials ({code}) when {doing}: {message}")
-        if code == "ResourceNotFoundException":
-            return StreamMissingError(f"the stream does not exist ({code}) when {doing}")
-        if code in {"ValidationException", "InvalidArgumentException"}:
-            return ConfigError(f"AWS refused the request ({code}) when {doing}: {message}")
-        return UnreachableError(f"{doing} failed: {code}: {message}".rstrip(": "))
-    if isinstance(exc, _CONFIG_EXCEPTIONS):
-        return ConfigError(f"invalid AWS setting when {doing}: {exc}")
-    if isinstance(exc, _CREDENTIAL_EXCEPTIONS):
-        return CredentialsError(f"AWS credentials could not be loaded when {doing}: {exc}")
-    if isinstance(exc, _NETWORK_EXCEPTIONS):
-        detail = str(exc) or type(exc).__name__
-        return UnreachableError(f"the endpoint {url} is unreachable when {doing}: {detail}")
-    return StreamerError(f"{doing} failed: {type(exc).__name__}: {exc}")
 
 
 class _Given(CredentialProvider):  # type: ignore[misc]
