@@ -1,14 +1,22 @@
 """Pure transform: one input line (a profile event) -> one export record and its partition key.
 
-What it does: parses the line with orjson, validates the parts the destination's export format
-depends on (identityMap, segmentMembership.ups), keeps only the mapped segments (decorated with
-names and timestamps when the activation asks), the selected attributes (dotted paths, nested as
-in the input) and the whole identityMap, and encodes the record as compact JSON. It chooses the
-partition key from the configured identity namespace, mapping over-long ids to a stable shorter
-key, and enforces the stream's per-record size limit.
+What it does: decodes only what the export needs with msgspec. The top level becomes a dict of
+`msgspec.Raw` values (JSON syntax checked, nothing else built); `identityMap` and
+`segmentMembership.ups` are decoded into typed structs that validate them in C; the selected
+attribute paths are descended into only as deep as they go. Every other value stays as the
+input's own bytes and is written back verbatim, so numbers keep their digits (integers of any
+size, long decimals, `1e400`) and strings their escapes. The record keeps the mapped segments
+(decorated with names and timestamps when the activation asks), the selected attributes (dotted
+paths, nested as in the input) and the whole identityMap, as compact JSON: whitespace between
+tokens is removed when the line has line breaks, tabs or spaced separators (`": "`, `", "`);
+a stray space elsewhere may remain, which is the same JSON. It chooses the partition key from
+the configured identity namespace, mapping over-long ids to a stable shorter key, and enforces
+the stream's per-record size limit. The line must be valid UTF-8 throughout.
 
 What it leaves out: I/O, counting, dead-lettering and line numbers. Failures come back as data
-(`Rejected` with a sentence naming the problem, or `FILTERED`), never as exceptions.
+(`Rejected` with a sentence naming the problem and a machine-readable category, or `FILTERED`),
+never as exceptions. The sentence for a bad line is found on the slow path: when the typed
+decoding refuses a part, that part is decoded again as plain JSON and checked step by step.
 """
 
 from __future__ import annotations
@@ -16,8 +24,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple
+from typing import Annotated, Any, Final, Literal, NamedTuple
 
+import msgspec
 import orjson
 
 from streamer.limits import MAX_PARTITION_KEY_CHARS, MAX_RECORD_BYTES
@@ -25,6 +34,25 @@ from streamer.limits import MAX_PARTITION_KEY_CHARS, MAX_RECORD_BYTES
 STATUSES: Final = frozenset({"realized", "existing", "exited"})
 SEGMENT_TIMESTAMP_FIELDS: Final = ("createdAt", "updatedAt", "mappingCreatedAt", "mappingUpdatedAt")
 HASHED_KEY_PREFIX: Final = "sha256:"
+
+# Rejection categories: short, stable labels for counting rejected lines by kind.
+INVALID_UTF8: Final = "invalid_utf8"
+INVALID_JSON: Final = "invalid_json"
+NOT_OBJECT: Final = "not_object"
+IDENTITY: Final = "identity"
+SEGMENTS: Final = "segments"
+TOO_LARGE: Final = "too_large"
+OVERLONG: Final = "overlong"
+"""A line longer than the input's line limit; set by the line framing, not by the export."""
+REJECT_CATEGORIES: Final = (
+    INVALID_UTF8,
+    INVALID_JSON,
+    NOT_OBJECT,
+    IDENTITY,
+    SEGMENTS,
+    TOO_LARGE,
+    OVERLONG,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +86,13 @@ class Exported(NamedTuple):
 
 
 class Rejected(NamedTuple):
-    """A line that cannot be exported; `reason` is one sentence naming the problem."""
+    """A line that cannot be exported.
+
+    `reason` is one sentence naming the problem; `category` is one of `REJECT_CATEGORIES`.
+    """
 
     reason: str
+    category: str
 
 
 class _Filtered:
@@ -75,8 +107,30 @@ FILTERED: Final = _Filtered()
 
 Result = Exported | Rejected | _Filtered
 
-_loads = orjson.loads
-_dumps = orjson.dumps
+
+# The typed shapes decoded on the hot path; unknown fields are skipped without being parsed.
+class _Identity(msgspec.Struct, gc=False):
+    id: Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class _Qualification(msgspec.Struct, gc=False):
+    lastQualificationTime: str
+    status: Literal["realized", "existing", "exited"]
+
+
+class _Membership(msgspec.Struct, gc=False):
+    ups: dict[str, _Qualification] | None = None
+
+
+_Raw = msgspec.Raw
+_DecodeError = msgspec.DecodeError
+_ValidationError = msgspec.ValidationError
+_decode_object = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
+_decode_identities = msgspec.json.Decoder(dict[str, list[_Identity]]).decode
+_decode_membership = msgspec.json.Decoder(_Membership | None).decode
+_decode_any = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
+_compact = msgspec.json.format
 
 _PathTree = dict[str, "_PathTree | None"]
 
@@ -100,18 +154,23 @@ def _path_tree(paths: Iterable[str]) -> _PathTree:
     return tree
 
 
-def _select(obj: Mapping[str, Any], tree: _PathTree) -> dict[str, Any]:
+def _select(obj: Mapping[str, msgspec.Raw], tree: _PathTree) -> dict[str, Any]:
+    """Pick the selected paths out of a decoded object, descending into raw objects as needed."""
     out: dict[str, Any] = {}
     for key, sub in tree.items():
-        if key not in obj:
+        value = obj.get(key)
+        if value is None:
             continue
-        value = obj[key]
         if sub is None:
             out[key] = value
-        elif isinstance(value, dict):
-            picked = _select(value, sub)
-            if picked:
-                out[key] = picked
+            continue
+        try:
+            inner = _decode_object(value)
+        except _ValidationError:  # not an object: nothing below it to select
+            continue
+        picked = _select(inner, sub)
+        if picked:
+            out[key] = picked
     return out
 
 
@@ -148,111 +207,186 @@ class Exporter:
 
     def export(self, line: bytes) -> Result:
         """Transform one input line; never raises for bad input."""
+        if not line.isascii():
+            try:
+                line.decode()
+            except UnicodeDecodeError as exc:
+                return _bad_utf8(exc)
         try:
-            profile = _loads(line)
-        except orjson.JSONDecodeError as exc:
-            return Rejected(f"not valid JSON: {exc}")
-        if type(profile) is not dict:
-            return Rejected(f"not a JSON object but a JSON {_json_type(profile)}")
+            profile: dict[str, Any] = _decode_object(line)
+        except _ValidationError:
+            return Rejected(f"not a JSON object but a JSON {_json_type_of(line)}", NOT_OBJECT)
+        except _DecodeError as exc:
+            return _bad_json(line, exc)
 
-        identity_map = profile.get("identityMap")
-        key = self._partition_key(identity_map)
+        identity_raw = profile.get("identityMap")
+        key = self._partition_key(identity_raw)
         if type(key) is not str:
             return key  # type: ignore[return-value]
-        segments = self._segments(profile.get("segmentMembership"))
-        if type(segments) is not dict:
-            return segments  # type: ignore[return-value]
-        if not segments:
-            return FILTERED
+        ups = self._segments(profile.get("segmentMembership"))
+        if type(ups) is not dict:
+            return ups  # type: ignore[return-value]
 
         if self._tree is None:
-            record = profile.copy()  # every attribute, in input order
-            record["segmentMembership"] = {"ups": segments}
+            record = profile  # every attribute, in input order
+            record["segmentMembership"] = {"ups": ups}
         else:  # the selected attributes, then the seed format's order
             record = _select(profile, self._tree)
             record.pop("segmentMembership", None)
             record.pop("identityMap", None)
-            record["segmentMembership"] = {"ups": segments}
-            record["identityMap"] = identity_map
-        try:
-            data = _dumps(record)
-        except TypeError as exc:  # pragma: no cover - parsed JSON is always encodable
-            return Rejected(f"cannot be encoded as JSON: {exc}")
+            record["segmentMembership"] = {"ups": ups}
+            record["identityMap"] = identity_raw
+        data = _encode(record)
+        if _spaced(line):
+            data = _compact(data, indent=-1)
         size = len(data) + len(key.encode())
         limit = self._activation.max_record_bytes
         if size > limit:
             return Rejected(
                 f"export record is {size} bytes with its partition key, over the stream's "
-                f"record limit of {limit} bytes"
+                f"record limit of {limit} bytes",
+                TOO_LARGE,
             )
         return Exported(data, key)
 
-    def _partition_key(self, identity_map: Any) -> str | Rejected:
-        if identity_map is None:
-            return Rejected("has no identityMap, so the profile has no identity to export")
-        if type(identity_map) is not dict:
-            return Rejected(f"identityMap is a JSON {_json_type(identity_map)}, not an object")
-        first: str | None = None
-        preferred: str | None = None
-        wanted = self._activation.partition_key_namespace
-        for namespace, ids in identity_map.items():
-            if type(ids) is not list:
-                return Rejected(f"identityMap.{namespace} is not a list of identities")
-            for i, entry in enumerate(ids):
-                ident = entry.get("id") if type(entry) is dict else None
-                if type(ident) is not str or not ident:
-                    return Rejected(f"identityMap.{namespace}[{i}] has no non-empty string id")
-            if ids:
-                if first is None:
-                    first = ids[0]["id"]
-                if preferred is None and namespace == wanted:
-                    preferred = ids[0]["id"]
-        chosen = preferred if preferred is not None else first
-        if chosen is None:
-            return Rejected("identityMap holds no identity")
-        if len(chosen) > MAX_PARTITION_KEY_CHARS:
-            return stable_partition_key(chosen)
-        return chosen
+    def _partition_key(self, identity_raw: msgspec.Raw | None) -> str | Rejected:
+        if identity_raw is None:
+            return Rejected(
+                "has no identityMap, so the profile has no identity to export", IDENTITY
+            )
+        try:
+            identities = _decode_identities(identity_raw)
+        except (_ValidationError, _DecodeError) as exc:
+            return _explain_identity(identity_raw, exc)
+        ids = identities.get(self._activation.partition_key_namespace)
+        if not ids:
+            ids = next((found for found in identities.values() if found), None)
+            if ids is None:
+                return Rejected("identityMap holds no identity", IDENTITY)
+        key = ids[0].id
+        return key if len(key) <= MAX_PARTITION_KEY_CHARS else stable_partition_key(key)
 
-    def _segments(self, membership: Any) -> dict[str, Any] | Rejected:
-        if membership is None:
-            return {}
-        if type(membership) is not dict:
-            return Rejected(f"segmentMembership is a JSON {_json_type(membership)}, not an object")
-        ups = membership.get("ups")
-        if ups is None:
-            return {}
-        if type(ups) is not dict:
-            return Rejected(f"segmentMembership.ups is a JSON {_json_type(ups)}, not an object")
+    def _segments(
+        self, membership_raw: msgspec.Raw | None
+    ) -> dict[str, Any] | Rejected | _Filtered:
+        """The exported `ups` entries, or FILTERED when the profile is in no mapped segment."""
+        if membership_raw is None:
+            return FILTERED
+        try:
+            membership = _decode_membership(membership_raw)
+        except (_ValidationError, _DecodeError) as exc:
+            return _explain_segments(membership_raw, exc)
+        ups: dict[str, Any] | None = None if membership is None else membership.ups
+        if not ups:
+            return FILTERED
         mapped = self._mapped
+        if mapped is None:
+            return ups
+        ups = {seg_id: entry for seg_id, entry in ups.items() if seg_id in mapped}
+        if not ups:
+            return FILTERED
         decorations = self._decorations
-        out: dict[str, Any] = {}
-        for seg_id, entry in ups.items():
-            if type(entry) is not dict:
-                return Rejected(f"segmentMembership.ups.{seg_id} is not an object")
-            status = entry.get("status")
-            if type(status) is not str or status not in STATUSES:
-                return Rejected(
-                    f"segmentMembership.ups.{seg_id}.status is {_short(status)}, "
-                    "not one of realized, existing, exited"
-                )
-            when = entry.get("lastQualificationTime")
-            if type(when) is not str:
-                return Rejected(
-                    f"segmentMembership.ups.{seg_id}.lastQualificationTime "
-                    "is missing or not a string"
-                )
-            if mapped is not None and seg_id not in mapped:
-                continue
-            extra = decorations.get(seg_id)
-            if extra is None and len(entry) == 2:
-                out[seg_id] = entry  # already exactly {lastQualificationTime, status}
-            else:
-                exported = {"lastQualificationTime": when, "status": status}
-                if extra:
-                    exported.update(extra)
-                out[seg_id] = exported
-        return out
+        if decorations:
+            for seg_id, entry in ups.items():
+                extra = decorations.get(seg_id)
+                if extra is not None:
+                    ups[seg_id] = {
+                        "lastQualificationTime": entry.lastQualificationTime,
+                        "status": entry.status,
+                        **extra,
+                    }
+        return ups
+
+
+def _spaced(line: bytes) -> bool:
+    """Whether the line has line breaks, tabs or spaced separators between its tokens."""
+    # an int operand is a plain byte search, much cheaper than a one-byte bytes operand
+    return 10 in line or 9 in line or (32 in line and (b": " in line or b", " in line))
+
+
+# -- the slow path: a sentence for each kind of bad line ------------------------------------
+
+
+def _bad_utf8(exc: UnicodeDecodeError) -> Rejected:
+    byte = exc.object[exc.start]
+    return Rejected(
+        f"not valid UTF-8: invalid byte 0x{byte:02x} at byte offset {exc.start} ({exc.reason})",
+        INVALID_UTF8,
+    )
+
+
+def _bad_json(line: bytes, exc: msgspec.DecodeError) -> Rejected:
+    """Describe a syntax error; orjson's messages name the line and column, so prefer them."""
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError as described:
+        if "infinity" not in str(described):  # a huge number is fine here; the error is later
+            return Rejected(f"not valid JSON: {described}", INVALID_JSON)
+    return Rejected(f"not valid JSON: {exc}", INVALID_JSON)
+
+
+def _json_type_of(line: bytes) -> str:
+    first = line.lstrip()[:1]
+    return {b"[": "array", b'"': "string", b"t": "boolean", b"f": "boolean", b"n": "null"}.get(
+        first, "number"
+    )
+
+
+def _explain_identity(raw: msgspec.Raw, exc: Exception) -> Rejected:
+    try:
+        identity_map = _decode_any(raw)
+    except (_ValidationError, _DecodeError) as undecodable:
+        return Rejected(f"identityMap cannot be read: {undecodable}", IDENTITY)
+    problem = _identity_problem(identity_map)
+    return Rejected(problem or f"identityMap is not valid: {exc}", IDENTITY)
+
+
+def _identity_problem(identity_map: Any) -> str | None:
+    if identity_map is None:
+        return "has no identityMap, so the profile has no identity to export"
+    if type(identity_map) is not dict:
+        return f"identityMap is a JSON {_json_type(identity_map)}, not an object"
+    for namespace, ids in identity_map.items():
+        if type(ids) is not list:
+            return f"identityMap.{namespace} is not a list of identities"
+        for i, entry in enumerate(ids):
+            ident = entry.get("id") if type(entry) is dict else None
+            if type(ident) is not str or not ident:
+                return f"identityMap.{namespace}[{i}] has no non-empty string id"
+    return None
+
+
+def _explain_segments(raw: msgspec.Raw, exc: Exception) -> Rejected:
+    try:
+        membership = _decode_any(raw)
+    except (_ValidationError, _DecodeError) as undecodable:
+        return Rejected(f"segmentMembership cannot be read: {undecodable}", SEGMENTS)
+    problem = _segments_problem(membership)
+    return Rejected(problem or f"segmentMembership is not valid: {exc}", SEGMENTS)
+
+
+def _segments_problem(membership: Any) -> str | None:
+    if type(membership) is not dict:
+        return f"segmentMembership is a JSON {_json_type(membership)}, not an object"
+    ups = membership.get("ups")
+    if ups is None:
+        return None
+    if type(ups) is not dict:
+        return f"segmentMembership.ups is a JSON {_json_type(ups)}, not an object"
+    for seg_id, entry in ups.items():
+        if type(entry) is not dict:
+            return f"segmentMembership.ups.{seg_id} is not an object"
+        status = entry.get("status")
+        if type(status) is not str or status not in STATUSES:
+            return (
+                f"segmentMembership.ups.{seg_id}.status is {_short(status)}, "
+                "not one of realized, existing, exited"
+            )
+        if type(entry.get("lastQualificationTime")) is not str:
+            return (
+                f"segmentMembership.ups.{seg_id}.lastQualificationTime is missing or not a string"
+            )
+    return None
 
 
 def _json_type(value: Any) -> str:
@@ -270,5 +404,5 @@ def _json_type(value: Any) -> str:
 
 
 def _short(value: Any, limit: int = 40) -> str:
-    text = orjson.dumps(value).decode() if value is not None else "missing"
+    text = _encode(value).decode() if value is not None else "missing"
     return text if len(text) <= limit else text[:limit] + "..."
