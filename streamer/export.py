@@ -122,12 +122,29 @@ class _Membership(msgspec.Struct, gc=False):
     ups: dict[str, _Qualification] | None = None
 
 
+# The same, refusing any other field: a line that decodes as `_Head` is its own export record
+# when every attribute and every segment is exported without decorations.
+class _ExactQualification(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    lastQualificationTime: str
+    status: Literal["realized", "existing", "exited"]
+
+
+class _ExactMembership(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    ups: dict[str, _ExactQualification] | None = None
+
+
+class _Head(msgspec.Struct, gc=False):
+    identityMap: dict[str, list[_Identity]] | None = None
+    segmentMembership: _ExactMembership | None = None
+
+
 _Raw = msgspec.Raw
 _DecodeError = msgspec.DecodeError
 _ValidationError = msgspec.ValidationError
 _decode_object = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
 _decode_identities = msgspec.json.Decoder(dict[str, list[_Identity]]).decode
 _decode_membership = msgspec.json.Decoder(_Membership | None).decode
+_decode_head = msgspec.json.Decoder(_Head).decode
 _decode_any = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
 _compact = msgspec.json.format
@@ -184,12 +201,15 @@ def stable_partition_key(identity: str) -> str:
 class Exporter:
     """Applies one activation to lines; build once, call `export` per line."""
 
-    __slots__ = ("_activation", "_decorations", "_mapped", "_tree")
+    __slots__ = ("_activation", "_decorations", "_mapped", "_namespace", "_tree", "_whole_line")
 
     def __init__(self, activation: Activation) -> None:
         self._activation = activation
         self._tree = None if activation.attributes is None else _path_tree(activation.attributes)
         self._mapped = None if activation.segments is None else frozenset(activation.segments)
+        self._namespace = activation.partition_key_namespace
+        self._whole_line = activation.segments is None and activation.attributes is None
+        """Every attribute and segment, undecorated: a line in the export format is the record."""
         self._decorations: dict[str, dict[str, Any]] = {}
         if activation.segments is not None:
             for seg in activation.segments.values():
@@ -212,6 +232,13 @@ class Exporter:
                 line.decode()
             except UnicodeDecodeError as exc:
                 return _bad_utf8(exc)
+        if self._whole_line:
+            try:
+                head = _decode_head(line)
+            except (_ValidationError, _DecodeError):
+                pass  # not simply the record: the general path below exports or explains it
+            else:
+                return self._whole(line, head)
         try:
             profile: dict[str, Any] = _decode_object(line)
         except _ValidationError:
@@ -239,6 +266,29 @@ class Exporter:
         data = _encode(record)
         if _spaced(line):
             data = _compact(data, indent=-1)
+        return self._sized(data, key)
+
+    def _whole(self, line: bytes, head: _Head) -> Result:
+        """Export a line that holds nothing the record would drop: its own bytes are the record."""
+        if head.identityMap is None:
+            return Rejected(
+                "has no identityMap, so the profile has no identity to export", IDENTITY
+            )
+        key = _key_of(head.identityMap, self._namespace)
+        if key is None:
+            return Rejected("identityMap holds no identity", IDENTITY)
+        membership = head.segmentMembership
+        if membership is None or not membership.ups:
+            return FILTERED
+        if _spaced(line):
+            data = _compact(line, indent=-1)
+        elif line[0] == 123 and line[-1] == 125:  # {...}: nothing around the object to strip
+            data = line
+        else:
+            data = line.strip()
+        return self._sized(data, key)
+
+    def _sized(self, data: bytes, key: str) -> Exported | Rejected:
         size = len(data) + len(key.encode())
         limit = self._activation.max_record_bytes
         if size > limit:
@@ -258,13 +308,10 @@ class Exporter:
             identities = _decode_identities(identity_raw)
         except (_ValidationError, _DecodeError) as exc:
             return _explain_identity(identity_raw, exc)
-        ids = identities.get(self._activation.partition_key_namespace)
-        if not ids:
-            ids = next((found for found in identities.values() if found), None)
-            if ids is None:
-                return Rejected("identityMap holds no identity", IDENTITY)
-        key = ids[0].id
-        return key if len(key) <= MAX_PARTITION_KEY_CHARS else stable_partition_key(key)
+        key = _key_of(identities, self._namespace)
+        if key is None:
+            return Rejected("identityMap holds no identity", IDENTITY)
+        return key
 
     def _segments(
         self, membership_raw: msgspec.Raw | None
@@ -296,6 +343,17 @@ class Exporter:
                         **extra,
                     }
         return ups
+
+
+def _key_of(identities: dict[str, list[_Identity]], namespace: str) -> str | None:
+    """The first id of `namespace`, else the first id of the first namespace that has one."""
+    ids = identities.get(namespace)
+    if not ids:
+        ids = next((found for found in identities.values() if found), None)
+        if ids is None:
+            return None
+    key = ids[0].id
+    return key if len(key) <= MAX_PARTITION_KEY_CHARS else stable_partition_key(key)
 
 
 def _spaced(line: bytes) -> bool:
