@@ -1,58 +1,79 @@
 """Pure transform: one input line (a profile event) -> one export record and its partition key.
 
-What it does: decodes only what the export needs with msgspec. The top level becomes a dict of
-`msgspec.Raw` values (JSON syntax checked, nothing else built); `identityMap` and
-`segmentMembership.ups` are decoded into typed structs that validate them in C; the selected
-attribute paths are descended into only as deep as they go. Every other value stays as the
-input's own bytes and is written back verbatim, so numbers keep their digits (integers of any
-size, long decimals, `1e400`) and strings their escapes. The record keeps the mapped segments
-(decorated with names and timestamps when the activation asks), the selected attributes (dotted
-paths, nested as in the input) and the whole identityMap, as compact JSON: whitespace between
-tokens is removed when the line has line breaks, tabs or spaced separators (`": "`, `", "`);
-a stray space elsewhere may remain, which is the same JSON. It chooses the partition key from
-the configured identity namespace, mapping over-long ids to a stable shorter key, and enforces
-the stream's per-record size limit. The line must be valid UTF-8 throughout.
+What it does: decodes only what the export needs, with msgspec, and never re-prints a value it
+did not have to look at: every attribute is written back as the input's own bytes, so numbers
+keep their digits (integers of any size, long decimals, `1e400`) and strings their escapes. It
+validates `identityMap` and `segmentMembership.ups` (typed structs, checked in C), keeps the
+mapped segments (decorated with names and timestamps when the activation asks), the selected
+attributes (dotted paths, nested as in the input) and the whole identityMap. Three paths, one
+result:
+- every attribute and every segment, undecorated: a line whose segment entries hold only
+  `lastQualificationTime` and `status` is its own record (its bytes, trimmed);
+- selected attributes: the line is decoded into a struct built from the selected paths
+  (`streamer.selection`), so the rest is skipped in C;
+- otherwise, or when those decodings refuse the line: the top level as a dict of raw values.
+The record is compact JSON: whitespace between tokens is removed when the line has line breaks,
+tabs or spaced separators (`": "`, `", "`); a stray space elsewhere may remain (the same JSON).
+Duplicate keys are read last-wins, as JSON parsers do. It chooses the partition key from the
+configured identity namespace, mapping over-long ids to a stable shorter key, and enforces the
+stream's per-record size limit. The line must be valid UTF-8 throughout.
 
 What it leaves out: I/O, counting, dead-lettering and line numbers. Failures come back as data
-(`Rejected` with a sentence naming the problem and a machine-readable category, or `FILTERED`),
-never as exceptions. The sentence for a bad line is found on the slow path: when the typed
-decoding refuses a part, that part is decoded again as plain JSON and checked step by step.
+(`Rejected` with a sentence and a category, or `FILTERED`), never as exceptions; the sentences
+are written by `streamer.rejections`, on the slow path only.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Literal, NamedTuple
 
 import msgspec
-import orjson
 
 from streamer.limits import MAX_PARTITION_KEY_CHARS, MAX_RECORD_BYTES
+from streamer.rejections import (
+    IDENTITY,
+    INVALID_JSON,
+    INVALID_UTF8,
+    NOT_OBJECT,
+    OVERLONG,
+    REJECT_CATEGORIES,
+    SEGMENTS,
+    STATUSES,
+    TOO_LARGE,
+    Rejected,
+    bad_json,
+    bad_utf8,
+    explain_identity,
+    explain_segments,
+    json_type_of,
+)
+from streamer.selection import Selection, path_tree, select_raw
 
-STATUSES: Final = frozenset({"realized", "existing", "exited"})
+__all__ = [
+    "FILTERED",
+    "IDENTITY",
+    "INVALID_JSON",
+    "INVALID_UTF8",
+    "NOT_OBJECT",
+    "OVERLONG",
+    "REJECT_CATEGORIES",
+    "SEGMENTS",
+    "STATUSES",
+    "TOO_LARGE",
+    "Activation",
+    "Exported",
+    "Exporter",
+    "Rejected",
+    "Result",
+    "Segment",
+    "stable_partition_key",
+]
+
 SEGMENT_TIMESTAMP_FIELDS: Final = ("createdAt", "updatedAt", "mappingCreatedAt", "mappingUpdatedAt")
 HASHED_KEY_PREFIX: Final = "sha256:"
-
-# Rejection categories: short, stable labels for counting rejected lines by kind.
-INVALID_UTF8: Final = "invalid_utf8"
-INVALID_JSON: Final = "invalid_json"
-NOT_OBJECT: Final = "not_object"
-IDENTITY: Final = "identity"
-SEGMENTS: Final = "segments"
-TOO_LARGE: Final = "too_large"
-OVERLONG: Final = "overlong"
-"""A line longer than the input's line limit; set by the line framing, not by the export."""
-REJECT_CATEGORIES: Final = (
-    INVALID_UTF8,
-    INVALID_JSON,
-    NOT_OBJECT,
-    IDENTITY,
-    SEGMENTS,
-    TOO_LARGE,
-    OVERLONG,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,16 +106,6 @@ class Exported(NamedTuple):
     partition_key: str
 
 
-class Rejected(NamedTuple):
-    """A line that cannot be exported.
-
-    `reason` is one sentence naming the problem; `category` is one of `REJECT_CATEGORIES`.
-    """
-
-    reason: str
-    category: str
-
-
 class _Filtered:
     __slots__ = ()
 
@@ -106,6 +117,7 @@ FILTERED: Final = _Filtered()
 """The profile is valid but in none of the mapped segments: counted, not exported."""
 
 Result = Exported | Rejected | _Filtered
+_new_exported = tuple.__new__  # Exported(data, key) without the named tuple's Python __new__
 
 
 # The typed shapes decoded on the hot path; unknown fields are skipped without being parsed.
@@ -138,57 +150,15 @@ class _Head(msgspec.Struct, gc=False):
     segmentMembership: _ExactMembership | None = None
 
 
-_Raw = msgspec.Raw
+UNSET: Final = msgspec.UNSET
 _DecodeError = msgspec.DecodeError
 _ValidationError = msgspec.ValidationError
 _decode_object = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
 _decode_identities = msgspec.json.Decoder(dict[str, list[_Identity]]).decode
 _decode_membership = msgspec.json.Decoder(_Membership | None).decode
 _decode_head = msgspec.json.Decoder(_Head).decode
-_decode_any = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
 _compact = msgspec.json.format
-
-_PathTree = dict[str, "_PathTree | None"]
-
-
-def _path_tree(paths: Iterable[str]) -> _PathTree:
-    """Turn dotted paths into a nested selection tree; a leaf (None) selects the whole value."""
-    tree: _PathTree = {}
-    for path in paths:
-        node = tree
-        parts = path.split(".")
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            if last:
-                node[part] = None
-                break
-            child = node.get(part, {})
-            if child is None:  # a shorter path already selects the whole subtree
-                break
-            node[part] = child
-            node = child
-    return tree
-
-
-def _select(obj: Mapping[str, msgspec.Raw], tree: _PathTree) -> dict[str, Any]:
-    """Pick the selected paths out of a decoded object, descending into raw objects as needed."""
-    out: dict[str, Any] = {}
-    for key, sub in tree.items():
-        value = obj.get(key)
-        if value is None:
-            continue
-        if sub is None:
-            out[key] = value
-            continue
-        try:
-            inner = _decode_object(value)
-        except _ValidationError:  # not an object: nothing below it to select
-            continue
-        picked = _select(inner, sub)
-        if picked:
-            out[key] = picked
-    return out
 
 
 def stable_partition_key(identity: str) -> str:
@@ -201,15 +171,33 @@ def stable_partition_key(identity: str) -> str:
 class Exporter:
     """Applies one activation to lines; build once, call `export` per line."""
 
-    __slots__ = ("_activation", "_decorations", "_mapped", "_namespace", "_tree", "_whole_line")
+    __slots__ = (
+        "_activation",
+        "_decorations",
+        "_limit",
+        "_mapped",
+        "_namespace",
+        "_selection",
+        "_tree",
+        "_whole_line",
+    )
 
     def __init__(self, activation: Activation) -> None:
         self._activation = activation
-        self._tree = None if activation.attributes is None else _path_tree(activation.attributes)
+        self._tree = None if activation.attributes is None else path_tree(activation.attributes)
         self._mapped = None if activation.segments is None else frozenset(activation.segments)
         self._namespace = activation.partition_key_namespace
+        self._limit = activation.max_record_bytes
         self._whole_line = activation.segments is None and activation.attributes is None
         """Every attribute and segment, undecorated: a line in the export format is the record."""
+        self._selection = (
+            None
+            if self._tree is None
+            else Selection.of(
+                self._tree,
+                [("segmentMembership", _Membership | None), ("identityMap", msgspec.Raw)],
+            )
+        )
         self._decorations: dict[str, dict[str, Any]] = {}
         if activation.segments is not None:
             for seg in activation.segments.values():
@@ -231,7 +219,7 @@ class Exporter:
             try:
                 line.decode()
             except UnicodeDecodeError as exc:
-                return _bad_utf8(exc)
+                return bad_utf8(exc)
         if self._whole_line:
             try:
                 head = _decode_head(line)
@@ -239,12 +227,19 @@ class Exporter:
                 pass  # not simply the record: the general path below exports or explains it
             else:
                 return self._whole(line, head)
+        elif (selection := self._selection) is not None:
+            try:
+                picked = selection.decode(line)
+            except (_ValidationError, _DecodeError):
+                pass  # a selected path meets a non-object, or a bad line: the general path
+            else:
+                return self._selected(line, selection, picked)
         try:
             profile: dict[str, Any] = _decode_object(line)
         except _ValidationError:
-            return Rejected(f"not a JSON object but a JSON {_json_type_of(line)}", NOT_OBJECT)
+            return Rejected(f"not a JSON object but a JSON {json_type_of(line)}", NOT_OBJECT)
         except _DecodeError as exc:
-            return _bad_json(line, exc)
+            return bad_json(line, exc)
 
         identity_raw = profile.get("identityMap")
         key = self._partition_key(identity_raw)
@@ -258,12 +253,29 @@ class Exporter:
             record = profile  # every attribute, in input order
             record["segmentMembership"] = {"ups": ups}
         else:  # the selected attributes, then the seed format's order
-            record = _select(profile, self._tree)
+            record = select_raw(profile, self._tree)
             record.pop("segmentMembership", None)
             record.pop("identityMap", None)
             record["segmentMembership"] = {"ups": ups}
             record["identityMap"] = identity_raw
         data = _encode(record)
+        if _spaced(line):
+            data = _compact(data, indent=-1)
+        return self._sized(data, key)
+
+    def _selected(self, line: bytes, selection: Selection, picked: Any) -> Result:
+        """Export the selected attributes decoded straight into the activation's struct."""
+        identity_raw = picked.identityMap
+        key = self._partition_key(None if identity_raw is UNSET else identity_raw)
+        if type(key) is not str:
+            return key  # type: ignore[return-value]
+        membership = picked.segmentMembership
+        ups = FILTERED if membership is UNSET else self._kept(membership)
+        if type(ups) is not dict:
+            return ups  # type: ignore[return-value]
+        selection.prune(picked)
+        picked.segmentMembership = {"ups": ups}
+        data = _encode(picked)
         if _spaced(line):
             data = _compact(data, indent=-1)
         return self._sized(data, key)
@@ -290,14 +302,14 @@ class Exporter:
 
     def _sized(self, data: bytes, key: str) -> Exported | Rejected:
         size = len(data) + len(key.encode())
-        limit = self._activation.max_record_bytes
+        limit = self._limit
         if size > limit:
             return Rejected(
                 f"export record is {size} bytes with its partition key, over the stream's "
                 f"record limit of {limit} bytes",
                 TOO_LARGE,
             )
-        return Exported(data, key)
+        return _new_exported(Exported, (data, key))
 
     def _partition_key(self, identity_raw: msgspec.Raw | None) -> str | Rejected:
         if identity_raw is None:
@@ -307,7 +319,7 @@ class Exporter:
         try:
             identities = _decode_identities(identity_raw)
         except (_ValidationError, _DecodeError) as exc:
-            return _explain_identity(identity_raw, exc)
+            return explain_identity(identity_raw, exc)
         key = _key_of(identities, self._namespace)
         if key is None:
             return Rejected("identityMap holds no identity", IDENTITY)
@@ -322,27 +334,31 @@ class Exporter:
         try:
             membership = _decode_membership(membership_raw)
         except (_ValidationError, _DecodeError) as exc:
-            return _explain_segments(membership_raw, exc)
+            return explain_segments(membership_raw, exc)
+        return self._kept(membership)
+
+    def _kept(self, membership: _Membership | None) -> dict[str, Any] | _Filtered:
+        """The mapped segments' entries, decorated as asked; FILTERED when none is mapped."""
         ups: dict[str, Any] | None = None if membership is None else membership.ups
         if not ups:
             return FILTERED
         mapped = self._mapped
         if mapped is None:
             return ups
-        ups = {seg_id: entry for seg_id, entry in ups.items() if seg_id in mapped}
-        if not ups:
-            return FILTERED
         decorations = self._decorations
-        if decorations:
-            for seg_id, entry in ups.items():
+        kept: dict[str, Any] = {}
+        for seg_id, entry in ups.items():
+            if seg_id in mapped:
                 extra = decorations.get(seg_id)
-                if extra is not None:
-                    ups[seg_id] = {
+                if extra is None:
+                    kept[seg_id] = entry
+                else:
+                    kept[seg_id] = {
                         "lastQualificationTime": entry.lastQualificationTime,
                         "status": entry.status,
                         **extra,
                     }
-        return ups
+        return kept or FILTERED
 
 
 def _key_of(identities: dict[str, list[_Identity]], namespace: str) -> str | None:
@@ -360,107 +376,3 @@ def _spaced(line: bytes) -> bool:
     """Whether the line has line breaks, tabs or spaced separators between its tokens."""
     # an int operand is a plain byte search, much cheaper than a one-byte bytes operand
     return 10 in line or 9 in line or (32 in line and (b": " in line or b", " in line))
-
-
-# -- the slow path: a sentence for each kind of bad line ------------------------------------
-
-
-def _bad_utf8(exc: UnicodeDecodeError) -> Rejected:
-    byte = exc.object[exc.start]
-    return Rejected(
-        f"not valid UTF-8: invalid byte 0x{byte:02x} at byte offset {exc.start} ({exc.reason})",
-        INVALID_UTF8,
-    )
-
-
-def _bad_json(line: bytes, exc: msgspec.DecodeError) -> Rejected:
-    """Describe a syntax error; orjson's messages name the line and column, so prefer them."""
-    try:
-        orjson.loads(line)
-    except orjson.JSONDecodeError as described:
-        if "infinity" not in str(described):  # a huge number is fine here; the error is later
-            return Rejected(f"not valid JSON: {described}", INVALID_JSON)
-    return Rejected(f"not valid JSON: {exc}", INVALID_JSON)
-
-
-def _json_type_of(line: bytes) -> str:
-    first = line.lstrip()[:1]
-    return {b"[": "array", b'"': "string", b"t": "boolean", b"f": "boolean", b"n": "null"}.get(
-        first, "number"
-    )
-
-
-def _explain_identity(raw: msgspec.Raw, exc: Exception) -> Rejected:
-    try:
-        identity_map = _decode_any(raw)
-    except (_ValidationError, _DecodeError) as undecodable:
-        return Rejected(f"identityMap cannot be read: {undecodable}", IDENTITY)
-    problem = _identity_problem(identity_map)
-    return Rejected(problem or f"identityMap is not valid: {exc}", IDENTITY)
-
-
-def _identity_problem(identity_map: Any) -> str | None:
-    if identity_map is None:
-        return "has no identityMap, so the profile has no identity to export"
-    if type(identity_map) is not dict:
-        return f"identityMap is a JSON {_json_type(identity_map)}, not an object"
-    for namespace, ids in identity_map.items():
-        if type(ids) is not list:
-            return f"identityMap.{namespace} is not a list of identities"
-        for i, entry in enumerate(ids):
-            ident = entry.get("id") if type(entry) is dict else None
-            if type(ident) is not str or not ident:
-                return f"identityMap.{namespace}[{i}] has no non-empty string id"
-    return None
-
-
-def _explain_segments(raw: msgspec.Raw, exc: Exception) -> Rejected:
-    try:
-        membership = _decode_any(raw)
-    except (_ValidationError, _DecodeError) as undecodable:
-        return Rejected(f"segmentMembership cannot be read: {undecodable}", SEGMENTS)
-    problem = _segments_problem(membership)
-    return Rejected(problem or f"segmentMembership is not valid: {exc}", SEGMENTS)
-
-
-def _segments_problem(membership: Any) -> str | None:
-    if type(membership) is not dict:
-        return f"segmentMembership is a JSON {_json_type(membership)}, not an object"
-    ups = membership.get("ups")
-    if ups is None:
-        return None
-    if type(ups) is not dict:
-        return f"segmentMembership.ups is a JSON {_json_type(ups)}, not an object"
-    for seg_id, entry in ups.items():
-        if type(entry) is not dict:
-            return f"segmentMembership.ups.{seg_id} is not an object"
-        status = entry.get("status")
-        if type(status) is not str or status not in STATUSES:
-            return (
-                f"segmentMembership.ups.{seg_id}.status is {_short(status)}, "
-                "not one of realized, existing, exited"
-            )
-        if type(entry.get("lastQualificationTime")) is not str:
-            return (
-                f"segmentMembership.ups.{seg_id}.lastQualificationTime is missing or not a string"
-            )
-    return None
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if value is None:
-        return "null"
-    return "object"
-
-
-def _short(value: Any, limit: int = 40) -> str:
-    text = _encode(value).decode() if value is not None else "missing"
-    return text if len(text) <= limit else text[:limit] + "..."
