@@ -153,6 +153,8 @@ class _Head(msgspec.Struct, gc=False):
 UNSET: Final = msgspec.UNSET
 _DecodeError = msgspec.DecodeError
 _ValidationError = msgspec.ValidationError
+_UNREADABLE: Final = (_ValidationError, _DecodeError, RecursionError)
+"""What a decoding raises for a line it refuses (RecursionError: nested too deeply)."""
 _decode_object = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
 _decode_identities = msgspec.json.Decoder(dict[str, list[_Identity]]).decode
 _decode_membership = msgspec.json.Decoder(_Membership | None).decode
@@ -223,14 +225,14 @@ class Exporter:
         if self._whole_line:
             try:
                 head = _decode_head(line)
-            except (_ValidationError, _DecodeError):
+            except _UNREADABLE:
                 pass  # not simply the record: the general path below exports or explains it
             else:
                 return self._whole(line, head)
         elif (selection := self._selection) is not None:
             try:
                 picked = selection.decode(line)
-            except (_ValidationError, _DecodeError):
+            except _UNREADABLE:
                 pass  # a selected path meets a non-object, or a bad line: the general path
             else:
                 return self._selected(line, selection, picked)
@@ -238,7 +240,7 @@ class Exporter:
             profile: dict[str, Any] = _decode_object(line)
         except _ValidationError:
             return Rejected(f"not a JSON object but a JSON {json_type_of(line)}", NOT_OBJECT)
-        except _DecodeError as exc:
+        except (_DecodeError, RecursionError) as exc:
             return bad_json(line, exc)
 
         identity_raw = profile.get("identityMap")
@@ -253,7 +255,10 @@ class Exporter:
             record = profile  # every attribute, in input order
             record["segmentMembership"] = {"ups": ups}
         else:  # the selected attributes, then the seed format's order
-            record = select_raw(profile, self._tree)
+            try:
+                record = select_raw(profile, self._tree)
+            except RecursionError as exc:
+                return bad_json(line, exc)
             record.pop("segmentMembership", None)
             record.pop("identityMap", None)
             record["segmentMembership"] = {"ups": ups}
@@ -318,7 +323,7 @@ class Exporter:
             )
         try:
             identities = _decode_identities(identity_raw)
-        except (_ValidationError, _DecodeError) as exc:
+        except _UNREADABLE as exc:
             return explain_identity(identity_raw, exc)
         key = _key_of(identities, self._namespace)
         if key is None:
@@ -333,7 +338,7 @@ class Exporter:
             return FILTERED
         try:
             membership = _decode_membership(membership_raw)
-        except (_ValidationError, _DecodeError) as exc:
+        except _UNREADABLE as exc:
             return explain_segments(membership_raw, exc)
         return self._kept(membership)
 

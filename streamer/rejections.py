@@ -62,13 +62,15 @@ def bad_utf8(exc: UnicodeDecodeError) -> Rejected:
     )
 
 
-def bad_json(line: bytes, exc: msgspec.DecodeError) -> Rejected:
+def bad_json(line: bytes, exc: Exception) -> Rejected:
     """Describe a syntax error; orjson's messages name the line and column, so prefer them."""
     try:
         orjson.loads(line)
     except orjson.JSONDecodeError as described:
         if "infinity" not in str(described):  # a huge number is fine here; the error is later
             return Rejected(f"not valid JSON: {described}", INVALID_JSON)
+    if isinstance(exc, RecursionError):
+        return Rejected("not valid JSON: nested too deeply to read", INVALID_JSON)
     return Rejected(f"not valid JSON: {exc}", INVALID_JSON)
 
 
@@ -82,7 +84,7 @@ def json_type_of(line: bytes) -> str:
 def explain_identity(raw: msgspec.Raw, exc: Exception) -> Rejected:
     try:
         identity_map = _decode_any(raw)
-    except (_ValidationError, _DecodeError) as undecodable:
+    except (_ValidationError, _DecodeError, RecursionError) as undecodable:
         return Rejected(f"identityMap cannot be read: {undecodable}", IDENTITY)
     problem = _identity_problem(identity_map)
     return Rejected(problem or f"identityMap is not valid: {exc}", IDENTITY)
@@ -106,7 +108,7 @@ def _identity_problem(identity_map: Any) -> str | None:
 def explain_segments(raw: msgspec.Raw, exc: Exception) -> Rejected:
     try:
         membership = _decode_any(raw)
-    except (_ValidationError, _DecodeError) as undecodable:
+    except (_ValidationError, _DecodeError, RecursionError) as undecodable:
         return Rejected(f"segmentMembership cannot be read: {undecodable}", SEGMENTS)
     problem = _segments_problem(membership)
     return Rejected(problem or f"segmentMembership is not valid: {exc}", SEGMENTS)

@@ -282,6 +282,15 @@ def test_issue_numbers_reach_the_record_digit_for_digit(activation: Activation) 
         pytest.param(b'{"a":"\\udc00"}', INVALID_JSON, "not valid JSON: ", id="lone-low-escape"),
         pytest.param(b'{"a":1e400', INVALID_JSON, "not valid JSON: ", id="huge-then-cut"),
         pytest.param(b'{"a":01}', INVALID_JSON, "not valid JSON: ", id="leading-zero"),
+        pytest.param(
+            b'{"deep":' + b"[" * 3000 + b"]" * 3000 + b"}",
+            INVALID_JSON,
+            "not valid JSON: ",
+            id="too-deep",
+        ),
+        pytest.param(
+            b'{"a":' + b"[" * 1010 + b"]" * 1010 + b"}", INVALID_JSON, "not valid JSON: ", id="deep"
+        ),
         pytest.param(b"[1]", NOT_OBJECT, "not a JSON object but a JSON array", id="array"),
         pytest.param(b"-5", NOT_OBJECT, "not a JSON object but a JSON number", id="number"),
         pytest.param(b'{"a":1}', IDENTITY, "has no identityMap", id="identity"),
