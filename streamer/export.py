@@ -1,28 +1,77 @@
 """Pure transform: one input line (a profile event) -> one export record and its partition key.
 
-What it does: parses the line with orjson, validates the parts the destination's export format
-depends on (identityMap, segmentMembership.ups), keeps only the mapped segments (decorated with
-names and timestamps when the activation asks), the selected attributes (dotted paths, nested as
-in the input) and the whole identityMap, and encodes the record as compact JSON. It chooses the
-partition key from the configured identity namespace, mapping over-long ids to a stable shorter
-key, and enforces the stream's per-record size limit.
+What it does: decodes only what the export needs, with msgspec, and never re-prints a value it
+did not have to look at: every attribute is written back as the input's own bytes, so numbers
+keep their digits (integers of any size, long decimals, `1e400`) and strings their escapes. It
+validates `identityMap` and `segmentMembership.ups` (typed structs, checked in C), keeps the
+mapped segments (decorated with names and timestamps when the activation asks), the selected
+attributes (dotted paths, nested as in the input) and the whole identityMap. Three paths, one
+result:
+- every attribute and every segment, undecorated: a line whose segment entries hold only
+  `lastQualificationTime` and `status` is its own record (its bytes, trimmed);
+- selected attributes: the line is decoded into a struct built from the selected paths
+  (`streamer.selection`), so the rest is skipped in C;
+- otherwise, or when those decodings refuse the line: the top level as a dict of raw values.
+The record is compact JSON: whitespace between tokens is removed when the line has line breaks,
+tabs or spaced separators (`": "`, `", "`); a stray space elsewhere may remain (the same JSON).
+Duplicate keys are read last-wins, as JSON parsers do. It chooses the partition key from the
+configured identity namespace, mapping over-long ids to a stable shorter key, and enforces the
+stream's per-record size limit. The line must be valid UTF-8 throughout.
 
 What it leaves out: I/O, counting, dead-lettering and line numbers. Failures come back as data
-(`Rejected` with a sentence naming the problem, or `FILTERED`), never as exceptions.
+(`Rejected` with a sentence and a category, or `FILTERED`), never as exceptions; the sentences
+are written by `streamer.rejections`, on the slow path only.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple
+from typing import Annotated, Any, Final, Literal, NamedTuple
 
-import orjson
+import msgspec
 
 from streamer.limits import MAX_PARTITION_KEY_CHARS, MAX_RECORD_BYTES
+from streamer.rejections import (
+    IDENTITY,
+    INVALID_JSON,
+    INVALID_UTF8,
+    NOT_OBJECT,
+    OVERLONG,
+    REJECT_CATEGORIES,
+    SEGMENTS,
+    STATUSES,
+    TOO_LARGE,
+    Rejected,
+    bad_json,
+    bad_utf8,
+    explain_identity,
+    explain_segments,
+    json_type_of,
+)
+from streamer.selection import Selection, path_tree, select_raw
 
-STATUSES: Final = frozenset({"realized", "existing", "exited"})
+__all__ = [
+    "FILTERED",
+    "IDENTITY",
+    "INVALID_JSON",
+    "INVALID_UTF8",
+    "NOT_OBJECT",
+    "OVERLONG",
+    "REJECT_CATEGORIES",
+    "SEGMENTS",
+    "STATUSES",
+    "TOO_LARGE",
+    "Activation",
+    "Exported",
+    "Exporter",
+    "Rejected",
+    "Result",
+    "Segment",
+    "stable_partition_key",
+]
+
 SEGMENT_TIMESTAMP_FIELDS: Final = ("createdAt", "updatedAt", "mappingCreatedAt", "mappingUpdatedAt")
 HASHED_KEY_PREFIX: Final = "sha256:"
 
@@ -57,12 +106,6 @@ class Exported(NamedTuple):
     partition_key: str
 
 
-class Rejected(NamedTuple):
-    """A line that cannot be exported; `reason` is one sentence naming the problem."""
-
-    reason: str
-
-
 class _Filtered:
     __slots__ = ()
 
@@ -74,45 +117,50 @@ FILTERED: Final = _Filtered()
 """The profile is valid but in none of the mapped segments: counted, not exported."""
 
 Result = Exported | Rejected | _Filtered
-
-_loads = orjson.loads
-_dumps = orjson.dumps
-
-_PathTree = dict[str, "_PathTree | None"]
+_new_exported = tuple.__new__  # Exported(data, key) without the named tuple's Python __new__
 
 
-def _path_tree(paths: Iterable[str]) -> _PathTree:
-    """Turn dotted paths into a nested selection tree; a leaf (None) selects the whole value."""
-    tree: _PathTree = {}
-    for path in paths:
-        node = tree
-        parts = path.split(".")
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            if last:
-                node[part] = None
-                break
-            child = node.get(part, {})
-            if child is None:  # a shorter path already selects the whole subtree
-                break
-            node[part] = child
-            node = child
-    return tree
+# The typed shapes decoded on the hot path; unknown fields are skipped without being parsed.
+class _Identity(msgspec.Struct, gc=False):
+    id: Annotated[str, msgspec.Meta(min_length=1)]
 
 
-def _select(obj: Mapping[str, Any], tree: _PathTree) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, sub in tree.items():
-        if key not in obj:
-            continue
-        value = obj[key]
-        if sub is None:
-            out[key] = value
-        elif isinstance(value, dict):
-            picked = _select(value, sub)
-            if picked:
-                out[key] = picked
-    return out
+class _Qualification(msgspec.Struct, gc=False):
+    lastQualificationTime: str
+    status: Literal["realized", "existing", "exited"]
+
+
+class _Membership(msgspec.Struct, gc=False):
+    ups: dict[str, _Qualification] | None = None
+
+
+# The same, refusing any other field: a line that decodes as `_Head` is its own export record
+# when every attribute and every segment is exported without decorations.
+class _ExactQualification(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    lastQualificationTime: str
+    status: Literal["realized", "existing", "exited"]
+
+
+class _ExactMembership(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    ups: dict[str, _ExactQualification] | None = None
+
+
+class _Head(msgspec.Struct, gc=False):
+    identityMap: dict[str, list[_Identity]] | None = None
+    segmentMembership: _ExactMembership | None = None
+
+
+UNSET: Final = msgspec.UNSET
+_DecodeError = msgspec.DecodeError
+_ValidationError = msgspec.ValidationError
+_UNREADABLE: Final = (_ValidationError, _DecodeError, RecursionError)
+"""What a decoding raises for a line it refuses (RecursionError: nested too deeply)."""
+_decode_object = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
+_decode_identities = msgspec.json.Decoder(dict[str, list[_Identity]]).decode
+_decode_membership = msgspec.json.Decoder(_Membership | None).decode
+_decode_head = msgspec.json.Decoder(_Head).decode
+_encode = msgspec.json.Encoder().encode
+_compact = msgspec.json.format
 
 
 def stable_partition_key(identity: str) -> str:
@@ -125,12 +173,33 @@ def stable_partition_key(identity: str) -> str:
 class Exporter:
     """Applies one activation to lines; build once, call `export` per line."""
 
-    __slots__ = ("_activation", "_decorations", "_mapped", "_tree")
+    __slots__ = (
+        "_activation",
+        "_decorations",
+        "_limit",
+        "_mapped",
+        "_namespace",
+        "_selection",
+        "_tree",
+        "_whole_line",
+    )
 
     def __init__(self, activation: Activation) -> None:
         self._activation = activation
-        self._tree = None if activation.attributes is None else _path_tree(activation.attributes)
+        self._tree = None if activation.attributes is None else path_tree(activation.attributes)
         self._mapped = None if activation.segments is None else frozenset(activation.segments)
+        self._namespace = activation.partition_key_namespace
+        self._limit = activation.max_record_bytes
+        self._whole_line = activation.segments is None and activation.attributes is None
+        """Every attribute and segment, undecorated: a line in the export format is the record."""
+        self._selection = (
+            None
+            if self._tree is None
+            else Selection.of(
+                self._tree,
+                [("segmentMembership", _Membership | None), ("identityMap", msgspec.Raw)],
+            )
+        )
         self._decorations: dict[str, dict[str, Any]] = {}
         if activation.segments is not None:
             for seg in activation.segments.values():
@@ -148,127 +217,167 @@ class Exporter:
 
     def export(self, line: bytes) -> Result:
         """Transform one input line; never raises for bad input."""
+        if not line.isascii():
+            try:
+                line.decode()
+            except UnicodeDecodeError as exc:
+                return bad_utf8(exc)
+        if self._whole_line:
+            try:
+                head = _decode_head(line)
+            except _UNREADABLE:
+                pass  # not simply the record: the general path below exports or explains it
+            else:
+                return self._whole(line, head)
+        elif (selection := self._selection) is not None:
+            try:
+                picked = selection.decode(line)
+            except _UNREADABLE:
+                pass  # a selected path meets a non-object, or a bad line: the general path
+            else:
+                return self._selected(line, selection, picked)
         try:
-            profile = _loads(line)
-        except orjson.JSONDecodeError as exc:
-            return Rejected(f"not valid JSON: {exc}")
-        if type(profile) is not dict:
-            return Rejected(f"not a JSON object but a JSON {_json_type(profile)}")
+            profile: dict[str, Any] = _decode_object(line)
+        except _ValidationError:
+            return Rejected(f"not a JSON object but a JSON {json_type_of(line)}", NOT_OBJECT)
+        except (_DecodeError, RecursionError) as exc:
+            return bad_json(line, exc)
 
-        identity_map = profile.get("identityMap")
-        key = self._partition_key(identity_map)
+        identity_raw = profile.get("identityMap")
+        key = self._partition_key(identity_raw)
         if type(key) is not str:
             return key  # type: ignore[return-value]
-        segments = self._segments(profile.get("segmentMembership"))
-        if type(segments) is not dict:
-            return segments  # type: ignore[return-value]
-        if not segments:
-            return FILTERED
+        ups = self._segments(profile.get("segmentMembership"))
+        if type(ups) is not dict:
+            return ups  # type: ignore[return-value]
 
         if self._tree is None:
-            record = profile.copy()  # every attribute, in input order
-            record["segmentMembership"] = {"ups": segments}
+            record = profile  # every attribute, in input order
+            record["segmentMembership"] = {"ups": ups}
         else:  # the selected attributes, then the seed format's order
-            record = _select(profile, self._tree)
+            try:
+                record = select_raw(profile, self._tree)
+            except RecursionError as exc:
+                return bad_json(line, exc)
             record.pop("segmentMembership", None)
             record.pop("identityMap", None)
-            record["segmentMembership"] = {"ups": segments}
-            record["identityMap"] = identity_map
-        try:
-            data = _dumps(record)
-        except TypeError as exc:  # pragma: no cover - parsed JSON is always encodable
-            return Rejected(f"cannot be encoded as JSON: {exc}")
+            record["segmentMembership"] = {"ups": ups}
+            record["identityMap"] = identity_raw
+        data = _encode(record)
+        if _spaced(line):
+            data = _compact(data, indent=-1)
+        return self._sized(data, key)
+
+    def _selected(self, line: bytes, selection: Selection, picked: Any) -> Result:
+        """Export the selected attributes decoded straight into the activation's struct."""
+        identity_raw = picked.identityMap
+        key = self._partition_key(None if identity_raw is UNSET else identity_raw)
+        if type(key) is not str:
+            return key  # type: ignore[return-value]
+        membership = picked.segmentMembership
+        ups = FILTERED if membership is UNSET else self._kept(membership)
+        if type(ups) is not dict:
+            return ups  # type: ignore[return-value]
+        selection.prune(picked)
+        picked.segmentMembership = {"ups": ups}
+        data = _encode(picked)
+        if _spaced(line):
+            data = _compact(data, indent=-1)
+        return self._sized(data, key)
+
+    def _whole(self, line: bytes, head: _Head) -> Result:
+        """Export a line that holds nothing the record would drop: its own bytes are the record."""
+        if head.identityMap is None:
+            return Rejected(
+                "has no identityMap, so the profile has no identity to export", IDENTITY
+            )
+        key = _key_of(head.identityMap, self._namespace)
+        if key is None:
+            return Rejected("identityMap holds no identity", IDENTITY)
+        membership = head.segmentMembership
+        if membership is None or not membership.ups:
+            return FILTERED
+        if _spaced(line):
+            data = _compact(line, indent=-1)
+        elif line[0] == 123 and line[-1] == 125:  # {...}: nothing around the object to strip
+            data = line
+        else:
+            data = line.strip()
+        return self._sized(data, key)
+
+    def _sized(self, data: bytes, key: str) -> Exported | Rejected:
         size = len(data) + len(key.encode())
-        limit = self._activation.max_record_bytes
+        limit = self._limit
         if size > limit:
             return Rejected(
                 f"export record is {size} bytes with its partition key, over the stream's "
-                f"record limit of {limit} bytes"
+                f"record limit of {limit} bytes",
+                TOO_LARGE,
             )
-        return Exported(data, key)
+        return _new_exported(Exported, (data, key))
 
-    def _partition_key(self, identity_map: Any) -> str | Rejected:
-        if identity_map is None:
-            return Rejected("has no identityMap, so the profile has no identity to export")
-        if type(identity_map) is not dict:
-            return Rejected(f"identityMap is a JSON {_json_type(identity_map)}, not an object")
-        first: str | None = None
-        preferred: str | None = None
-        wanted = self._activation.partition_key_namespace
-        for namespace, ids in identity_map.items():
-            if type(ids) is not list:
-                return Rejected(f"identityMap.{namespace} is not a list of identities")
-            for i, entry in enumerate(ids):
-                ident = entry.get("id") if type(entry) is dict else None
-                if type(ident) is not str or not ident:
-                    return Rejected(f"identityMap.{namespace}[{i}] has no non-empty string id")
-            if ids:
-                if first is None:
-                    first = ids[0]["id"]
-                if preferred is None and namespace == wanted:
-                    preferred = ids[0]["id"]
-        chosen = preferred if preferred is not None else first
-        if chosen is None:
-            return Rejected("identityMap holds no identity")
-        if len(chosen) > MAX_PARTITION_KEY_CHARS:
-            return stable_partition_key(chosen)
-        return chosen
+    def _partition_key(self, identity_raw: msgspec.Raw | None) -> str | Rejected:
+        if identity_raw is None:
+            return Rejected(
+                "has no identityMap, so the profile has no identity to export", IDENTITY
+            )
+        try:
+            identities = _decode_identities(identity_raw)
+        except _UNREADABLE as exc:
+            return explain_identity(identity_raw, exc)
+        key = _key_of(identities, self._namespace)
+        if key is None:
+            return Rejected("identityMap holds no identity", IDENTITY)
+        return key
 
-    def _segments(self, membership: Any) -> dict[str, Any] | Rejected:
-        if membership is None:
-            return {}
-        if type(membership) is not dict:
-            return Rejected(f"segmentMembership is a JSON {_json_type(membership)}, not an object")
-        ups = membership.get("ups")
-        if ups is None:
-            return {}
-        if type(ups) is not dict:
-            return Rejected(f"segmentMembership.ups is a JSON {_json_type(ups)}, not an object")
+    def _segments(
+        self, membership_raw: msgspec.Raw | None
+    ) -> dict[str, Any] | Rejected | _Filtered:
+        """The exported `ups` entries, or FILTERED when the profile is in no mapped segment."""
+        if membership_raw is None:
+            return FILTERED
+        try:
+            membership = _decode_membership(membership_raw)
+        except _UNREADABLE as exc:
+            return explain_segments(membership_raw, exc)
+        return self._kept(membership)
+
+    def _kept(self, membership: _Membership | None) -> dict[str, Any] | _Filtered:
+        """The mapped segments' entries, decorated as asked; FILTERED when none is mapped."""
+        ups: dict[str, Any] | None = None if membership is None else membership.ups
+        if not ups:
+            return FILTERED
         mapped = self._mapped
+        if mapped is None:
+            return ups
         decorations = self._decorations
-        out: dict[str, Any] = {}
+        kept: dict[str, Any] = {}
         for seg_id, entry in ups.items():
-            if type(entry) is not dict:
-                return Rejected(f"segmentMembership.ups.{seg_id} is not an object")
-            status = entry.get("status")
-            if type(status) is not str or status not in STATUSES:
-                return Rejected(
-                    f"segmentMembership.ups.{seg_id}.status is {_short(status)}, "
-                    "not one of realized, existing, exited"
-                )
-            when = entry.get("lastQualificationTime")
-            if type(when) is not str:
-                return Rejected(
-                    f"segmentMembership.ups.{seg_id}.lastQualificationTime "
-                    "is missing or not a string"
-                )
-            if mapped is not None and seg_id not in mapped:
-                continue
-            extra = decorations.get(seg_id)
-            if extra is None and len(entry) == 2:
-                out[seg_id] = entry  # already exactly {lastQualificationTime, status}
-            else:
-                exported = {"lastQualificationTime": when, "status": status}
-                if extra:
-                    exported.update(extra)
-                out[seg_id] = exported
-        return out
+            if seg_id in mapped:
+                extra = decorations.get(seg_id)
+                if extra is None:
+                    kept[seg_id] = entry
+                else:
+                    kept[seg_id] = {
+                        "lastQualificationTime": entry.lastQualificationTime,
+                        "status": entry.status,
+                        **extra,
+                    }
+        return kept or FILTERED
 
 
-def _json_type(value: Any) -> str:
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if value is None:
-        return "null"
-    return "object"
+def _key_of(identities: dict[str, list[_Identity]], namespace: str) -> str | None:
+    """The first id of `namespace`, else the first id of the first namespace that has one."""
+    ids = identities.get(namespace)
+    if not ids:
+        ids = next((found for found in identities.values() if found), None)
+        if ids is None:
+            return None
+    key = ids[0].id
+    return key if len(key) <= MAX_PARTITION_KEY_CHARS else stable_partition_key(key)
 
 
-def _short(value: Any, limit: int = 40) -> str:
-    text = orjson.dumps(value).decode() if value is not None else "missing"
-    return text if len(text) <= limit else text[:limit] + "..."
+def _spaced(line: bytes) -> bool:
+    """Whether the line has line breaks, tabs or spaced separators between its tokens."""
+    # an int operand is a plain byte search, much cheaper than a one-byte bytes operand
+    return 10 in line or 9 in line or (32 in line and (b": " in line or b", " in line))

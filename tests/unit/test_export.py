@@ -131,7 +131,11 @@ def ups(entry: Any) -> dict[str, Any]:
     [
         pytest.param(b"{not json", "not valid JSON", id="not-json"),
         pytest.param(b'{"a": 1', "not valid JSON", id="truncated"),
-        pytest.param(b'{"a": "\xff"}', "not valid JSON", id="bad-utf8"),
+        pytest.param(
+            b'{"a": "\xff"}',
+            "not valid UTF-8: invalid byte 0xff at byte offset 7",
+            id="bad-utf8",
+        ),
         pytest.param(b"[1, 2]", "not a JSON object but a JSON array", id="array"),
         pytest.param(b'"text"', "not a JSON object but a JSON string", id="string"),
         pytest.param(b"12.5", "not a JSON object but a JSON number", id="number"),
