@@ -103,8 +103,9 @@ def old_exporter(activation: Activation) -> Callable[[bytes], Any]:
         profile = orjson.loads(line)
         if type(profile) is not dict:
             return None
-        identity_map = profile.get("identityMap")
-        first = preferred = None
+        identity_map: dict[str, Any] = profile["identityMap"]
+        first: str | None = None
+        preferred: str | None = None
         for namespace, ids in identity_map.items():
             if type(ids) is not list:
                 return None
@@ -117,7 +118,10 @@ def old_exporter(activation: Activation) -> Callable[[bytes], Any]:
                     first = ids[0]["id"]
                 if preferred is None and namespace == activation.partition_key_namespace:
                     preferred = ids[0]["id"]
-        key = stable_partition_key(preferred if preferred is not None else first)
+        chosen = preferred if preferred is not None else first
+        if chosen is None:
+            return None
+        key = stable_partition_key(chosen)
         segments: dict[str, Any] = {}
         for seg_id, entry in profile["segmentMembership"]["ups"].items():
             status, when = entry.get("status"), entry.get("lastQualificationTime")

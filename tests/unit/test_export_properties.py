@@ -85,7 +85,7 @@ numbers = st.one_of(
         ]
     ),
 ).map(Num)
-texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+texts = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=12)
 values = st.recursive(
     st.none() | st.booleans() | numbers | texts,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(texts, inner, max_size=4),
@@ -110,7 +110,9 @@ def profiles(draw: st.DrawFn) -> dict[str, Any]:
     attributes = draw(st.dictionaries(attribute_names, values, max_size=5))
     extra = draw(st.dictionaries(texts.filter(lambda k: k != "id"), values, max_size=2))
     identity = {"id": draw(texts.filter(bool)), **extra}
-    others = st.dictionaries(attribute_names.filter(lambda k: k != "ecid"), st.just([]))
+    others: st.SearchStrategy[dict[str, list[Any]]] = st.dictionaries(
+        attribute_names.filter(lambda k: k != "ecid"), st.just([])
+    )
     identity_map = {"ecid": [identity], **draw(others)}
     ups = {}
     for seg_id in draw(st.lists(st.sampled_from(SEGMENT_IDS), min_size=1, unique=True)):
@@ -171,11 +173,13 @@ def prune(obj: dict[str, Any]) -> dict[str, Any]:
 @st.composite
 def selections(draw: st.DrawFn, profile: dict[str, Any]) -> list[str]:
     names = [k for k in profile if k not in RESERVED and "." not in k]
-    paths = []
-    for name in draw(st.lists(st.sampled_from(names), unique=True)) if names else []:
+    paths: list[str] = []
+    chosen: list[str] = draw(st.lists(st.sampled_from(names), unique=True)) if names else []
+    for name in chosen:
         value = profile[name]
         inner = [k for k in value if "." not in k] if isinstance(value, dict) else []
-        if inner and draw(st.booleans()):
+        deeper: bool = draw(st.booleans())
+        if inner and deeper:
             paths.append(f"{name}.{draw(st.sampled_from(inner))}")
         else:
             paths.append(name)
