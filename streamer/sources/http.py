@@ -92,6 +92,11 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
     )
 
 
+def line_count(body: bytes) -> int:
+    """The lines of a body as the intake numbers them: an unterminated last one counts."""
+    return body.count(b"\n") + (1 if body and not body.endswith(b"\n") else 0)
+
+
 def _error(status: int, reason: str, **extra: Any) -> web.Response:
     headers = RETRY_AFTER if status == 503 else None
     if status == 405:
@@ -259,27 +264,35 @@ class HttpInputs:
             return refused
         assert self._feed is not None
         self._seq += 1
+        total = line_count(body)
         source = RequestSource(f"{label}#{self._seq}", body, self._context.read_chunk_bytes)
         del body
+        tally = source.tally
         task = asyncio.create_task(self._feed(source), name=f"http-{source.name}")
         self._feeding.add(task)
         task.add_done_callback(self._feeding.discard)
-        await asyncio.wait({task})  # a cancelled handler leaves the body to be taken in whole
-        if task.cancelled():
-            return _error(
-                503,
-                "shutting down: the body was cut while being taken in; lines up to "
-                "accepted_through_line may still be delivered",
-                accepted_through_line=source.tally.through,
-            )
-        failure = task.exception()
-        if isinstance(failure, SenderFailed):
-            return _error(503, "the daemon is stopping after an internal failure")
-        if failure is not None:
-            log.error("http input failed to take a body", source=source.name, error=repr(failure))
-            return _error(500, "internal error while taking the body in")
+        task.add_done_callback(lambda _: tally.changed.set())
+        # Every line durable, or the feed ended (it may still wait for room after its last line;
+        # a cancelled handler leaves the body to be taken in whole).
+        await _until(tally, lambda: tally.through >= total or task.done(), None)
+        if tally.through < total and task.done():
+            if task.cancelled():
+                return _error(
+                    503,
+                    "shutting down: the body was cut while being taken in; lines up to "
+                    "accepted_through_line may still be delivered",
+                    accepted_through_line=tally.through,
+                )
+            failure = task.exception()
+            if isinstance(failure, SenderFailed):
+                return _error(503, "the daemon is stopping after an internal failure")
+            if failure is not None:
+                log.error(
+                    "HTTP input failed to take a body", source=source.name, error=repr(failure)
+                )
+                return _error(500, "internal error while taking the body in")
         self.accepted += 1
-        return source, task.result()
+        return source, total
 
     async def _wait_for_room(self) -> web.Response | None:
         """None once the intake has room; a 503 if it stays full for `http_wait_s`."""
@@ -334,7 +347,7 @@ class HttpInputs:
                 await runner.cleanup()
 
 
-async def _until(tally: Tally, condition: Callable[[], bool], timeout_s: float) -> bool:
+async def _until(tally: Tally, condition: Callable[[], bool], timeout_s: float | None) -> bool:
     """Wait until `condition()` holds, re-checking when the tally changes; False on timeout."""
     changed = tally.changed
     try:
