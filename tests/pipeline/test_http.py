@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from streamer.daemon import Daemon
+from streamer.errors import ConfigError
 from streamer.record import Entry
 from tests.support.events import dead_letters, profile
 from tests.support.fakes import FakeKinesis
@@ -315,3 +316,41 @@ async def test_https_with_a_self_signed_certificate(tmp_path: Path) -> None:
         with pytest.raises(aiohttp.ClientError):
             await post(url.replace("https://", "http://"), lines(4, 5))
     assert daemon.stats.received == 4
+
+
+async def test_too_many_requests_being_read_answers_503(tmp_path: Path) -> None:
+    """With max_connections requests still sending their bodies, the next one is answered 503;
+    once the slow one finishes, it is answered 200."""
+    fake = FakeKinesis(shard_count=1)
+    daemon = Daemon(cfg(tmp_path, max_connections=1), fake, progress=False)
+    go_on = asyncio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        yield profile(1) + b"\n"
+        await go_on.wait()
+        yield profile(2) + b"\n"
+
+    async with running(daemon):
+        [address] = daemon.inputs
+        url = f"{address}/v1/records"
+        reading = asyncio.create_task(post(url, slow()))
+        await until(lambda: daemon.connections.open == 1)
+        status, answer, headers = await post(url, lines(10, 11))
+        assert (status, headers["Retry-After"]) == (503, "1")
+        assert "too many requests" in answer["error"]
+        go_on.set()
+        status, taken, _ = await reading
+        assert (status, taken["accepted"]) == (200, 2)
+    assert daemon.stats.received == 2
+
+
+async def test_a_certificate_that_does_not_load_is_a_config_error(tmp_path: Path) -> None:
+    """An https:// input whose certificate file is not a certificate stops the start (exit 2)."""
+    cert = tmp_path / "cert.pem"
+    cert.write_text("not a certificate")
+    config = cfg(tmp_path, "https://127.0.0.1:0", tls_cert_file=str(cert), tls_key_file=str(cert))
+    daemon = Daemon(config, FakeKinesis(shard_count=1), install_signals=False, progress=False)
+    with pytest.raises(ConfigError, match="cannot load the TLS certificate") as info:
+        await daemon.run()
+    assert info.value.exit_code == 2
+    assert not daemon.ready.is_set()

@@ -247,3 +247,26 @@ def test_cli_refuses_a_remote_unauthenticated_input(capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err
     assert err.startswith("streamer: input tcp://0.0.0.0:5555 would accept lines")
     assert err.count("\n") == 1
+
+
+def test_http_keys_in_the_daemon_section(tmp_path: Path) -> None:
+    """The HTTP keys belong in [daemon] and reach the input's settings, with the wait for
+    delivery bounded by the record budget, the request timeout and the drain deadline."""
+    path = tmp_path / "streamer.toml"
+    path.write_text(
+        'stream = "s"\nregion = "eu-west-1"\n[producer]\nrecord_budget_s = 5\n'
+        "request_timeout_s = 2\n[daemon]\n"
+        'inputs = ["https://0.0.0.0:8443"]\nmax_body_bytes = 1024\nhttp_wait_s = 0.5\n'
+        'http_token_file = "/etc/t"\ntls_cert_file = "c.pem"\ntls_key_file = "k.pem"\n'
+        "drain_deadline_s = 3\n"
+    )
+    http = config.http_settings(config.load(path, {}))
+    assert (http.max_body_bytes, http.wait_s, http.settle_wait_s) == (1024, 0.5, 10.0)
+    assert (http.token_file, http.tls_cert_file, http.tls_key_file) == (
+        Path("/etc/t"),
+        Path("c.pem"),
+        Path("k.pem"),
+    )
+    path.write_text('stream = "s"\nregion = "r"\nmax_body_bytes = 5\n')
+    with pytest.raises(ConfigError, match=r"max_body_bytes belongs in \[daemon\]"):
+        config.load(path, {})
