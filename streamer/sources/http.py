@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 import time
 from collections import Counter
@@ -164,7 +165,14 @@ class HttpInputs:
         return any(spec.kind == "https" for spec in self.specs)
 
     async def _serve(self, spec: InputSpec, tls: ssl.SSLContext | None) -> None:
-        label = ""  # bound below, before any request can arrive
+        try:
+            family = socket.AF_INET6 if ":" in spec.host else socket.AF_INET
+            sock = socket.create_server((spec.host, spec.port), family=family, backlog=128)
+        except OSError as exc:
+            raise ListenError(f"cannot listen on {spec}: {exc.strerror or exc}") from exc
+        host, port = sock.getsockname()[:2]
+        where = HostPort(host, port)
+        label = f"{spec.kind}:{where}"  # the source name's stem, known before any request
 
         async def handle(request: web.Request) -> web.StreamResponse:
             return await self._handle(request, label)
@@ -176,14 +184,7 @@ class HttpInputs:
         )
         await runner.setup()
         self._runners.append(runner)
-        try:
-            site = web.TCPSite(runner, spec.host, spec.port, ssl_context=tls, reuse_address=True)
-            await site.start()
-        except OSError as exc:
-            raise ListenError(f"cannot listen on {spec}: {exc.strerror or exc}") from exc
-        host, port = runner.addresses[-1][:2]
-        where = HostPort(host, port)
-        label = f"{spec.kind}:{where}"
+        await web.SockSite(runner, sock, ssl_context=tls).start()
         self.addresses.append(f"{spec.kind}://{where}")
 
     # -- requests ------------------------------------------------------------------------

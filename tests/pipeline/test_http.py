@@ -10,6 +10,7 @@ import datetime
 import gzip
 import ipaddress
 import os
+import socket
 import ssl
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -26,6 +27,7 @@ from cryptography.x509.oid import NameOID
 from streamer.daemon import Daemon
 from streamer.errors import ConfigError
 from streamer.record import Entry
+from streamer.sources.sockets import ListenError
 from tests.support.events import dead_letters, profile
 from tests.support.fakes import FakeKinesis
 from tests.support.inprocess import settings
@@ -354,3 +356,37 @@ async def test_a_certificate_that_does_not_load_is_a_config_error(tmp_path: Path
         await daemon.run()
     assert info.value.exit_code == 2
     assert not daemon.ready.is_set()
+
+
+async def test_body_cut_at_shutdown_says_how_far_it_was_taken(tmp_path: Path) -> None:
+    """A body still being taken in when the shutdown grace period ends is answered 503 with
+    `accepted_through_line`; the lines taken are dead-lettered at the drain deadline, not lost."""
+    fake = FakeKinesis(shard_count=1, block=asyncio.Event())
+    config = cfg(tmp_path, buffer_records=2, drain_deadline_s=0.3)
+    daemon = Daemon(config, fake, progress=False)
+    async with running(daemon):
+        [address] = daemon.inputs
+        big = lines(0, 1000, key="k")  # several 64 KiB chunks; the first fills the buffer
+        cut = asyncio.create_task(post(f"{address}/v1/records", big))
+        await until(lambda: daemon.stats.exported > 0)
+        daemon.stop()
+        status, answer, headers = await cut
+    assert (status, headers["Retry-After"]) == (503, "1")
+    through = answer["accepted_through_line"]
+    assert 0 < through < 1000
+    assert daemon.stats.exported == through
+    assert daemon.stats.delivered + daemon.stats.dead_lettered == through
+
+
+async def test_a_port_in_use_is_a_listen_error(tmp_path: Path) -> None:
+    """An http:// input on a port another socket listens on stops the start with one sentence."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        daemon = Daemon(
+            cfg(tmp_path, f"http://127.0.0.1:{port}"),
+            FakeKinesis(shard_count=1),
+            install_signals=False,
+            progress=False,
+        )
+        with pytest.raises(ListenError, match=f"cannot listen on http://127.0.0.1:{port}"):
+            await daemon.run()
