@@ -292,6 +292,7 @@ class HttpInputs:
                     "HTTP input failed to take a body", source=source.name, error=repr(failure)
                 )
                 return _error(500, "internal error while taking the body in")
+            total = task.result()  # the intake's own count is the one that holds
         self.accepted += 1
         return source, total
 

@@ -9,6 +9,8 @@ import zlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from streamer import cli, config
@@ -17,6 +19,7 @@ from streamer.ingest import BLANK_LINE
 from streamer.record import Outcome, Settled, Ticket
 from streamer.sources.address import InputSpec
 from streamer.sources.exposure import exposure_problem, is_loopback
+from streamer.sources.http import line_count
 from streamer.sources.http_auth import TokenFile
 from streamer.sources.http_request import (
     BadBody,
@@ -26,6 +29,7 @@ from streamer.sources.http_request import (
     parse_http,
 )
 from streamer.sources.http_tally import Tally
+from streamer.sources.lines import LineSplitter
 from streamer.sources.registry import parse_input
 
 
@@ -270,3 +274,18 @@ def test_http_keys_in_the_daemon_section(tmp_path: Path) -> None:
     path.write_text('stream = "s"\nregion = "r"\nmax_body_bytes = 5\n')
     with pytest.raises(ConfigError, match=r"max_body_bytes belongs in \[daemon\]"):
         config.load(path, {})
+
+
+@given(
+    st.lists(st.sampled_from([b"", b" ", b"{}", b"x" * 40, b"y" * 5]), max_size=30),
+    st.booleans(),
+    st.integers(1, 64),
+)
+def test_line_count_is_the_intakes_count(parts: list[bytes], terminated: bool, chunk: int) -> None:
+    """The line count an answer waits for equals the lines the intake numbers, blank and overlong
+    lines (over a 16-byte limit here) and an unterminated last line included."""
+    data = b"\n".join(parts) + (b"\n" if terminated and parts else b"")
+    splitter = LineSplitter(16)
+    numbered = sum(len(splitter.feed(data[i : i + chunk])) for i in range(0, len(data), chunk))
+    numbered += len(splitter.finish())
+    assert line_count(data) == numbered
