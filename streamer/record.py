@@ -53,8 +53,9 @@ class Outcome(Enum):
 class Settled:
     """Records that reached their end, all with the same outcome and reason.
 
-    Published once per group (per call, per bad chunk), never per record: a subscriber that only
-    counts reads `count`; one that needs identities reads `tickets`."""
+    Published once per group (per call, per chunk's filtered lines), never per delivered record
+    (a rejected line has its own event, for its reason): a subscriber that only counts reads
+    `count`; one that needs identities reads `tickets`."""
 
     __slots__ = ("_entries", "_tickets", "outcome", "reason")
 
