@@ -33,6 +33,8 @@ from streamer.pipeline import PipelineSettings
 from streamer.ratelimit import RateSettings
 from streamer.retry import RetryPolicy
 from streamer.sources.address import STDIN, HostPort, InputSpec, parse_host_port
+from streamer.sources.exposure import input_problem
+from streamer.sources.http_request import HttpSettings
 from streamer.sources.registry import parse_input
 
 Ordering = Literal["strict", "relaxed"]
@@ -91,6 +93,12 @@ class Settings:
     # [daemon]
     inputs: tuple[InputSpec, ...] = (STDIN,)
     max_connections: int = limits.DEFAULT_MAX_CONNECTIONS
+    max_body_bytes: int = limits.DEFAULT_MAX_BODY_BYTES
+    http_wait_s: float = limits.DEFAULT_HTTP_WAIT_S
+    http_token_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    allow_remote_unauthenticated: bool = False
     metrics_address: HostPort | None = None
     dead_letter: Path = Path("dead-letter.ndjson")
     drain_deadline_s: float = limits.DEFAULT_DRAIN_DEADLINE_S
@@ -157,6 +165,17 @@ def retry_policy(s: Settings) -> RetryPolicy:
 
 def pipeline_settings(s: Settings) -> PipelineSettings:
     return PipelineSettings(writers=s.writers)
+
+
+def http_settings(s: Settings) -> HttpSettings:
+    return HttpSettings(
+        max_body_bytes=s.max_body_bytes,
+        wait_s=s.http_wait_s,
+        settle_wait_s=s.record_budget_s + s.request_timeout_s + s.drain_deadline_s,
+        token_file=s.http_token_file,
+        tls_cert_file=s.tls_cert_file,
+        tls_key_file=s.tls_key_file,
+    )
 
 
 def aws_settings(s: Settings) -> AwsSettings:
@@ -372,7 +391,9 @@ def _inputs(value: Any, label: str) -> tuple[InputSpec, ...]:
         or not all(isinstance(i, str) for i in value)
         or not value
     ):
-        raise ConfigError(f"{label} must be a non-empty list of stdin, tcp://... or unix://...")
+        raise ConfigError(
+            f"{label} must be a non-empty list of stdin, tcp://..., unix://... or http://..."
+        )
     try:
         specs = tuple(parse_input(i) for i in value)
     except ValueError as exc:
@@ -430,6 +451,14 @@ def _validate(s: Settings, labels: Mapping[str, str]) -> Settings:
         raise ConfigError(f"{name('backoff_base_s')} must be at most {cap} ({s.backoff_cap_s:g})")
     if not s.partition_key:
         raise ConfigError(f"{name('partition_key')} must name an identity namespace")
+    problem = input_problem(
+        s.inputs,
+        has_token=s.http_token_file is not None,
+        tls_files=(s.tls_cert_file, s.tls_key_file),
+        allowed=s.allow_remote_unauthenticated,
+    )
+    if problem is not None:
+        raise ConfigError(problem)
     return s if region == s.region else replace(s, region=region)
 
 

@@ -21,6 +21,7 @@ import dataclasses
 import functools
 import signal
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any, NamedTuple
 
@@ -46,6 +47,7 @@ from streamer.sources.base import (
     SingleSourceInput,
     Source,
 )
+from streamer.sources.http import HttpInputs
 from streamer.sources.registry import build_inputs
 from streamer.sources.stdin import STOP_WAIT_S
 from streamer.stats import Stats
@@ -158,7 +160,7 @@ class Daemon:
             max_line_bytes=s.line_limit,
         )
         pipeline.subscribe(ingest.settled)
-        inputs = self._running = self._build_inputs()
+        inputs = self._running = self._build_inputs(pipeline)
         heartbeat = Heartbeat(clock=clock)
         status: StatusServer | None = None
         background: list[asyncio.Task[None]] = []
@@ -230,7 +232,7 @@ class Daemon:
             on_result=self.health.observe_result,
         )
 
-    def _build_inputs(self) -> list[Input]:
+    def _build_inputs(self, pipeline: Pipeline) -> list[Input]:
         """The inputs of the settings (the injected `sources` in place of stdin)."""
         s = self.settings
         specs = s.inputs
@@ -245,6 +247,8 @@ class Daemon:
             stop=self.stopping,
             max_connections=s.max_connections,
             read_chunk_bytes=SOCKET_READ_CHUNK_BYTES,
+            wait_for_room=pipeline.wait_for_room,
+            http=config.http_settings(s),
         )
         return [*injected, *build_inputs(specs, context)]
 
@@ -344,7 +348,12 @@ class Daemon:
             connections_open=lambda: self.connections.open,
             connections_accepted=lambda: self.connections.accepted,
             connections_rejected=lambda: self.connections.rejected,
+            http_responses=self._http_responses,
         )
+
+    def _http_responses(self) -> Counter[int]:
+        """HTTP input answers by status code."""
+        return sum((i.responses for i in self._running if isinstance(i, HttpInputs)), Counter())
 
     def _start_progress(self, pipeline: Pipeline) -> asyncio.Task[None]:
         meter = ProgressMeter(self.stats, self._clock())
