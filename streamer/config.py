@@ -6,8 +6,9 @@ default taken from `limits.py`. `load` reads the TOML file, refusing a key outsi
 (`options.py` says where each belongs) with one sentence naming the right section, puts the
 flags on top and validates everything once: each value by its field's type and its option's
 bounds (`values.py`), then the rules between settings; an error names the key as the user typed
-it (`--linger-ms` for a flag, `linger_ms` for a file key). Units are converted once, when a component's settings are
-built here (`batch_limits`, `aws_settings`, ...), so no component restates a default or a unit.
+it (`--linger-ms` for a flag, `linger_ms` for a file key). Units are converted once, when a
+component's settings are built here (`batch_limits`, `aws_settings`, ...), so no component
+restates a default or a unit.
 
 What it leaves out: credentials from the AWS chain (resolved by `aws/`), flag syntax
 (`cli.py`), and the wiring (`daemon.py`).
