@@ -15,8 +15,8 @@ never rejects an entry: oversize records are refused before they get here.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Sequence
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from streamer.limits import MAX_RECORDS_PER_REQUEST, MAX_REQUEST_BYTES
@@ -318,19 +318,17 @@ class Accumulator:
             if queue is not None:
                 queue.muted = False
 
-    def throttled(self, shard_ids: Iterable[str], now: float) -> None:
-        """The service throttled these shards: lower their send rate (adaptive limiting)."""
-        for shard_id in shard_ids:
+    def observe(self, batch: Batch, now: float, throttled: Mapping[str, int]) -> None:
+        """A call for `batch` was answered; `throttled` counts its records refused for
+        throughput, by predicted shard. Each shard's limiter adjusts its rate from the share
+        of what it sent that was throttled (see `ratelimit`)."""
+        if self._rate is None:
+            return
+        sent = Counter(entry.predicted_shard for entry in batch.entries)
+        for shard_id, count in sent.items():
             queue = self._queues.get(shard_id)
             if queue is not None and queue.limiter is not None:
-                queue.limiter.throttled(now)
-
-    def succeeded(self, shard_ids: Iterable[str]) -> None:
-        """Calls for these shards went through unthrottled: let their rate recover a step."""
-        for shard_id in shard_ids:
-            queue = self._queues.get(shard_id)
-            if queue is not None and queue.limiter is not None:
-                queue.limiter.succeeded()
+                queue.limiter.observe(now, sent=count, throttled=throttled.get(shard_id, 0))
 
     def shard_share(self, shard_id: str) -> float:
         """The adaptive share of the configured rate a shard is at (1.0 without limiting)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -249,20 +250,17 @@ class Pipeline:
         entries = batch.entries
         if isinstance(result, RequestFailure):
             if result.code == THROTTLED:
-                self._acc.throttled(batch.shard_ids, now)
+                self._acc.observe(batch, now, Counter(e.predicted_shard for e in entries))
             self._settle_request_failure(entries, result, now)
             return
-        throttled = self._settle_outcome(entries, result, now)
-        if throttled:
-            self._acc.throttled(throttled, now)
-            self._acc.succeeded(s for s in batch.shard_ids if s not in throttled)
-        else:
-            self._acc.succeeded(batch.shard_ids)
+        self._acc.observe(batch, now, self._settle_outcome(entries, result, now))
 
-    def _settle_outcome(self, entries: list[Entry], outcome: PutOutcome, now: float) -> set[str]:
-        """Settle each record by its result; return the shards that answered with throttling."""
+    def _settle_outcome(
+        self, entries: list[Entry], outcome: PutOutcome, now: float
+    ) -> Counter[str]:
+        """Settle each record by its result; return the throttled records by predicted shard."""
         stats = self._stats
-        throttled: set[str] = set()
+        throttled: Counter[str] = Counter()
         failures = outcome.failures
         mispredicted = 0
         retry: list[Entry] = []
@@ -278,7 +276,7 @@ class Pipeline:
             if code == THROTTLED:
                 stats.throttled += 1
                 stats.throttled_by_shard[entry.predicted_shard] += 1
-                throttled.add(entry.predicted_shard)
+                throttled[entry.predicted_shard] += 1
             wait = self._failed_attempt(
                 entry,
                 f"{code}: {message}" if message else code,
