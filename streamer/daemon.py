@@ -31,6 +31,7 @@ from streamer.deadletter import DeadLetterFile
 from streamer.export import Exporter
 from streamer.ingest import Ingest
 from streamer.kinesis import KinesisClient
+from streamer.limits import SHARD_WRITE_RECORDS_PER_S
 from streamer.metrics import Gauges, Metrics
 from streamer.pipeline import Pipeline, PipelineSettings, SenderFailed
 from streamer.progress import ProgressMeter, report_progress
@@ -331,7 +332,15 @@ class Daemon:
             connections_open=lambda: sockets.open_connections,
             connections_accepted=lambda: sockets.accepted,
             connections_rejected=lambda: sockets.rejected,
+            shard_rate_limits=lambda: self._rate_limits(acc),
         )
+
+    def _rate_limits(self, acc: Accumulator) -> list[float]:
+        """Each shard's current send limit in records/s; empty when limiting is off."""
+        ceiling = SHARD_WRITE_RECORDS_PER_S * self.settings.shard_rate_factor
+        if ceiling <= 0:
+            return []
+        return [acc.shard_share(shard_id) * ceiling for shard_id in acc.shard_map.shard_ids]
 
     def _start_progress(self, pipeline: Pipeline) -> asyncio.Task[None]:
         acc = pipeline.accumulator

@@ -2,8 +2,9 @@
 
 What it does: keeps a dedicated `CollectorRegistry` (never the global one) holding one custom
 collector that reads `Stats` and the live gauges (buffer depth, records in flight, oldest
-buffered record, shard map, connections, loop lag) only when scraped, so the hot path pays
-nothing for metrics; and two histograms fed by the pipeline's per-call observer hook (one
+buffered record, shard map, connections, loop lag, and the per-shard rate limits summarized as
+min/median/max, not one series per shard) only when scraped, so the hot path pays nothing for
+metrics; and two histograms fed by the pipeline's per-call observer hook (one
 observation per PutRecords call, never one per record): call latency and records per call.
 Dead-letter reasons become a `reason` label; past `MAX_REASON_LABELS` distinct reasons the
 rarest are summed under `other`, so an odd error message cannot explode the series count.
@@ -14,7 +15,8 @@ multi-process collection (one process, one registry).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import statistics
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
@@ -33,6 +35,10 @@ def _zero() -> int:
     return 0
 
 
+def _no_limits() -> Sequence[float]:
+    return ()
+
+
 @dataclass(frozen=True, slots=True)
 class Gauges:
     """Live values, each read by calling it at scrape time."""
@@ -48,6 +54,8 @@ class Gauges:
     connections_open: Callable[[], int] = _zero
     connections_accepted: Callable[[], int] = _zero
     connections_rejected: Callable[[], int] = _zero
+    shard_rate_limits: Callable[[], Sequence[float]] = _no_limits
+    """Each shard's current send limit in records/s (empty when rate limiting is off)."""
 
 
 class _RunCollector:
@@ -148,6 +156,7 @@ class _RunCollector:
             ),
         ):
             yield GaugeMetricFamily(name, doc, value=value)
+        yield from _rate_limit_summary(g.shard_rate_limits())
         yield CounterMetricFamily(
             "streamer_connections_accepted",
             "Socket input connections accepted.",
@@ -158,6 +167,21 @@ class _RunCollector:
             "Socket input connections closed at once (limit reached or shutting down).",
             value=g.connections_rejected(),
         )
+
+
+def _rate_limit_summary(limits: Sequence[float]) -> Iterator[Metric]:
+    """Min, median and max of the per-shard rate limits: three series, whatever the shard count."""
+    if not limits:
+        return
+    family = GaugeMetricFamily(
+        "streamer_shard_rate_limit_records_per_second",
+        "Per-shard send limits found by congestion control, summarized over the shards.",
+        labels=["stat"],
+    )
+    family.add_metric(["min"], min(limits))
+    family.add_metric(["median"], statistics.median(limits))
+    family.add_metric(["max"], max(limits))
+    yield family
 
 
 class Metrics:
