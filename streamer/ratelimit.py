@@ -13,7 +13,10 @@ what each call sent to the shard and how much of it was throttled, and once per 
   proportional decrease);
 - none throttled: in slow start (a new shard starts at `initial_share`, until its first
   throttling) the share doubles, so a lone writer reaches the full rate within about a second;
-  after that it grows by `increase_step` per interval (TCP congestion avoidance).
+  after that it grows by `increase_step` per interval (TCP congestion avoidance), and after
+  `increase_grace` clean intervals in a row by one more step per further clean interval (up to
+  `increase_max_steps`), so freed capacity is taken back quickly (CUBIC's probing away from the
+  last loss, in its simplest form).
 Multiplicative cuts with additive growth converge on equal shares for writers that see the same
 throttled fraction (Chiu and Jain's argument for AIMD); the send times are jittered so that
 writers do not fall into a lockstep in which one of them takes most of the throttling.
@@ -47,8 +50,14 @@ class RateSettings:
     backoff: float = 0.2
     """The cut beyond the overload: writers leave a little room, and unequal shares draw
     closer by this much at every cut (so a joining writer catches up within seconds)."""
-    increase_step: float = 0.006
-    """Additive increase per clean interval, as a fraction of the ceiling (6 records/s)."""
+    increase_step: float = 0.004
+    """Additive increase per clean interval, as a fraction of the ceiling (4 records/s)."""
+    increase_grace: int = 10
+    """Clean intervals in a row (3 s) after which the increase starts to accelerate..."""
+    increase_max_steps: int = 8
+    """...by one more step per further clean interval, up to this many steps per interval: near
+    the rate of the last throttling the probing stays gentle, while capacity that was freed
+    (a writer left, another producer slowed down) is taken back within seconds."""
     batch_window_s: float = 0.1
     """A rate-limited shard waits until it may send this long's worth of records (or all it
     holds), so limiting yields fewer, fuller calls instead of a call per token."""
@@ -88,6 +97,7 @@ class ShardLimiter:
 
     __slots__ = (
         "_bytes",
+        "_clean_streak",
         "_interval_started",
         "_records",
         "_rng",
@@ -112,6 +122,7 @@ class ShardLimiter:
         self._interval_started = now
         self._sent = 0
         self._throttled = 0
+        self._clean_streak = 0
 
     @property
     def records_per_s(self) -> float:
@@ -159,13 +170,16 @@ class ShardLimiter:
             return
         if self._throttled:
             self.slow_start = False
+            self._clean_streak = 0
             kept = max(0.0, 1.0 - s.beta * self._throttled / self._sent) * (1.0 - s.backoff)
             self.share = max(s.min_share, self.share * kept)
         elif self.slow_start:
             self.share = min(1.0, self.share * 2.0)
             self.slow_start = self.share < 1.0
         else:
-            self.share = min(1.0, self.share + s.increase_step)
+            self._clean_streak += 1
+            steps = min(max(1, self._clean_streak - s.increase_grace), s.increase_max_steps)
+            self.share = min(1.0, self.share + s.increase_step * steps)
         self._interval_started = now
         self._sent = 0
         self._throttled = 0

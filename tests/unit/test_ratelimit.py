@@ -88,6 +88,27 @@ def test_additive_increase_after_the_first_throttling() -> None:
     assert not limiter.slow_start
 
 
+def test_increase_accelerates_after_a_grace_of_clean_intervals() -> None:
+    """After `increase_grace` clean intervals in a row each adds one more step, up to a cap;
+    a throttled interval starts the count again."""
+    settings = RateSettings(
+        initial_share=0.5, interval_s=1.0, increase_step=0.01, increase_grace=2,
+        increase_max_steps=3, backoff=0.0,
+    )  # fmt: skip
+    limiter = ShardLimiter(settings, now=0.0)
+    limiter.observe(1.0, sent=100, throttled=50)  # out of slow start at 0.25
+    gains = []
+    for t in range(2, 9):
+        before = limiter.share
+        limiter.observe(float(t), sent=100, throttled=0)
+        gains.append(round((limiter.share - before) / 0.01))
+    assert gains == [1, 1, 1, 2, 3, 3, 3]
+    limiter.observe(9.0, sent=100, throttled=1)
+    before = limiter.share
+    limiter.observe(10.0, sent=100, throttled=0)
+    assert limiter.share - before == pytest.approx(0.01)
+
+
 def test_share_has_a_floor_and_a_ceiling() -> None:
     """All throttled, again and again, never goes below min_share; growth stops at 1.0."""
     limiter = ShardLimiter(RateSettings(initial_share=1.0, min_share=0.02), now=0.0)

@@ -10,7 +10,7 @@ import pytest
 
 from tests.unit.shard_sim import SHARD_RECORDS_PER_S, Outside, Writer, simulate
 
-SEEDS = (1, 2, 3)
+SEEDS = (1, 2, 3, 4, 5, 6)
 
 
 def _throttled_share(writers: list[Writer]) -> float:
@@ -42,9 +42,10 @@ def test_writers_share_the_shard(count: int, seed: int) -> None:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_outside_producer_taking_half(seed: int) -> None:
     """Beside a producer that takes half the shard (and retries), a writer settles on the rest:
-    within 20% of 500 records/s after 10 s, with at most 5% of its records throttled."""
+    within 20% of 500 records/s after 10 s, with at most 5% of its records throttled, even
+    when the producer's opening burst threw it back to a tiny rate."""
     writer = Writer()
-    outside = Outside(records_per_s=SHARD_RECORDS_PER_S / 2)
+    outside = Outside(records_per_s=SHARD_RECORDS_PER_S / 2, backlog=2000)  # starts with a burst
     simulate([writer], 30.0, outside=outside, seed=seed)
     assert writer.rate(10, 30) == pytest.approx(SHARD_RECORDS_PER_S / 2, rel=0.2)
     assert _throttled_share([writer]) <= 0.05
@@ -53,15 +54,14 @@ def test_outside_producer_taking_half(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_join_and_leave(seed: int) -> None:
-    """Three writers, a fourth joins at 10 s, one leaves at 30 s. Within 10 s of the join the
-    newcomer is within 20% of its fair share; within 10 s of each change the writers together
-    use the shard again, each with at least half its fair share. (The incumbents' shares wander
-    more than 20% around fair: AIMD evens shares out only through its cuts.)"""
+    """Three writers, a fourth joins at 10 s, one leaves at 30 s. Within 10 s of each change the
+    writers together use the shard again, each with at least half its fair share, and the
+    throttled share stays under 5%. (Each writer's own rate wanders around its fair share, by up
+    to about 40% over 10 s: AIMD evens shares out only through its cuts; see RELIABILITY.md.)"""
     writers = [Writer(), Writer(), Writer(stop_s=30.0), Writer(start_s=10.0)]
     simulate(writers, 50.0, seed=seed)
     fair = SHARD_RECORDS_PER_S / 4
     joined = [w.rate(20, 30) for w in writers]
-    assert joined[3] == pytest.approx(fair, rel=0.2)
     assert sum(joined) >= 0.85 * SHARD_RECORDS_PER_S
     assert min(joined) >= 0.5 * fair
     fair = SHARD_RECORDS_PER_S / 3
@@ -69,3 +69,12 @@ def test_join_and_leave(seed: int) -> None:
     assert sum(stayed) >= 0.85 * SHARD_RECORDS_PER_S
     assert min(stayed) >= 0.5 * fair
     assert _throttled_share(writers) <= 0.05
+
+
+def test_freed_capacity_is_taken_back_within_seconds() -> None:
+    """When one of four writers stops, the other three use the shard again within 5 to 10 s:
+    the probing accelerates after a few clean intervals."""
+    for seed in SEEDS:
+        writers = [Writer(stop_s=20.0), Writer(), Writer(), Writer()]
+        simulate(writers, 30.0, seed=seed)
+        assert sum(w.rate(25, 30) for w in writers[1:]) >= 0.85 * SHARD_RECORDS_PER_S
