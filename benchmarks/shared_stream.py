@@ -343,7 +343,10 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     ax.axhline(capacity, color="tab:red", linestyle="--", label="stream capacity")
     for n, label in ((4, "fair share of 4"), (3, "fair share of 3")):
         ax.axhline(capacity / n, color="tab:gray", linestyle=":", linewidth=1)
-        ax.text(0.5, capacity / n, label, fontsize=8, color="tab:gray", va="bottom")
+        ax.text(
+            0.01, capacity / n, label, fontsize=8, color="tab:gray", va="bottom",
+            transform=ax.get_yaxis_transform(),
+        )  # fmt: skip
     ax.axvline(result["join_at"], color="black", linewidth=0.8)
     ax.axvline(result["leave_at"], color="black", linewidth=0.8)
     ax.set_xlabel("seconds since start")

@@ -197,7 +197,7 @@ def test_throttled_shard_slows_alone() -> None:
         acc.release(batch)
         acc.observe(batch, 1.0, {"a": sent["a"] // 2})
     kept = 1 - (sent["a"] // 2) / sent["a"]
-    assert acc.shard_share("a") == pytest.approx(kept * 0.8)
+    assert acc.shard_share("a") == pytest.approx(kept * (1 - FULL.backoff))
     assert acc.shard_share("b") == 1.0
 
 
