@@ -46,7 +46,9 @@ def test_two_daemons_briefly(tmp_path: Path) -> None:
         sys.executable, "-m", "benchmarks.shared_stream", "--daemons", "2", "--shards", "2",
         "--seconds", "3", "--skip-outside", "--skip-join-leave", "--out", str(out),
     ]  # fmt: skip
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     (case,) = json.loads(out.read_text())["cases"]
     assert case["daemons"] == 2
