@@ -8,17 +8,17 @@ per shard, token buckets with one second of burst) and runs cases, each a few te
   and writes to every shard; after `--seconds` their input ends and they drain;
 - one daemon beside an outside producer that takes half of every shard's capacity: another
   `streamer run` with rate limiting off, fed at shards x 500 lines/s, retrying what is throttled;
-- join and leave: three daemons, a fourth joins at 10 s, the first one's input ends at 30 s.
-Every half second it reads each daemon's /metrics (records delivered and throttled, and the
-median per-shard rate limit) and the endpoint's accepted count. Per case it reports the share of
-the stream's capacity used from the first accepted record to the last (capacity counts the
-endpoint's initial second of burst: shards x 1,000 x (seconds + 1)), the share of the daemons'
-entries throttled, each daemon's rate over the contended window against its fair share, and
-exactly-once from the endpoint's id accounting. Writes `benchmarks/results/shared_stream.json`
-and a plot of per-daemon rate over time in the join/leave case (`shared_stream.png`).
+- join and leave: three daemons, a fourth joins at 10 s, the first one's input ends at 30 s;
+- resharding: two daemons, and at 10 s the stream is rescaled to twice as many shards.
+The daemons are run and sampled by `fleet.py` (each daemon's /metrics and the endpoint's
+accepted count every half second). Per case it reports the share of the stream's capacity used
+from the first accepted record to the last (capacity counts the endpoint's initial second of
+burst: shards x 1,000 x (seconds + 1)), the share of the daemons' entries throttled, each
+daemon's rate over the contended window against its fair share, and exactly-once from the
+endpoint's id accounting. Writes `benchmarks/results/shared_stream.json` and a plot of
+per-daemon rate over time in the join/leave case (`shared_stream.png`).
 
-What it leaves out: resharding during a run (see tests/integration/test_faults.py), byte-bound
-workloads, and real AWS.
+What it leaves out: byte-bound workloads and real AWS.
 """
 
 from __future__ import annotations
@@ -26,145 +26,18 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from benchmarks.procs import bench_env, start_endpoint, streamer_cmd
-from benchmarks.soak import _free_port
-from benchmarks.workload import generate
+from benchmarks.fleet import Daemon, Starter, drive, reshard, start
+from benchmarks.procs import start_endpoint
 
 RECORDS_PER_SHARD_S = 1000
 RESULTS = Path(__file__).resolve().parent / "results"
-ID_BLOCK = 10_000_000
-"""Each daemon's events start at its own multiple of this, so ids never collide."""
-SAMPLE_S = 0.5
-CHUNK_LINES = 200
-
-
-def _get(url: str) -> str | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return str(resp.read().decode())
-    except OSError:
-        return None
-
-
-def _metrics(text: str) -> dict[str, float]:
-    """The few series the harness reads, summed over their labels."""
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        name, _, value = line.rpartition(" ")
-        base = name.split("{", 1)[0]
-        if base == "streamer_shard_rate_limit_records_per_second":
-            if 'stat="median"' in name:
-                out["median_limit"] = float(value)
-        elif base in ("streamer_records_delivered_total", "streamer_records_throttled_total"):
-            out[base] = out.get(base, 0.0) + float(value)
-    return out
-
-
-@dataclass
-class Daemon:
-    """One `streamer run` process, its feeder thread and its samples."""
-
-    name: str
-    proc: subprocess.Popen[bytes]
-    metrics_url: str
-    stop_at: float
-    rate_per_s: float | None = None
-    samples: list[tuple[float, float, float, float]] = field(default_factory=list)
-    """(t, delivered, throttled, median per-shard limit)"""
-    stderr: list[bytes] = field(default_factory=list)
-    threads: list[threading.Thread] = field(default_factory=list)
-
-    def summary(self) -> dict[str, Any]:
-        for raw in reversed(self.stderr):
-            try:
-                line = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(line, dict) and "delivered" in line and "elapsed_s" in line:
-                return line
-        return {}
-
-    def delivered_at(self, t: float) -> float:
-        """Records delivered by time `t` (the last sample at or before it)."""
-        best = 0.0
-        for at, delivered, _, _ in self.samples:
-            if at > t:
-                break
-            best = delivered
-        return best
-
-    def rate(self, t0: float, t1: float) -> float:
-        return (self.delivered_at(t1) - self.delivered_at(t0)) / (t1 - t0)
-
-
-def _feed(daemon: Daemon, stdin: IO[bytes], first_id: int, clock_zero: float) -> None:
-    """Write events until `stop_at` (at `rate_per_s`, or as fast as the daemon takes them)."""
-    events = generate(10**9, size="600", start=first_id)
-    sent = 0
-    try:
-        while time.monotonic() - clock_zero < daemon.stop_at:
-            stdin.write(b"".join(next(events) for _ in range(CHUNK_LINES)))
-            stdin.flush()
-            sent += CHUNK_LINES
-            if daemon.rate_per_s is not None:
-                ahead = sent / daemon.rate_per_s - (time.monotonic() - clock_zero)
-                if ahead > 0:
-                    time.sleep(ahead)  # pacing the load generator, not synchronising a test
-    except BrokenPipeError:
-        pass
-    finally:
-        stdin.close()
-
-
-def _start(
-    name: str,
-    url: str,
-    tmp: Path,
-    index: int,
-    clock_zero: float,
-    stop_at: float,
-    *extra: str,
-    rate_per_s: float | None = None,
-) -> Daemon:
-    """Launch one daemon and start feeding it now."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        streamer_cmd(
-            url,
-            tmp / f"{name}.dead",
-            *("--record-budget-s", "600", "--max-attempts", "1000"),
-            *("--buffer-records", "2000", "--metrics-address", f"127.0.0.1:{port}"),
-            *extra,
-        ),
-        stdin=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=bench_env(),
-    )
-    daemon = Daemon(name, proc, f"http://127.0.0.1:{port}/metrics", stop_at, rate_per_s)
-    assert proc.stdin is not None
-    assert proc.stderr is not None
-    err = proc.stderr
-    reader = threading.Thread(target=lambda: daemon.stderr.extend(err), daemon=True)
-    feeder = threading.Thread(
-        target=_feed, args=(daemon, proc.stdin, index * ID_BLOCK, clock_zero), daemon=True
-    )
-    daemon.threads = [reader, feeder]
-    for thread in daemon.threads:
-        thread.start()
-    return daemon
 
 
 @dataclass(frozen=True)
@@ -177,9 +50,9 @@ class Case:
     leave_at: float | None = None
     """The first daemon's input ends this early (join/leave case)."""
     outside: bool = False
-
-
-Starter = Callable[[], Daemon]
+    reshard_at: float | None = None
+    """At this time the stream is rescaled to `reshard_to` shards (resharding case)."""
+    reshard_to: int = 0
 
 
 def run_case(case: Case, shards: int) -> dict[str, Any]:
@@ -190,63 +63,24 @@ def run_case(case: Case, shards: int) -> dict[str, Any]:
             zero = time.monotonic()
             plan: list[tuple[float, Starter]] = []
             for i in range(case.daemons):
-                start = case.join_at if case.join_at is not None and i == case.daemons - 1 else 0
+                at = case.join_at if case.join_at is not None and i == case.daemons - 1 else 0
                 stop = case.leave_at if case.leave_at is not None and i == 0 else case.seconds
-                starter = functools.partial(_start, f"d{i}", url, tmp, i, zero, stop)
-                plan.append((start, starter))
+                plan.append((at, functools.partial(start, f"d{i}", url, tmp, i, zero, stop)))
             if case.outside:
-                plan.append(
-                    (
-                        0.0,
-                        functools.partial(
-                            _start, "outside", url, tmp, 99, zero, case.seconds,
-                            "--shard-rate-factor", "0",
-                            rate_per_s=shards * RECORDS_PER_SHARD_S / 2,
-                        ),
-                    )
+                half = shards * RECORDS_PER_SHARD_S / 2
+                outside = functools.partial(
+                    start, "outside", url, tmp, 99, zero, case.seconds, "--shard-rate-factor", "0",
+                    rate_per_s=half,
                 )  # fmt: skip
-            daemons, timeline, final = _drive(plan, url, zero)
+                plan.append((0.0, outside))
+            if case.reshard_at is not None:
+                plan.append((case.reshard_at, functools.partial(reshard, url, case.reshard_to)))
+            daemons, timeline, final = drive(plan, url, zero)
     finally:
         endpoint.terminate()
         endpoint.wait()
-    outside = next((d for d in daemons if d.name == "outside"), None)
-    return _summarize(case, shards, daemons, outside, timeline, final)
-
-
-def _drive(
-    plan: list[tuple[float, Starter]], url: str, zero: float
-) -> tuple[list[Daemon], list[tuple[float, int]], dict[str, Any]]:
-    """Start each daemon at its time and sample every `SAMPLE_S` until all have exited; return
-    the daemons, the endpoint's accepted count over time and its final stats."""
-    timeline: list[tuple[float, int]] = []
-    pending = sorted(plan, key=lambda p: p[0])
-    running: list[Daemon] = []
-    while pending or any(d.proc.poll() is None for d in running):
-        now = time.monotonic() - zero
-        while pending and pending[0][0] <= now:
-            running.append(pending.pop(0)[1]())
-        for daemon in running:
-            text = _get(daemon.metrics_url)
-            if text is not None:
-                m = _metrics(text)
-                daemon.samples.append(
-                    (
-                        round(now, 2),
-                        m.get("streamer_records_delivered_total", 0.0),
-                        m.get("streamer_records_throttled_total", 0.0),
-                        m.get("median_limit", 0.0),
-                    )
-                )
-        stats = _get(f"{url}/_stats")
-        if stats is not None:
-            timeline.append((round(now, 2), int(json.loads(stats)["records_accepted"])))
-        time.sleep(SAMPLE_S)  # the sampling period of a measurement, not synchronisation
-    for daemon in running:
-        daemon.proc.wait(timeout=120)
-        for thread in daemon.threads:
-            thread.join(timeout=10)
-    final = json.loads(_get(f"{url}/_stats") or "{}")
-    return running, timeline, final
+    outsider = next((d for d in daemons if d.name == "outside"), None)
+    return _summarize(case, shards, daemons, outsider, timeline, final)
 
 
 def _summarize(
@@ -275,7 +109,7 @@ def _summarize(
         "outside_producer": outside is not None,
         "seconds_fed": case.seconds,
         "elapsed_s": round(last - first, 2),
-        "capacity_used": round(total_accepted / (capacity * (last - first + 1)), 4),
+        "capacity_used": round(total_accepted / _capacity_records(case, shards, first, last), 4),
         "throttled_share": round(our_throttled / (our_delivered + our_throttled), 4),
         "delivered": delivered,
         "unique_ids": unique,
@@ -285,7 +119,9 @@ def _summarize(
         "exit_codes": [d.proc.returncode for d in daemons],
     }
     window = (first + 2.0, case.seconds)
-    if case.join_at is None:
+    if case.reshard_at is not None:
+        result.update(_resharded(case, ours))
+    elif case.join_at is None:
         rates = [d.rate(*window) for d in ours]
         fair = (capacity / 2 if outside is not None else capacity) / len(ours)
         result["window_s"] = window
@@ -304,6 +140,30 @@ def _summarize(
         for d in daemons
     }
     return result
+
+
+def _capacity_records(case: Case, shards: int, first: float, last: float) -> float:
+    """The stream's write capacity in records from `first` to `last`, plus the opening burst."""
+    if case.reshard_at is None or not first < case.reshard_at < last:
+        return shards * RECORDS_PER_SHARD_S * (last - first + 1)
+    before = shards * RECORDS_PER_SHARD_S * (case.reshard_at - first + 1)
+    return before + case.reshard_to * RECORDS_PER_SHARD_S * (last - case.reshard_at)
+
+
+def _resharded(case: Case, daemons: list[Daemon]) -> dict[str, Any]:
+    """Rates from 10 s after the resharding to the end of input, against the new capacity."""
+    assert case.reshard_at is not None
+    window = (case.reshard_at + 10.0, case.seconds)
+    rates = [d.rate(*window) for d in daemons]
+    capacity = case.reshard_to * RECORDS_PER_SHARD_S
+    return {
+        "reshard_at": case.reshard_at,
+        "reshard_to": case.reshard_to,
+        "after_reshard_window_s": window,
+        "after_reshard_rates": [round(r, 1) for r in rates],
+        "after_reshard_share_of_fair": [round(r / (capacity / len(daemons)), 3) for r in rates],
+        "after_reshard_capacity_used": round(sum(rates) / capacity, 3),
+    }
 
 
 def _join_leave(case: Case, daemons: list[Daemon], capacity: float) -> dict[str, Any]:
@@ -381,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--daemons", default="1,2,4,8", help="daemon counts to run")
     parser.add_argument("--skip-outside", action="store_true")
     parser.add_argument("--skip-join-leave", action="store_true")
+    parser.add_argument("--skip-reshard", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS / "shared_stream.json")
     args = parser.parse_args(argv)
     cases = [Case(f"{n} daemons", n, args.seconds) for n in map(int, args.daemons.split(","))]
@@ -388,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         cases.append(Case("outside half", 1, args.seconds, outside=True))
     if not args.skip_join_leave:
         cases.append(Case("join/leave", 4, 45.0, join_at=10.0, leave_at=30.0))
+    if not args.skip_reshard:
+        cases.append(Case("reshard", 2, args.seconds, reshard_at=10.0, reshard_to=2 * args.shards))
     results = []
     for case in cases:
         result = run_case(case, args.shards)
