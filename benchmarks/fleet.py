@@ -1,10 +1,11 @@
 """Several `streamer run` processes at once: start, feed, sample and stop them.
 
-What it does: `start` launches one daemon with its own metrics port and dead-letter file and a
-thread that feeds it events (unique ids from its own block) through stdin until its stop time,
-as fast as it takes them or at a given rate; `drive` starts each planned daemon (or other
-action, such as `reshard`) at its time, reads every daemon's /metrics and the endpoint's
-accepted count every `SAMPLE_S`, and returns when all daemons have exited. `Daemon.rate` turns
+What it does: `start` launches one daemon with its own metrics port and dead-letter file;
+`Daemon.go` starts a thread that feeds it events (unique ids from its own block) through stdin
+until its stop time, as fast as it takes them or at a given rate. `drive` launches each planned
+daemon (or runs another action, such as `reshard`) at its time, feeds it once its status server
+answers, reads every daemon's /metrics and the endpoint's accepted count every `SAMPLE_S`, and
+returns when all daemons have exited. `Daemon.rate` turns
 the samples into a delivered rate over a window.
 
 What it leaves out: what a case is and what it reports (`shared_stream.py`).
@@ -69,6 +70,25 @@ class Daemon:
     """(t, delivered, throttled, median per-shard limit)"""
     stderr: list[bytes] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
+    first_id: int = 0
+    zero: float = 0.0
+    """The run's time origin (monotonic), set when feeding starts."""
+
+    def is_ready(self) -> bool:
+        """Whether its status server answers (start-up checks done, about to read input)."""
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{self.name} exited at start-up: {b''.join(self.stderr)[-2000:]!r}")
+        return _get(self.metrics_url) is not None
+
+    def go(self, zero: float) -> None:
+        """Start feeding it; its stop time counts from `zero`."""
+        assert self.proc.stdin is not None
+        self.zero = zero
+        feeder = threading.Thread(
+            target=_feed, args=(self, self.proc.stdin, self.first_id), daemon=True
+        )
+        self.threads.append(feeder)
+        feeder.start()
 
     def summary(self) -> dict[str, Any]:
         for raw in reversed(self.stderr):
@@ -93,8 +113,9 @@ class Daemon:
         return (self.delivered_at(t1) - self.delivered_at(t0)) / (t1 - t0)
 
 
-def _feed(daemon: Daemon, stdin: IO[bytes], first_id: int, clock_zero: float) -> None:
+def _feed(daemon: Daemon, stdin: IO[bytes], first_id: int) -> None:
     """Write events until `stop_at` (at `rate_per_s`, or as fast as the daemon takes them)."""
+    clock_zero = daemon.zero
     events = generate(10**9, size="600", start=first_id)
     sent = 0
     try:
@@ -117,12 +138,11 @@ def start(
     url: str,
     tmp: Path,
     index: int,
-    clock_zero: float,
     stop_at: float,
     *extra: str,
     rate_per_s: float | None = None,
 ) -> Daemon:
-    """Launch one daemon and start feeding it now."""
+    """Launch one daemon; `Daemon.go` starts feeding it (events from `index * ID_BLOCK` on)."""
     port = _free_port()
     proc = subprocess.Popen(
         streamer_cmd(
@@ -137,16 +157,12 @@ def start(
         env=bench_env(),
     )
     daemon = Daemon(name, proc, f"http://127.0.0.1:{port}/metrics", stop_at, rate_per_s)
-    assert proc.stdin is not None
+    daemon.first_id = index * ID_BLOCK
     assert proc.stderr is not None
     err = proc.stderr
     reader = threading.Thread(target=lambda: daemon.stderr.extend(err), daemon=True)
-    feeder = threading.Thread(
-        target=_feed, args=(daemon, proc.stdin, index * ID_BLOCK, clock_zero), daemon=True
-    )
-    daemon.threads = [reader, feeder]
-    for thread in daemon.threads:
-        thread.start()
+    daemon.threads.append(reader)
+    reader.start()
     return daemon
 
 
@@ -164,31 +180,38 @@ def reshard(url: str, shard_count: int) -> None:
 
 
 def drive(
-    plan: list[tuple[float, Starter]], url: str, zero: float
+    plan: list[tuple[float, Starter]], url: str
 ) -> tuple[list[Daemon], list[tuple[float, int]], dict[str, Any]]:
-    """Start each daemon at its time and sample every `SAMPLE_S` until all have exited; return
-    the daemons, the endpoint's accepted count over time and its final stats."""
-    timeline: list[tuple[float, int]] = []
+    """Launch the daemons planned at 0 and, once all are ready, start feeding them together:
+    that is time 0. Launch the later ones at their time and feed each once it is ready (so a
+    slow start-up on a loaded machine does not count as sending time). Sample every `SAMPLE_S`
+    until all have exited; return the daemons, the endpoint's accepted count over time and its
+    final stats."""
     pending = sorted(plan, key=lambda p: p[0])
     running: list[Daemon] = []
-    while pending or any(d.proc.poll() is None for d in running):
+    first = [d for at, starter in pending if at <= 0 for d in [starter()] if d is not None]
+    pending = [(at, starter) for at, starter in pending if at > 0]
+    deadline = time.monotonic() + 120
+    while not all(d.is_ready() for d in first) and time.monotonic() < deadline:
+        time.sleep(0.1)  # waiting for start-up, bounded; the measurement starts after
+    zero = time.monotonic()
+    for daemon in first:
+        daemon.go(zero)
+    running.extend(first)
+    launching: list[Daemon] = []
+    timeline: list[tuple[float, int]] = []
+    while pending or launching or any(d.proc.poll() is None for d in running):
         now = time.monotonic() - zero
         while pending and pending[0][0] <= now:
             started = pending.pop(0)[1]()
             if started is not None:
-                running.append(started)
+                launching.append(started)
+        for daemon in [d for d in launching if d.is_ready()]:
+            daemon.go(zero)
+            launching.remove(daemon)
+            running.append(daemon)
         for daemon in running:
-            text = _get(daemon.metrics_url)
-            if text is not None:
-                m = _metrics(text)
-                daemon.samples.append(
-                    (
-                        round(now, 2),
-                        m.get("streamer_records_delivered_total", 0.0),
-                        m.get("streamer_records_throttled_total", 0.0),
-                        m.get("median_limit", 0.0),
-                    )
-                )
+            _sample(daemon, now)
         stats = _get(f"{url}/_stats")
         if stats is not None:
             timeline.append((round(now, 2), int(json.loads(stats)["records_accepted"])))
@@ -199,3 +222,17 @@ def drive(
             thread.join(timeout=10)
     final = json.loads(_get(f"{url}/_stats") or "{}")
     return running, timeline, final
+
+
+def _sample(daemon: Daemon, now: float) -> None:
+    text = _get(daemon.metrics_url)
+    if text is not None:
+        m = _metrics(text)
+        daemon.samples.append(
+            (
+                round(now, 2),
+                m.get("streamer_records_delivered_total", 0.0),
+                m.get("streamer_records_throttled_total", 0.0),
+                m.get("median_limit", 0.0),
+            )
+        )

@@ -60,22 +60,21 @@ def run_case(case: Case, shards: int) -> dict[str, Any]:
     try:
         with tempfile.TemporaryDirectory() as tmp_name:
             tmp = Path(tmp_name)
-            zero = time.monotonic()
             plan: list[tuple[float, Starter]] = []
             for i in range(case.daemons):
                 at = case.join_at if case.join_at is not None and i == case.daemons - 1 else 0
                 stop = case.leave_at if case.leave_at is not None and i == 0 else case.seconds
-                plan.append((at, functools.partial(start, f"d{i}", url, tmp, i, zero, stop)))
+                plan.append((at, functools.partial(start, f"d{i}", url, tmp, i, stop)))
             if case.outside:
                 half = shards * RECORDS_PER_SHARD_S / 2
                 outside = functools.partial(
-                    start, "outside", url, tmp, 99, zero, case.seconds, "--shard-rate-factor", "0",
+                    start, "outside", url, tmp, 99, case.seconds, "--shard-rate-factor", "0",
                     rate_per_s=half,
                 )  # fmt: skip
                 plan.append((0.0, outside))
             if case.reshard_at is not None:
                 plan.append((case.reshard_at, functools.partial(reshard, url, case.reshard_to)))
-            daemons, timeline, final = drive(plan, url, zero)
+            daemons, timeline, final = drive(plan, url)
     finally:
         endpoint.terminate()
         endpoint.wait()
