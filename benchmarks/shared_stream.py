@@ -212,7 +212,7 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     ax.set_ylabel("records/s delivered")
     ax.set_ylim(bottom=0)
     ax.set_title(
-        f"{result['daemons']} daemons on {result['shards']} shards: d3 joins at "
+        f"{result['daemons']} daemons on {result['shards']} shards: d3 is started at "
         f"{result['join_at']:g} s, d0's input ends at {result['leave_at']:g} s"
     )
     ax.legend(loc="upper right", fontsize=8)

@@ -21,7 +21,9 @@ Multiplicative cuts with additive growth converge on equal shares for writers th
 throttled fraction (Chiu and Jain's argument for AIMD); the send times are jittered so that
 writers do not fall into a lockstep in which one of them takes most of the throttling.
 
-What it leaves out: clocks (time is passed in), which shard a record goes to, and sending.
+What it leaves out: clocks (time is passed in) and randomness (an `rng` may be passed in, as
+the simulated-shard tests do), which shard a record goes to, and sending. It knows nothing of
+the other writers: shares come out equal on average, each writer's own rate wanders around it.
 """
 
 from __future__ import annotations
