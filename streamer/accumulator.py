@@ -16,8 +16,8 @@ rejects an entry: oversize records are refused before they get here.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -57,15 +57,16 @@ class RateGate(Protocol):
     @property
     def share(self) -> float: ...
 
+    @property
+    def records_per_s(self) -> float: ...
+
     def allowance(self, now: float) -> tuple[int, int]: ...
 
     def spend(self, records: int, size: int) -> None: ...
 
     def wait_s(self, now: float, records: int = 1, size: int = 1) -> float: ...
 
-    def throttled(self, now: float) -> None: ...
-
-    def succeeded(self) -> None: ...
+    def observe(self, now: float, sent: int, throttled: int) -> None: ...
 
 
 GateFactory = Callable[[float], RateGate]
@@ -267,19 +268,21 @@ class Accumulator:
             if queue is not None:
                 queue.muted = False
 
-    def throttled(self, shard_ids: Iterable[str], now: float) -> None:
-        """The service throttled these shards: lower their send rate (adaptive limiting)."""
-        for shard_id in shard_ids:
+    def observe(self, batch: Batch, now: float, throttled: Mapping[str, int]) -> None:
+        """A call for `batch` was answered; `throttled` counts its records refused for
+        throughput, by predicted shard. Each shard's limiter adjusts its rate from the share
+        of what it sent that was throttled (see `ratelimit`)."""
+        if self._new_gate is None:
+            return
+        sent = Counter(entry.predicted_shard for entry in batch.entries)
+        for shard_id, count in sent.items():
             queue = self._queues.get(shard_id)
             if queue is not None and queue.limiter is not None:
-                queue.limiter.throttled(now)
+                queue.limiter.observe(now, sent=count, throttled=throttled.get(shard_id, 0))
 
-    def succeeded(self, shard_ids: Iterable[str]) -> None:
-        """Calls for these shards went through unthrottled: let their rate recover a step."""
-        for shard_id in shard_ids:
-            queue = self._queues.get(shard_id)
-            if queue is not None and queue.limiter is not None:
-                queue.limiter.succeeded()
+    def shard_rate_limits(self) -> list[float]:
+        """Each shard's current send limit in records/s (empty without limiting)."""
+        return [q.limiter.records_per_s for q in self._queues.values() if q.limiter is not None]
 
     def shard_share(self, shard_id: str) -> float:
         """The adaptive share of the configured rate a shard is at (1.0 without limiting)."""

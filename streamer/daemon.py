@@ -349,6 +349,7 @@ class Daemon:
             connections_accepted=lambda: self.connections.accepted,
             connections_rejected=lambda: self.connections.rejected,
             http_responses=self._http_responses,
+            shard_rate_limits=pipeline.shard_rate_limits,
         )
 
     def _http_responses(self) -> Counter[int]:

@@ -2,8 +2,9 @@
 
 What it does: keeps a dedicated `CollectorRegistry` (never the global one) holding one custom
 collector that reads `Stats` and the live gauges (buffer depth, records in flight, oldest
-buffered record, shard map, connections, loop lag) only when scraped, so the hot path pays
-nothing for metrics; and two histograms fed by the pipeline's per-call observer hook (one
+buffered record, shard map, connections, loop lag, and the per-shard rate limits summarized as
+min/median/max, not one series per shard) only when scraped, so the hot path pays nothing for
+metrics; and two histograms fed by the pipeline's per-call observer hook (one
 observation per PutRecords call, never one per record): call latency and records per call.
 Dead-letter reasons become a `reason` label (for bad input lines, their category:
 `invalid_json`, `overlong`, ...); past `MAX_REASON_LABELS` distinct reasons the
@@ -15,7 +16,8 @@ multi-process collection (one process, one registry).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import statistics
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
@@ -34,6 +36,10 @@ def _zero() -> int:
     return 0
 
 
+def _no_limits() -> Sequence[float]:
+    return ()
+
+
 @dataclass(frozen=True, slots=True)
 class Gauges:
     """Live values, each read by calling it at scrape time."""
@@ -50,6 +56,8 @@ class Gauges:
     connections_accepted: Callable[[], int] = _zero
     connections_rejected: Callable[[], int] = _zero
     http_responses: Callable[[], Mapping[int, int]] = dict
+    shard_rate_limits: Callable[[], Sequence[float]] = _no_limits
+    """Each shard's current send limit in records/s (empty when rate limiting is off)."""
 
 
 class _RunCollector:
@@ -151,6 +159,7 @@ class _RunCollector:
             ),
         ):
             yield GaugeMetricFamily(name, doc, value=value)
+        yield from _rate_limit_summary(g.shard_rate_limits())
         yield CounterMetricFamily(
             "streamer_connections_accepted",
             "Socket input connections accepted.",
@@ -169,6 +178,21 @@ class _RunCollector:
         for code, count in sorted(g.http_responses().items()):
             responses.add_metric([str(code)], count)
         yield responses
+
+
+def _rate_limit_summary(limits: Sequence[float]) -> Iterator[Metric]:
+    """Min, median and max of the per-shard rate limits: three series, whatever the shard count."""
+    if not limits:
+        return
+    family = GaugeMetricFamily(
+        "streamer_shard_rate_limit_records_per_second",
+        "Per-shard send limits found by congestion control, summarized over the shards.",
+        labels=["stat"],
+    )
+    family.add_metric(["min"], min(limits))
+    family.add_metric(["median"], statistics.median(limits))
+    family.add_metric(["max"], max(limits))
+    yield family
 
 
 class Metrics:

@@ -127,6 +127,10 @@ class Pipeline:
         for entry in entries:
             add(entry, now)
 
+    def shard_rate_limits(self) -> list[float]:
+        """Each shard's current send limit in records/s (empty when rate limiting is off)."""
+        return self._acc.shard_rate_limits()
+
     def subscribe(self, subscriber: Callable[[Settled], None]) -> None:
         """Call `subscriber` with every `Settled` event: records delivered or dead-lettered."""
         self._subscribers.append(subscriber)
@@ -294,10 +298,8 @@ class Pipeline:
         if out.requeue:
             stats.retried += len(out.requeue)
             acc.requeue(out.requeue, out.retry_at, pause=out.pause)
-        if out.throttled_shards:
-            acc.throttled(out.throttled_shards, now)
-        if out.succeeded_shards:
-            acc.succeeded(out.succeeded_shards)
+        if out.throttled_shards or out.succeeded_shards:
+            acc.observe(batch, now, out.throttled_by_shard)
         if out.delivered:
             self._publish(Settled(Outcome.DELIVERED, entries=out.delivered))
         for entry, reason in out.dead:

@@ -1,17 +1,34 @@
-"""Pure per-shard write limiting: token buckets for records/s and bytes/s with adaptive rate.
+"""Pure per-shard write limiting: a shard-capacity ceiling and, below it, a rate that is found.
 
 What it does: each shard gets two token buckets (records and bytes) refilled at the shard's write
-limit times a configured factor, with one second's worth of burst. `allowance(now)` says how many
-records and bytes the shard may send now; `spend` takes them. On a throttling answer for that
-shard the rate is halved (at most once per `decrease_interval_s`, so one burst of throttles is one
-decrease), and every call without throttling adds back a fixed step: additive increase,
-multiplicative decrease, per shard, so a hot shard slows down alone.
+limit times a configured factor (the ceiling), with one second's worth of burst, scaled by an
+adaptive `share` of that ceiling. `allowance(now)` says how many records and bytes the shard may
+send now; `spend` takes them. The share is a congestion controller that assumes nothing about who
+else writes to the shard (other daemons, other producers): `observe(now, sent, throttled)` counts
+what each call sent to the shard and how much of it was throttled, and once per `interval_s`:
+- some throttled: share *= (1 - beta * throttled / sent) * (1 - backoff): with beta 1 the share
+  falls to what the shard actually accepted from this writer, in proportion to the overload (so
+  a little throttling costs a little rate, and N writers that overshoot together fall back to
+  about their part), then a further `backoff` to leave room (Flink AsyncSinkWriter's AIMD, with a
+  proportional decrease);
+- none throttled: in slow start (a new shard starts at `initial_share`, until its first
+  throttling) the share doubles, so a lone writer reaches the full rate within about a second;
+  after that it grows by `increase_step` per interval (TCP congestion avoidance), and after
+  `increase_grace` clean intervals in a row by one more step per further clean interval (up to
+  `increase_max_steps`), so freed capacity is taken back quickly (CUBIC's probing away from the
+  last loss, in its simplest form).
+Multiplicative cuts with additive growth converge on equal shares for writers that see the same
+throttled fraction (Chiu and Jain's argument for AIMD); the send times are jittered so that
+writers do not fall into a lockstep in which one of them takes most of the throttling.
 
-What it leaves out: clocks (time is passed in), which shard a record goes to, and sending.
+What it leaves out: clocks (time is passed in) and randomness (an `rng` may be passed in, as
+the simulated-shard tests do), which shard a record goes to, and sending. It knows nothing of
+the other writers: shares come out equal on average, each writer's own rate wanders around it.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 from streamer.limits import SHARD_WRITE_BYTES_PER_S, SHARD_WRITE_RECORDS_PER_S
@@ -24,13 +41,32 @@ class RateSettings:
     factor: float = 1.0
     records_per_s: float = SHARD_WRITE_RECORDS_PER_S
     bytes_per_s: float = SHARD_WRITE_BYTES_PER_S
-    min_share: float = 0.05
-    """The adaptive share never drops below this fraction of the configured rate."""
-    increase_step: float = 0.05
-    decrease_interval_s: float = 0.5
+    initial_share: float = 0.125
+    """Where a new shard's share starts; slow start doubles it per clean interval."""
+    min_share: float = 0.01
+    """The adaptive share never drops below this fraction of the ceiling."""
+    interval_s: float = 0.3
+    """At most one change of share per interval (about the time a cut takes to show)."""
+    beta: float = 1.0
+    """Decrease in proportion: share *= (1 - beta * throttled fraction) * (1 - backoff)."""
+    backoff: float = 0.2
+    """The cut beyond the overload: writers leave a little room, and unequal shares draw
+    closer by this much at every cut (so a joining writer catches up within seconds)."""
+    increase_step: float = 0.004
+    """Additive increase per clean interval, as a fraction of the ceiling (4 records/s)."""
+    increase_grace: int = 10
+    """Clean intervals in a row (3 s) after which the increase starts to accelerate..."""
+    increase_max_steps: int = 8
+    """...by one more step per further clean interval, up to this many steps per interval: near
+    the rate of the last throttling the probing stays gentle, while capacity that was freed
+    (a writer left, another producer slowed down) is taken back within seconds."""
     batch_window_s: float = 0.1
     """A rate-limited shard waits until it may send this long's worth of records (or all it
     holds), so limiting yields fewer, fuller calls instead of a call per token."""
+    batch_jitter: float = 0.5
+    """Each wait is drawn within batch_window_s * (1 +- batch_jitter): writers that share a shard
+    would otherwise call in lockstep, and the one that always comes just after another would
+    take most of the throttling."""
 
     @property
     def enabled(self) -> bool:
@@ -40,33 +76,60 @@ class RateSettings:
 class _Bucket:
     __slots__ = ("capacity", "level", "rate", "updated")
 
-    def __init__(self, rate: float, now: float) -> None:
+    def __init__(self, rate: float, now: float, share: float) -> None:
         self.rate = rate
         self.capacity = rate  # one second of burst
-        self.level = rate
+        self.level = rate * share
         self.updated = now
 
     def refill(self, now: float, share: float) -> float:
         elapsed = now - self.updated
+        # At least one unit of burst, so a tiny rate still lets a record through in time.
+        ceiling = max(self.capacity * share, 1.0)
         if elapsed > 0:
-            # At least one unit of burst, so a tiny rate still lets a record through in time.
-            ceiling = max(self.capacity * share, 1.0)
             self.level = min(ceiling, self.level + elapsed * self.rate * share)
             self.updated = now
+        elif self.level > ceiling:
+            self.level = ceiling  # the share was just cut: no burst at the old rate
         return self.level
 
 
 class ShardLimiter:
-    """Records and bytes buckets for one shard, with an adaptive share of the full rate."""
+    """Records and bytes buckets for one shard, with an adaptive share of the ceiling."""
 
-    __slots__ = ("_bytes", "_last_decrease", "_records", "_settings", "share")
+    __slots__ = (
+        "_bytes",
+        "_clean_streak",
+        "_interval_started",
+        "_records",
+        "_rng",
+        "_sent",
+        "_settings",
+        "_throttled",
+        "_window_s",
+        "share",
+        "slow_start",
+    )
 
-    def __init__(self, settings: RateSettings, now: float) -> None:
+    def __init__(
+        self, settings: RateSettings, now: float, rng: random.Random | None = None
+    ) -> None:
         self._settings = settings
-        self._records = _Bucket(settings.records_per_s * settings.factor, now)
-        self._bytes = _Bucket(settings.bytes_per_s * settings.factor, now)
-        self.share = 1.0
-        self._last_decrease = -1e18
+        self._rng = rng or random.Random()
+        self._window_s = settings.batch_window_s
+        self.share = min(1.0, max(settings.min_share, settings.initial_share))
+        self.slow_start = self.share < 1.0
+        self._records = _Bucket(settings.records_per_s * settings.factor, now, self.share)
+        self._bytes = _Bucket(settings.bytes_per_s * settings.factor, now, self.share)
+        self._interval_started = now
+        self._sent = 0
+        self._throttled = 0
+        self._clean_streak = 0
+
+    @property
+    def records_per_s(self) -> float:
+        """The current record rate limit (ceiling times share)."""
+        return self._records.rate * self.share
 
     def allowance(self, now: float) -> tuple[int, int]:
         """(records, bytes) the shard may send now."""
@@ -78,16 +141,16 @@ class ShardLimiter:
     def spend(self, records: int, size: int) -> None:
         self._records.level -= records
         self._bytes.level -= size
-
-    def refund(self, records: int, size: int) -> None:
-        """Give back tokens for records the service refused (they did not use capacity)."""
-        self._records.level = min(self._records.capacity, self._records.level + records)
-        self._bytes.level = min(self._bytes.capacity, self._bytes.level + size)
+        jitter = self._settings.batch_jitter
+        if jitter:
+            self._window_s = self._settings.batch_window_s * self._rng.uniform(
+                1.0 - jitter, 1.0 + jitter
+            )
 
     @property
     def batch_records(self) -> int:
         """Records worth waiting for before a call: `batch_window_s` at the current rate."""
-        return max(1, int(self._records.rate * self.share * self._settings.batch_window_s))
+        return max(1, int(self.records_per_s * self._window_s))
 
     def wait_s(self, now: float, records: int = 1, size: int = 1) -> float:
         """Seconds until at least `records` records and `size` bytes are allowed."""
@@ -99,13 +162,26 @@ class ShardLimiter:
             waits.append((size - byte_level) / (self._bytes.rate * self.share))
         return max(waits)
 
-    def throttled(self, now: float) -> None:
-        """The service throttled this shard: halve its share (once per decrease interval)."""
-        if now - self._last_decrease >= self._settings.decrease_interval_s:
-            self.share = max(self._settings.min_share, self.share / 2)
-            self._last_decrease = now
-
-    def succeeded(self) -> None:
-        """A call for this shard went through without throttling: recover a step."""
-        if self.share < 1.0:
-            self.share = min(1.0, self.share + self._settings.increase_step)
+    def observe(self, now: float, sent: int, throttled: int) -> None:
+        """A call answered: `sent` records went to this shard, `throttled` of them were refused
+        for throughput. Adjusts the share once per interval from what the interval saw."""
+        self._sent += sent
+        self._throttled += throttled
+        s = self._settings
+        if now - self._interval_started < s.interval_s or self._sent == 0:
+            return
+        if self._throttled:
+            self.slow_start = False
+            self._clean_streak = 0
+            kept = max(0.0, 1.0 - s.beta * self._throttled / self._sent) * (1.0 - s.backoff)
+            self.share = max(s.min_share, self.share * kept)
+        elif self.slow_start:
+            self.share = min(1.0, self.share * 2.0)
+            self.slow_start = self.share < 1.0
+        else:
+            self._clean_streak += 1
+            steps = min(max(1, self._clean_streak - s.increase_grace), s.increase_max_steps)
+            self.share = min(1.0, self.share + s.increase_step * steps)
+        self._interval_started = now
+        self._sent = 0
+        self._throttled = 0

@@ -16,6 +16,7 @@ codes (`errors.py` classifies them; nothing here branches on one).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -40,6 +41,9 @@ class Settlement:
     """Entries given up, each with its dead-letter reason."""
     throttled_shards: list[str] = field(default_factory=list)
     succeeded_shards: list[str] = field(default_factory=list)
+    throttled_by_shard: Counter[str] = field(default_factory=Counter)
+    """Records refused for throughput, by predicted shard: the rate limiter's feedback (given
+    with every answered call and every throttled request)."""
     refresh_shard_map: bool = False
     # counters
     request_failed: bool = False
@@ -93,6 +97,7 @@ def settle(
         judge.failed(entry, description, code, retriable=fault is not RecordFault.FATAL)
     out.delivered = delivered
     out.failed = len(entries) - len(delivered)
+    out.throttled_by_shard = Counter(out.throttled_records)
     out.throttled_shards = [s for s in shard_ids if s in throttled]
     out.succeeded_shards = [s for s in shard_ids if s not in throttled]
     out.refresh_shard_map = out.mispredicted > 0
@@ -111,6 +116,7 @@ def _request_failed(
     kind = failure.kind
     if kind is RequestKind.THROTTLED:
         out.throttled_shards = list(shard_ids)
+        out.throttled_by_shard = Counter(entry.predicted_shard for entry in entries)
     out.refresh_shard_map = kind is RequestKind.STREAM_MISSING
     description = failure.describe()
     for entry in entries:

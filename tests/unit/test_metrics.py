@@ -69,6 +69,19 @@ def test_counters_and_gauges_read_at_scrape_time() -> None:
     assert got[("streamer_info", (("destination", "d"), ("region", "r"), ("stream", "s")))] == 1
 
 
+def test_shard_rate_limits_summarized_not_one_series_per_shard() -> None:
+    """The per-shard rate limits appear as min, median and max; none when limiting is off."""
+    limits = [1000.0, 250.0, 400.0, 125.0, 900.0]
+    metrics = Metrics(Stats(), info={})
+    metrics.watch(gauges(shard_rate_limits=lambda: limits))
+    got = samples(metrics)
+    name = "streamer_shard_rate_limit_records_per_second"
+    series = {dict(k[1])["stat"]: v for k, v in got.items() if k[0] == name}
+    assert series == {"min": 125.0, "median": 400.0, "max": 1000.0}
+    limits.clear()
+    assert not [k for k in samples(metrics) if k[0] == name]
+
+
 def test_call_histograms_fed_by_the_hook() -> None:
     """observe_call feeds the latency and records-per-call histograms, once per call."""
     metrics = Metrics(Stats(), info={})

@@ -1,6 +1,9 @@
-"""Per-shard token buckets and adaptive rate (pure, driven by an explicit clock)."""
+"""Per-shard token buckets and the congestion control below them (pure, explicit clock)."""
 
 from __future__ import annotations
+
+import random
+from collections import Counter
 
 import pytest
 
@@ -9,11 +12,14 @@ from streamer.ratelimit import RateSettings, ShardLimiter
 from streamer.record import Entry
 from streamer.shard_map import Shard, ShardMap
 
-FULL = RateSettings(factor=1.0, records_per_s=1000, bytes_per_s=1_000_000)
+FULL = RateSettings(
+    factor=1.0, records_per_s=1000, bytes_per_s=1_000_000, initial_share=1.0, batch_jitter=0.0
+)
+"""Starting at the full rate, without jitter: the buckets' arithmetic is exact."""
 
 
 def test_starts_with_one_second_of_burst() -> None:
-    """A new shard may send one second's worth of records and bytes at once."""
+    """A new shard at the full share may send one second's worth of records and bytes at once."""
     limiter = ShardLimiter(FULL, now=0.0)
     assert limiter.allowance(0.0) == (1000, 1_000_000)
 
@@ -29,8 +35,8 @@ def test_spend_and_refill_at_the_configured_rate() -> None:
 
 def test_factor_scales_the_rate() -> None:
     """factor 0.5 halves both buckets."""
-    limiter = ShardLimiter(RateSettings(factor=0.5, records_per_s=1000, bytes_per_s=1000), 0.0)
-    assert limiter.allowance(0.0) == (500, 500)
+    settings = RateSettings(factor=0.5, records_per_s=1000, bytes_per_s=1000, initial_share=1.0)
+    assert ShardLimiter(settings, 0.0).allowance(0.0) == (500, 500)
 
 
 def test_factor_zero_disables() -> None:
@@ -39,26 +45,93 @@ def test_factor_zero_disables() -> None:
     assert RateSettings(factor=1.5).enabled
 
 
-def test_throttling_halves_once_per_interval_with_a_floor() -> None:
-    """Multiplicative decrease: one halving per decrease interval, never below min_share."""
-    limiter = ShardLimiter(FULL, now=0.0)
-    limiter.throttled(1.0)
-    limiter.throttled(1.1)  # same burst of throttles: no second decrease
-    assert limiter.share == 0.5
-    for t in range(2, 20):
-        limiter.throttled(float(t))
-    assert limiter.share == FULL.min_share
+def test_slow_start_doubles_per_clean_interval_up_to_the_ceiling() -> None:
+    """A new shard starts low and doubles each unthrottled interval until the full rate."""
+    limiter = ShardLimiter(RateSettings(initial_share=0.125, interval_s=0.25), now=0.0)
+    assert limiter.allowance(0.0)[0] == 125
+    shares = []
+    for step in range(1, 6):
+        limiter.observe(0.25 * step, sent=100, throttled=0)
+        shares.append(limiter.share)
+    assert shares == [0.25, 0.5, 1.0, 1.0, 1.0]
 
 
-def test_success_recovers_additively() -> None:
-    """Additive increase: each unthrottled call adds a step until the full rate."""
-    limiter = ShardLimiter(FULL, now=0.0)
-    limiter.throttled(1.0)
-    limiter.succeeded()
-    assert limiter.share == pytest.approx(0.55)
-    for _ in range(100):
-        limiter.succeeded()
+def test_throttling_cuts_in_proportion_once_per_interval() -> None:
+    """A quarter throttled keeps 3/4 of the share, less the backoff; one change per interval."""
+    settings = RateSettings(initial_share=1.0, interval_s=0.3, beta=1.0, backoff=0.2)
+    limiter = ShardLimiter(settings, now=0.0)
+    limiter.observe(0.1, sent=100, throttled=50)  # within the interval: counted, no change yet
     assert limiter.share == 1.0
+    limiter.observe(0.3, sent=100, throttled=0)
+    assert limiter.share == pytest.approx(0.75 * 0.8)
+    limiter.observe(0.4, sent=100, throttled=100)  # a new interval has only just begun
+    assert limiter.share == pytest.approx(0.6)
+
+
+def test_a_little_throttling_costs_a_little_rate() -> None:
+    """One record in a thousand throttled costs far less than the old halving did."""
+    settings = RateSettings(initial_share=1.0, backoff=0.0)
+    limiter = ShardLimiter(settings, now=0.0)
+    limiter.observe(1.0, sent=1000, throttled=1)
+    assert limiter.share == pytest.approx(0.999)
+
+
+def test_additive_increase_after_the_first_throttling() -> None:
+    """Once throttled, the share grows by one step per clean interval (no more doubling)."""
+    settings = RateSettings(initial_share=0.5, interval_s=0.3, increase_step=0.01, backoff=0.0)
+    limiter = ShardLimiter(settings, now=0.0)
+    limiter.observe(0.3, sent=100, throttled=50)
+    assert limiter.share == pytest.approx(0.25)
+    limiter.observe(0.6, sent=100, throttled=0)
+    limiter.observe(0.9, sent=100, throttled=0)
+    assert limiter.share == pytest.approx(0.27)
+    assert not limiter.slow_start
+
+
+def test_increase_accelerates_after_a_grace_of_clean_intervals() -> None:
+    """After `increase_grace` clean intervals in a row each adds one more step, up to a cap;
+    a throttled interval starts the count again."""
+    settings = RateSettings(
+        initial_share=0.5, interval_s=1.0, increase_step=0.01, increase_grace=2,
+        increase_max_steps=3, backoff=0.0,
+    )  # fmt: skip
+    limiter = ShardLimiter(settings, now=0.0)
+    limiter.observe(1.0, sent=100, throttled=50)  # out of slow start at 0.25
+    gains = []
+    for t in range(2, 9):
+        before = limiter.share
+        limiter.observe(float(t), sent=100, throttled=0)
+        gains.append(round((limiter.share - before) / 0.01))
+    assert gains == [1, 1, 1, 2, 3, 3, 3]
+    limiter.observe(9.0, sent=100, throttled=1)
+    before = limiter.share
+    limiter.observe(10.0, sent=100, throttled=0)
+    assert limiter.share - before == pytest.approx(0.01)
+
+
+def test_share_has_a_floor_and_a_ceiling() -> None:
+    """All throttled, again and again, never goes below min_share; growth stops at 1.0."""
+    limiter = ShardLimiter(RateSettings(initial_share=1.0, min_share=0.02), now=0.0)
+    for step in range(1, 30):
+        limiter.observe(float(step), sent=10, throttled=10)
+    assert limiter.share == 0.02
+    for step in range(30, 1000):
+        limiter.observe(float(step), sent=10, throttled=0)
+    assert limiter.share == 1.0
+
+
+def test_idle_intervals_change_nothing() -> None:
+    """With nothing sent, time passing neither raises nor lowers the share."""
+    limiter = ShardLimiter(RateSettings(initial_share=0.5), now=0.0)
+    limiter.observe(5.0, sent=0, throttled=0)
+    assert limiter.share == 0.5
+
+
+def test_a_cut_takes_away_the_burst_at_the_old_rate() -> None:
+    """After a cut the bucket holds at most one second at the new rate."""
+    limiter = ShardLimiter(FULL, now=0.0)
+    limiter.observe(0.5, sent=100, throttled=50)
+    assert limiter.allowance(0.5)[0] <= int(1000 * limiter.share)
 
 
 def test_wait_is_the_time_to_refill_what_is_missing() -> None:
@@ -73,8 +146,21 @@ def test_batch_records_follow_the_adaptive_rate() -> None:
     """A limited shard waits for a window's worth of records; the window shrinks with share."""
     limiter = ShardLimiter(FULL, now=0.0)
     assert limiter.batch_records == 100
-    limiter.throttled(1.0)
-    assert limiter.batch_records == 50
+    limiter.observe(1.0, sent=100, throttled=50)
+    assert limiter.batch_records == int(1000 * limiter.share * 0.1)
+
+
+def test_jitter_varies_the_window_within_its_bounds() -> None:
+    """With jitter, each spend draws a new window within batch_window_s * (1 +- jitter)."""
+    settings = RateSettings(initial_share=1.0, records_per_s=1000, batch_jitter=0.5)
+    limiter = ShardLimiter(settings, now=0.0, rng=random.Random(3))
+    seen = set()
+    for _ in range(50):
+        limiter.spend(0, 0)
+        seen.add(limiter.batch_records)
+    assert min(seen) >= 50
+    assert max(seen) <= 150
+    assert len(seen) > 10
 
 
 def _one_shard() -> ShardMap:
@@ -83,7 +169,7 @@ def _one_shard() -> ShardMap:
 
 def test_accumulator_takes_no_more_than_the_allowance() -> None:
     """A batch holds at most the shard's record allowance; the rest waits for tokens."""
-    rate = RateSettings(factor=1.0, records_per_s=100, bytes_per_s=10**9)
+    rate = RateSettings(records_per_s=100, bytes_per_s=10**9, initial_share=1.0, batch_jitter=0.0)
     acc = Accumulator(_one_shard(), BatchLimits(linger_s=0.0, one_per_key=False), rate, now=0.0)
     for i in range(300):
         acc.add(Entry(b"x", f"k{i}", "t", i, 0.0), 0.0)
@@ -98,22 +184,28 @@ def test_accumulator_takes_no_more_than_the_allowance() -> None:
 
 
 def test_throttled_shard_slows_alone() -> None:
-    """Throttling one shard lowers its share and leaves the other shards at full rate."""
+    """The accumulator counts a call's records by shard; only the throttled shard slows."""
     half = (1 << 127) - 1
     shard_map = ShardMap([Shard("a", 0, half), Shard("b", half + 1, (1 << 128) - 1)], loaded_at=0)
-    acc = Accumulator(shard_map, BatchLimits(), FULL, now=0.0)
-    acc.throttled(["a"], now=1.0)
-    assert acc.shard_share("a") == 0.5
+    acc = Accumulator(shard_map, BatchLimits(linger_s=0.0, one_per_key=False), FULL, now=0.0)
+    for i in range(400):
+        acc.add(Entry(b"x", f"k{i}", "t", i, 0.0), 0.0)
+    batches = acc.drain(0.0, 4)
+    sent = Counter(e.predicted_shard for b in batches for e in b.entries)
+    assert set(sent) == {"a", "b"}
+    for batch in batches:
+        acc.release(batch)
+        acc.observe(batch, 1.0, {"a": sent["a"] // 2})
+    kept = 1 - (sent["a"] // 2) / sent["a"]
+    assert acc.shard_share("a") == pytest.approx(kept * (1 - FULL.backoff))
     assert acc.shard_share("b") == 1.0
-    acc.succeeded(["a"])
-    assert acc.shard_share("a") == pytest.approx(0.55)
 
 
 def test_tiny_rate_never_stalls_a_shard() -> None:
     """Even at a tiny factor and the minimum share, a record is allowed after a finite wait."""
     limiter = ShardLimiter(RateSettings(factor=0.01, records_per_s=1000, bytes_per_s=10**6), 0.0)
     for t in range(10):
-        limiter.throttled(float(t))
+        limiter.observe(float(t), sent=1, throttled=1)
     limiter.spend(1, 100)
     wait = limiter.wait_s(100.0)
     assert wait < float("inf")
