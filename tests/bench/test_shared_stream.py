@@ -9,7 +9,7 @@ from pathlib import Path
 
 from benchmarks.fleet import Daemon, _metrics
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_metrics_reading_sums_labels_and_takes_the_median_limit() -> None:
