@@ -24,6 +24,7 @@ from pathlib import Path
 import structlog
 
 from streamer.config import Settings
+from streamer.deadletter import DeadLetterFile
 from streamer.destination import RecordLimit, record_limit
 from streamer.errors import StreamerError, StreamNotActiveError
 from streamer.kinesis import KinesisClient, StreamSummary
@@ -118,4 +119,12 @@ async def check(
     out(_line("shard map", "ok", f"{len(ready.shard_map)} shards cover the hash key space"))
     out(_line("inputs", "", ", ".join(str(i) for i in s.inputs)))
     out(_line("metrics", "", str(s.metrics_address) if s.metrics_address else "off"))
+    dead = DeadLetterFile(s.dead_letter)
+    try:
+        dead.open()
+    except StreamerError:
+        out(_line("dead letter", "FAILED", str(s.dead_letter)))
+        raise
+    dead.close()
+    out(_line("dead letter", "ok", f"{s.dead_letter} (appended to; created 0600)"))
     out("all checks passed")

@@ -103,6 +103,7 @@ class Daemon:
         """What the inputs listen on (or their names), once started."""
         self.status_url: str | None = None
         self._running: list[Input] = []
+        self._dead: DeadLetterFile | None = None
 
     # -- control -------------------------------------------------------------------------
     def stop(self) -> None:
@@ -139,9 +140,10 @@ class Daemon:
         s = self.settings
         clock = self._clock
         started = clock()
+        dead = self._dead = DeadLetterFile(s.dead_letter, clock=clock)
+        dead.open()  # before any input is read: an unusable path is a start-up error (exit 2)
         ready = await start_checks(self._client, s, clock)
         s = self.settings = dataclasses.replace(s, max_record_bytes=ready.record_limit.max_bytes)
-        dead = DeadLetterFile(s.dead_letter)
         metrics = None
         if s.metrics_address is not None:
             metrics = Metrics(
@@ -168,7 +170,9 @@ class Daemon:
                 try:
                     background.append(asyncio.create_task(heartbeat.run(), name="heartbeat"))
                     background.append(
-                        asyncio.create_task(_flush_every(dead, DEAD_LETTER_FLUSH_S), name="flush")
+                        asyncio.create_task(
+                            _flush_every(dead, self.stats, DEAD_LETTER_FLUSH_S), name="flush"
+                        )
                     )
                     feed = self._consumer(ingest)
                     for started_input in inputs:
@@ -189,10 +193,7 @@ class Daemon:
                     if self._progress:
                         background.append(self._start_progress(pipeline))
                     await self._accept(inputs, started)
-                    grace = min(INPUT_CLOSE_GRACE_S, s.drain_deadline_s)
-                    for each in inputs:
-                        await each.close(grace, self._abandon)
-                    await self._drain(pipeline)
+                    await self._stop_and_drain(inputs, pipeline, dead)
                 finally:
                     if self._install_signals:
                         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -205,8 +206,9 @@ class Daemon:
                     if status is not None:
                         await status.close()
         finally:
-            dead.flush()
             dead.close()
+            self.stats.undeadlettered = dead.pending
+            self.failed = self.failed or dead.pending > 0  # exit 1: entries written nowhere
         log.info("summary", **self.stats.summary(clock() - started))
         return self.stats
 
@@ -287,6 +289,18 @@ class Daemon:
 
         return consume
 
+    async def _stop_and_drain(
+        self, inputs: list[Input], pipeline: Pipeline, dead: DeadLetterFile
+    ) -> None:
+        """Close the inputs (reading what was sent), drain, write the last dead letters: all
+        within the drain deadline."""
+        deadline = self._clock() + self.settings.drain_deadline_s
+        grace = min(INPUT_CLOSE_GRACE_S, self.settings.drain_deadline_s)
+        for each in inputs:
+            await each.close(grace, self._abandon)
+        await self._drain(pipeline)
+        await dead.last_tries(deadline)
+
     async def _drain(self, pipeline: Pipeline) -> None:
         """Drain within the deadline, unless a second SIGINT comes first."""
         if self._abandon.is_set():
@@ -310,6 +324,8 @@ class Daemon:
             return "the pipeline failed: see the error log"
         if self.stopping.is_set():
             return "shutting down: not accepting input"
+        if self._dead is not None and self._dead.problem is not None:
+            return f"{self._dead.problem}: input stopped, retrying"
         problem = self.health.problem(self._clock())
         if problem is not None:
             return problem
@@ -374,8 +390,10 @@ async def _all_ended(inputs: list[Input]) -> None:
     await asyncio.gather(*(i.ended() for i in inputs))
 
 
-async def _flush_every(dead: DeadLetterFile, interval_s: float) -> None:
-    """Flush dead letters written outside a PutRecords call (bad input lines) periodically."""
+async def _flush_every(dead: DeadLetterFile, stats: Stats, interval_s: float) -> None:
+    """Flush dead letters written outside a PutRecords call (bad input lines) periodically;
+    this also retries a failing file."""
     while True:
         await asyncio.sleep(interval_s)
         dead.flush()
+        stats.undeadlettered = dead.pending

@@ -64,6 +64,7 @@ class Ingest:
                 source.on_accepted(line_no)
                 self.pipeline.kick()
                 await self.pipeline.wait_for_room()
+                await self.dead_letters.writable()  # a failing dead-letter file stops input
             line_no = self._handle(name, splitter.finish(), line_no)
             source.on_accepted(line_no)
             self.pipeline.kick()

@@ -74,3 +74,15 @@ REPEATED_WARNING_INTERVAL_S: Final = 30.0
 most once per this interval, with the count of occurrences."""
 DEFAULT_UNREADY_AFTER_S: Final = 30.0
 """/readyz turns 503 when every PutRecords call for this long has failed."""
+DEAD_LETTER_FLUSH_BYTES: Final = 256 * 1024
+"""Pending dead-letter entries are written once they reach this size (and at every flush)."""
+DEAD_LETTER_RETRY_S: Final = 1.0
+"""After a failed dead-letter write (disk full), how long before the next attempt."""
+EVICT_IDLE_MIN_S: Final = 10.0
+"""At the connection limit, the connection longest without a complete line is closed to admit a
+new client only if it has gone at least this long without one."""
+DEFAULT_IDLE_TIMEOUT_S: Final = 300.0
+"""A connection that completes no line for this long is closed."""
+DEFAULT_SHUTDOWN_IDLE_MS: Final = 200.0
+"""At shutdown, an open connection (or stdin's line in progress) is read until nothing has
+arrived for this long, within the drain deadline."""
