@@ -79,8 +79,9 @@ class Daemon:
         clock: Callable[[], float] = time.monotonic,
         install_signals: bool = True,
         progress: bool | None = None,
+        dead_letters: DeadLetterFile | None = None,
     ) -> None:
-        """`sources` replaces stdin (tests); the other inputs come from the settings either way."""
+        """`sources` replaces stdin and `dead_letters` the settings' file (tests)."""
         self.settings = settings
         self._client = client
         self.stopping = asyncio.Event()
@@ -103,7 +104,7 @@ class Daemon:
         """What the inputs listen on (or their names), once started."""
         self.status_url: str | None = None
         self._running: list[Input] = []
-        self._dead: DeadLetterFile | None = None
+        self._dead = dead_letters
 
     # -- control -------------------------------------------------------------------------
     def stop(self) -> None:
@@ -140,7 +141,7 @@ class Daemon:
         s = self.settings
         clock = self._clock
         started = clock()
-        dead = self._dead = DeadLetterFile(s.dead_letter, clock=clock)
+        dead = self._dead = self._dead or DeadLetterFile(s.dead_letter, clock=clock)
         dead.open()  # before any input is read: an unusable path is a start-up error (exit 2)
         ready = await start_checks(self._client, s, clock)
         s = self.settings = dataclasses.replace(s, max_record_bytes=ready.record_limit.max_bytes)

@@ -264,7 +264,8 @@ class DeadLetterFile:
         return len(self._pending)
 
     async def writable(self) -> None:
-        """Return once the file can be written (at once while it can)."""
+        """Write what is pending; return once the file can be written (at once while it can)."""
+        self.flush()
         while self.problem is not None:
             if self._recovered is None:
                 self._recovered = asyncio.Event()

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import errno
-import io
 import os
 import stat
 from pathlib import Path
-from typing import IO
 
 import orjson
 import pytest
@@ -16,31 +13,7 @@ import structlog
 
 from streamer.deadletter import DeadLetterFile, DeadLetterPathError
 from streamer.stats import Stats
-
-
-class FullDisk(io.RawIOBase):
-    """A file whose writes fail with ENOSPC until `recover()`, then take `per_write` bytes."""
-
-    def __init__(self, per_write: int = 1 << 30) -> None:
-        self.full = True
-        self.data = bytearray()
-        self.per_write = per_write
-
-    def writable(self) -> bool:
-        return True
-
-    def fileno(self) -> int:
-        raise OSError(errno.EBADF, "no descriptor")
-
-    def write(self, b: object) -> int:
-        if self.full:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        chunk = bytes(b)[: self.per_write]  # type: ignore[call-overload]
-        self.data += chunk
-        return len(chunk)
-
-    def recover(self) -> None:
-        self.full = False
+from tests.support.failing_file import FullDisk
 
 
 class Clock:
@@ -52,10 +25,7 @@ class Clock:
 
 
 def _with(disk: FullDisk, clock: Clock, tmp_path: Path) -> DeadLetterFile:
-    def opener(path: Path) -> IO[bytes]:
-        return disk  # type: ignore[return-value]
-
-    return DeadLetterFile(tmp_path / "dl.ndjson", opener=opener, clock=clock, retry_s=1.0)
+    return DeadLetterFile(tmp_path / "dl.ndjson", opener=disk.opener, clock=clock, retry_s=1.0)
 
 
 def _bad(dead: DeadLetterFile, n: int) -> None:
@@ -211,7 +181,7 @@ def test_last_tries_give_up_at_the_deadline(tmp_path: Path) -> None:
     disk, clock = FullDisk(), Clock()
     dead = DeadLetterFile(
         tmp_path / "dl.ndjson",
-        opener=lambda p: disk,  # type: ignore[arg-type,return-value]
+        opener=disk.opener,
         clock=clock,
         retry_s=0.001,
     )
