@@ -91,6 +91,8 @@ class Settings:
     # [daemon]
     inputs: tuple[InputSpec, ...] = (STDIN,)
     max_connections: int = limits.DEFAULT_MAX_CONNECTIONS
+    idle_timeout_s: float = limits.DEFAULT_IDLE_TIMEOUT_S
+    shutdown_idle_ms: float = limits.DEFAULT_SHUTDOWN_IDLE_MS
     metrics_address: HostPort | None = None
     dead_letter: Path = Path("dead-letter.ndjson")
     drain_deadline_s: float = limits.DEFAULT_DRAIN_DEADLINE_S

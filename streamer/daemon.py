@@ -5,8 +5,8 @@ credentials accepted, shard map loaded) before binding or reading any input; bui
 accumulator, retry policy and pipeline from the settings; builds the inputs through the input
 registry (`sources/registry.py`), starts them (binding the listeners) and the status endpoint;
 then feeds the pipeline until the inputs end (stdin only: at its end of file) or SIGTERM/SIGINT
-(always, when an input is endless, as a listener is). Stopping closes the inputs (what was
-already read is still processed), drains within `drain_deadline_s`,
+(always, when an input is endless, as a listener is). Stopping closes the inputs (each reads
+what its clients had sent, see `sources/`), drains, all within `drain_deadline_s`,
 dead-letters what is left (reason `shutdown deadline ...`) and logs the summary. A second
 SIGINT abandons the drain at once, still dead-lettering what is held, and marks the run
 `interrupted`.
@@ -53,15 +53,12 @@ from streamer.status import Heartbeat, StatusServer
 
 log = structlog.get_logger("streamer")
 
-INPUT_CLOSE_GRACE_S = 2.0
-"""At shutdown, how long connections may take to process what was already read from them."""
 SOCKET_READ_CHUNK_BYTES = 64 * 1024
 """Per-connection chunk: a chunk is offered whole before waiting for room, so with N
 connections the buffer can overshoot its bound by at most N chunks."""
 INTERRUPTED = "interrupted before the record was delivered"
 DEAD_LETTER_FLUSH_S = 0.5
-"""How often dead letters of bad input lines reach the file (the pipeline flushes after each
-call what that call dead-lettered)."""
+"""How often dead letters of bad input lines reach the file (and a failing file is retried)."""
 
 ChunkFactory = Callable[[], AsyncIterator[bytes]]
 """Opens an injected source's chunks (tests pass these in place of stdin)."""
@@ -248,6 +245,9 @@ class Daemon:
             stop=self.stopping,
             max_connections=s.max_connections,
             read_chunk_bytes=SOCKET_READ_CHUNK_BYTES,
+            idle_timeout_s=s.idle_timeout_s,
+            shutdown_idle_s=s.shutdown_idle_ms / 1000,
+            clock=self._clock,
         )
         return [*injected, *build_inputs(specs, context)]
 
@@ -293,21 +293,20 @@ class Daemon:
     async def _stop_and_drain(
         self, inputs: list[Input], pipeline: Pipeline, dead: DeadLetterFile
     ) -> None:
-        """Close the inputs (reading what was sent), drain, write the last dead letters: all
-        within the drain deadline."""
+        """Close the inputs (reading what clients sent), drain, write the last dead letters:
+        all within the drain deadline."""
         deadline = self._clock() + self.settings.drain_deadline_s
-        grace = min(INPUT_CLOSE_GRACE_S, self.settings.drain_deadline_s)
         for each in inputs:
-            await each.close(grace, self._abandon)
-        await self._drain(pipeline)
+            await each.close(max(0.001, deadline - self._clock()), self._abandon)
+        await self._drain(pipeline, max(0.001, deadline - self._clock()))
         await dead.last_tries(deadline)
 
-    async def _drain(self, pipeline: Pipeline) -> None:
-        """Drain within the deadline, unless a second SIGINT comes first."""
+    async def _drain(self, pipeline: Pipeline, timeout_s: float) -> None:
+        """Drain within `timeout_s`, unless a second SIGINT comes first."""
         if self._abandon.is_set():
             pipeline.abandon(INTERRUPTED)
             return
-        drain = asyncio.create_task(pipeline.close(self.settings.drain_deadline_s))
+        drain = asyncio.create_task(pipeline.close(timeout_s))
         cutter = asyncio.create_task(self._abandon.wait())
         await asyncio.wait({drain, cutter}, return_when=asyncio.FIRST_COMPLETED)
         cutter.cancel()

@@ -158,6 +158,21 @@ class DeadLetterFile:
             }
         )
 
+    def cut_line(self, *, source: str, line_no: int, line: bytes, reason: str) -> None:
+        """The unterminated last line of a source the daemon ended (shutdown, idle): its bytes
+        as received, marked `line_cut` (the rest never arrived; not bad JSON)."""
+        self._write(
+            {
+                "reason": f"line {line_no} of {source}: {reason}",
+                "kind": "input",
+                "category": CUT,
+                "source": source,
+                "line_no": line_no,
+                "line_cut": True,
+                **line_fields(line),
+            }
+        )
+
     def overlong_line(
         self, *, source: str, line_no: int, preview: bytes, size: int, limit: int
     ) -> None:
