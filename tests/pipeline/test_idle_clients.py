@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,10 @@ async def write(conn: Conn, data: bytes) -> None:
     await conn[1].drain()
 
 
+def _received(daemon: Daemon, n: int) -> bool:
+    return daemon.stats.received == n
+
+
 def _daemon(tmp_path: Path, clock: Clock, **overrides: Any) -> Daemon:
     cfg = settings(tmp_path, inputs=["tcp://127.0.0.1:0"], shard_rate_factor=0, **overrides)
     return Daemon(cfg, FakeKinesis(shard_count=1), clock=clock, progress=False)
@@ -131,7 +136,7 @@ async def test_at_the_limit_the_longest_quiet_client_makes_room(tmp_path: Path) 
             for i in (10, 20):  # each new client stays connected
                 new = await connect(tcp)
                 await write(new, profile(i) + b"\n")
-                await until(lambda: daemon.stats.received == (3 if i == 10 else 4))
+                await until(functools.partial(_received, daemon, 3 if i == 10 else 4))
             assert await closed_by_daemon(a)
             assert await closed_by_daemon(b)
             await write(sender, profile(2) + b"\n")
