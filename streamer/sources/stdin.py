@@ -32,6 +32,8 @@ from streamer.limits import DEFAULT_SHUTDOWN_IDLE_MS, READ_CHUNK_BYTES
 from streamer.sources.address import InputSpec
 from streamer.sources.base import CUT_AT_SHUTDOWN, CuttableSource, InputContext, SingleSourceInput
 
+STOP_POLL_S = 0.05
+"""How often a read waiting for data checks whether the input is stopping."""
 LINE_REST_MAX_S = 2.0
 """At stop, the longest the line in progress is read for (slowly, byte by byte)."""
 
@@ -64,6 +66,8 @@ class _FdReader:
         self._wanted = threading.Semaphore(0)
         self._future: asyncio.Future[bytes] | None = None
         self._rest_idle_s: float | None = None
+        self.stop_requested = False
+        """Set at stop: a read waiting for data returns b"" (with `eof` False), taking nothing."""
         self.eof = False
         self._thread = threading.Thread(target=self._run, name="streamer-stdin", daemon=True)
         self._thread.start()
@@ -85,8 +89,7 @@ class _FdReader:
             assert future is not None
             try:
                 if self._rest_idle_s is None:
-                    chunk = os.read(self._fd, self._size)
-                    self.eof = not chunk
+                    chunk = self._read_unless_stopped()
                 else:
                     chunk, self.eof = _rest_of_line(self._fd, self._rest_idle_s)
             except OSError as exc:
@@ -95,6 +98,16 @@ class _FdReader:
             self._answer(future, chunk)
             if self.eof or self._rest_idle_s is not None:
                 return
+
+    def _read_unless_stopped(self) -> bytes:
+        """A chunk once data is ready; b"" at end of file or, taking nothing, at stop."""
+        while not self.stop_requested:
+            ready, _, _ = select.select([self._fd], [], [], STOP_POLL_S)
+            if ready:
+                chunk = os.read(self._fd, self._size)
+                self.eof = not chunk
+                return chunk
+        return b""
 
     def _answer(self, future: asyncio.Future[bytes], value: bytes | OSError) -> None:
         def settle() -> None:
@@ -110,8 +123,8 @@ class _FdReader:
 
 
 STOP_GRACE_S = 1.0
-"""When asked to stop with a read pending, how long to wait for that read's chunk: bytes taken
-from the pipe must still be processed, but an idle pipe must not hold up the shutdown."""
+"""When asked to stop with a read pending, how long to wait for that read's answer (a chunk
+already taken from the pipe, or nothing once the read noticed the stop)."""
 STOP_WAIT_S = STOP_GRACE_S + LINE_REST_MAX_S + 0.5
 """At stop, how long the input waits for its reader to end by itself before cancelling it."""
 
@@ -141,13 +154,17 @@ async def read_fd_chunks(
                 await asyncio.wait((pending, stopped), return_when=asyncio.FIRST_COMPLETED)
             finally:
                 stopped.cancel()
+            reader.stop_requested = True  # a read still waiting for data gives up
             try:
                 chunk = await asyncio.wait_for(asyncio.shield(pending), STOP_GRACE_S)
             except TimeoutError:
-                busy = True  # an idle pipe: nothing was taken from it
+                busy = True  # the reader is stuck: it cannot finish the line
                 break
         if not chunk:
-            return
+            if reader.eof or stop is None or not stop.is_set():
+                return
+            break  # stopped, nothing taken
+        reader.stop_requested = False
         open_line = not chunk.endswith(b"\n")
         yield chunk
     if open_line and not busy:

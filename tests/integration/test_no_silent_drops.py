@@ -6,15 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import socket
 import stat
+import subprocess
+import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from local_kinesis import REGION, read_all
+from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks.endpoint import EndpointConfig, serve_in_thread
 from tests.support.events import client_event as event
-from tests.support.processes import aws_env, run_streamer
+from tests.support.processes import Daemon, aws_env, run_streamer, until
 
 pytestmark = pytest.mark.integration
 
@@ -87,3 +95,105 @@ def test_dead_letter_file_is_owner_only(moto_url: str, new_stream: Any, tmp_path
     check = run_streamer(["check", *_args(moto_url, stream, dead)[1:-2]], b"", timeout=60)
     assert check.returncode == 0, check.stderr.decode()
     assert f"dead letter  ok     {dead}" in check.stdout.decode()
+
+
+def _metrics(url: str) -> dict[str, float]:
+    with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    return {
+        s.name: s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if not s.labels
+    }
+
+
+def test_sigterm_delivers_what_a_tcp_client_sent(tmp_path: Path) -> None:
+    """SIGTERM right after a client sent 80,000 lines and shut its write side: all delivered,
+    none torn; another client's line in progress (connection left open) is dead-lettered as
+    `cut at shutdown` with its bytes, its complete lines delivered."""
+    n = 80_000
+    dead = tmp_path / "dead.ndjson"
+    config = EndpointConfig(shards=4, stream="drops", keep_records=True)
+    with serve_in_thread(config) as (url, server):
+        daemon = Daemon(
+            [
+                *("--stream", "drops", "--region", REGION, "--endpoint-url", url),
+                *("--input", "tcp://127.0.0.1:0", "--dead-letter", str(dead)),
+                *("--linger-ms", "5", "--shard-rate-factor", "0"),
+            ],
+            tmp_path,
+        )
+        try:
+            ready = daemon.wait_for("accepting input")
+            host, port = ready["inputs"][0].removeprefix("tcp://").rsplit(":", 1)
+            with (
+                socket.create_connection((host, int(port))) as open_one,
+                socket.create_connection((host, int(port))) as sender,
+            ):
+                open_one.sendall(event(2, 0) + b"\n" + event(2, 1)[:40])
+                sender.sendall(b"".join(event(1, i) + b"\n" for i in range(n)))
+                sender.shutdown(socket.SHUT_WR)
+                daemon.proc.send_signal(signal.SIGTERM)
+                rc, summary = daemon.finish(60)
+        finally:
+            daemon.kill()
+        records = server.records()
+    assert rc == 0, daemon.stderr.read_text()[-2000:]
+    assert summary["delivered"] == n + 1
+    assert summary["dead_lettered"] == 1
+    ids = Counter(orjson.loads(r["data"])["_id"] for r in records)
+    assert set(ids) == {f"c1-{i}" for i in range(n)} | {"c2-0"}
+    assert max(ids.values()) == 1
+    [cut] = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
+    assert cut["reason"].endswith("cut at shutdown")
+    assert cut["category"] == "cut"
+    assert cut["line"] == event(2, 1)[:40].decode()
+    assert cut["line_no"] == 2
+
+
+@pytest.mark.parametrize("completed", [True, False])
+def test_sigterm_finishes_the_stdin_line_in_progress(
+    moto_url: str, new_stream: Any, tmp_path: Path, completed: bool
+) -> None:
+    """At SIGTERM stdin reads its line in progress to the newline and no further; a line that
+    is not completed is dead-lettered as `cut at shutdown`, not as bad JSON."""
+    stream = new_stream(1)
+    dead = tmp_path / "dead.ndjson"
+    idle_ms = "5000" if completed else "100"
+    daemon = Daemon(
+        [
+            *_args(moto_url, stream, dead)[1:],
+            *("--metrics-address", "127.0.0.1:0", "--shutdown-idle-ms", idle_ms),
+        ],
+        tmp_path,
+        stdin=subprocess.PIPE,
+    )
+    try:
+        ready = daemon.wait_for("accepting input")
+        assert daemon.proc.stdin is not None
+        last = event(1, 10)
+        daemon.proc.stdin.write(b"".join(event(1, i) + b"\n" for i in range(10)) + last[:30])
+        daemon.proc.stdin.flush()
+        until(lambda: _metrics(ready["status"])["streamer_records_delivered_total"] == 10)
+        daemon.proc.send_signal(signal.SIGTERM)
+        daemon.wait_for("signal received, draining")
+        if completed:
+            more = b"".join(event(1, i) + b"\n" for i in range(11, 16))
+            daemon.proc.stdin.write(last[30:] + b"\n" + more)
+            daemon.proc.stdin.flush()
+        rc, summary = daemon.finish(20)
+    finally:
+        daemon.kill()
+        if daemon.proc.stdin is not None:
+            daemon.proc.stdin.close()
+    assert rc == 0, daemon.stderr.read_text()[-2000:]
+    assert summary["received"] == 11, "read past the line in progress"
+    if completed:
+        assert summary["delivered"] == 11
+        assert not dead.exists() or dead.read_bytes() == b""
+    else:
+        assert summary["delivered"] == 10
+        [cut] = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
+        assert cut["reason"] == "line 11 of stdin: cut at shutdown"
+        assert cut["line"] == last[:30].decode()
