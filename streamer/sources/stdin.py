@@ -59,8 +59,15 @@ def _rest_of_line(fd: int, idle_s: float) -> tuple[bytes, bool]:
 class _FdReader:
     """A daemon thread answering one read request at a time with a chunk (b"" at EOF)."""
 
-    def __init__(self, fd: int, chunk_bytes: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        fd: int,
+        chunk_bytes: int,
+        loop: asyncio.AbstractEventLoop,
+        stop: asyncio.Event | None = None,
+    ) -> None:
         self._fd = fd
+        self._stop = stop
         self._size = chunk_bytes
         self._loop = loop
         self._wanted = threading.Semaphore(0)
@@ -101,13 +108,17 @@ class _FdReader:
 
     def _read_unless_stopped(self) -> bytes:
         """A chunk once data is ready; b"" at end of file or, taking nothing, at stop."""
-        while not self.stop_requested:
+        while not self._stopping():
             ready, _, _ = select.select([self._fd], [], [], STOP_POLL_S)
-            if ready:
+            if ready and not self._stopping():
                 chunk = os.read(self._fd, self._size)
                 self.eof = not chunk
                 return chunk
         return b""
+
+    def _stopping(self) -> bool:
+        # `stop` is read from this thread: setting it is one assignment in the loop's thread.
+        return self.stop_requested or (self._stop is not None and self._stop.is_set())
 
     def _answer(self, future: asyncio.Future[bytes], value: bytes | OSError) -> None:
         def settle() -> None:
@@ -142,7 +153,7 @@ async def read_fd_chunks(
     At `stop`, a read already under way is still awaited (up to `STOP_GRACE_S`) and its chunk
     yielded, so nothing read from the pipe is dropped; then the line in progress is finished
     (see the module), and `source.cut` set if it could not be."""
-    reader = _FdReader(fd, chunk_bytes, asyncio.get_running_loop())
+    reader = _FdReader(fd, chunk_bytes, asyncio.get_running_loop(), stop)
     open_line = busy = False
     while stop is None or not stop.is_set():
         pending = reader.read()
