@@ -197,3 +197,26 @@ def test_sigterm_finishes_the_stdin_line_in_progress(
         [cut] = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
         assert cut["reason"] == "line 11 of stdin: cut at shutdown"
         assert cut["line"] == last[:30].decode()
+
+
+def test_big_numbers_reach_the_stream_unchanged(
+    moto_url: str, new_stream: Any, tmp_path: Path
+) -> None:
+    """Integers beyond 64 bits and long decimals arrive at the stream with their digits as
+    written, through the real process and server."""
+    stream = new_stream(1)
+    numbers = {
+        "big": "18446744073709551616",
+        "neg": "-9223372036854775809",
+        "huge": "123456789012345678901234567890",
+        "dec": "0.10000000000000000000001",
+    }
+    base = orjson.loads(event(7, 0))
+    fields = ", ".join(f'"{k}": {v}' for k, v in numbers.items())
+    line = orjson.dumps(base)[:-1] + b", " + fields.encode() + b"}\n"
+    proc = run_streamer(_args(moto_url, stream, tmp_path / "dl.ndjson"), line)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    [record] = asyncio.run(read_all(moto_url, stream))
+    data = record["data"] if isinstance(record["data"], bytes) else record["data"].encode()
+    for key, digits in numbers.items():
+        assert f'"{key}":{digits}'.encode() in data.replace(b": ", b":"), key
