@@ -6,8 +6,9 @@ exists and is ACTIVE, the credentials are accepted, the record limit agrees with
 code), and it logs the start-up line with the destination's name and description, the stream's
 mode and the record limit. `check`, with settings already loaded and validated, opens the
 Kinesis client (which finds the credentials), runs `start_checks` and writes one short line per
-check; a failing check prints `FAILED` on its line and re-raises, so the caller exits with the
-same code and sentence as `run`.
+check, then opens the dead-letter file as `run` does (created 0600 or opened for append); a
+failing check prints `FAILED` on its line and re-raises, so the caller exits with the same code
+and sentence as `run`.
 
 What it leaves out: binding the inputs or the status endpoint (a running daemon may hold them),
 and sending any record.
