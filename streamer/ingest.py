@@ -14,6 +14,7 @@ What it leaves out: where chunks come from and what happens to records after the
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -22,7 +23,7 @@ from streamer.deadletter import CUT, DeadLetterFile
 from streamer.export import FILTERED, Exported, Exporter
 from streamer.pipeline import Pipeline
 from streamer.record import Entry, Outcome, Settled, Ticket
-from streamer.sources.base import Source
+from streamer.sources.base import CUT_AT_SHUTDOWN, Source
 from streamer.sources.lines import LineSplitter, Overlong
 from streamer.stats import Stats
 
@@ -61,12 +62,16 @@ class Ingest:
         try:
             splitter = LineSplitter(self.max_line_bytes)
             line_no = 0
-            async for chunk in source.chunks():
-                line_no = self._handle(name, splitter.feed(chunk), line_no)
-                source.on_accepted(line_no)
-                self.pipeline.kick()
-                await self.pipeline.wait_for_room()
-                await self.dead_letters.writable()  # a failing dead-letter file stops input
+            try:
+                async for chunk in source.chunks():
+                    line_no = self._handle(name, splitter.feed(chunk), line_no)
+                    source.on_accepted(line_no)
+                    self.pipeline.kick()
+                    await self.pipeline.wait_for_room()
+                    await self.dead_letters.writable()  # a failing dead-letter file stops input
+            except asyncio.CancelledError:  # cut by the daemon: keep the line in progress
+                self._handle(name, splitter.finish(), line_no, CUT_AT_SHUTDOWN)
+                raise
             cut: str | None = getattr(source, "cut", None)  # ended by us: a tail is not a line
             line_no = self._handle(name, splitter.finish(), line_no, cut)
             source.on_accepted(line_no)

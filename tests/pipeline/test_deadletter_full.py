@@ -10,7 +10,7 @@ from pathlib import Path
 
 from streamer import daemon
 from streamer.deadletter import DeadLetterFile
-from tests.support.events import profile
+from tests.support.events import dead_letters, profile
 from tests.support.failing_file import FullDisk
 from tests.support.fakes import FakeKinesis
 from tests.support.inprocess import settings
@@ -90,3 +90,25 @@ async def test_file_that_never_recovers_is_counted_undeadlettered(tmp_path: Path
     assert stats.summary(1.0)["undeadlettered"] == 1
     assert stats.delivered == 1
     assert disk.attempts > 1, "the write is retried"
+
+
+async def test_source_cancelled_at_shutdown_keeps_its_line_in_progress(tmp_path: Path) -> None:
+    """A source still held up (the buffer full, the stream stalled) when the input is cancelled
+    at shutdown: its unterminated line is dead-lettered as cut, not dropped."""
+    data = b"".join(profile(i) + b"\n" for i in range(50)) + profile(50)[:20]
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield data
+        await asyncio.Event().wait()  # a source that never ends by itself
+
+    fake = FakeKinesis(shard_count=1, block=asyncio.Event())
+    cfg = settings(tmp_path, buffer_records=10, drain_deadline_s=0.2)
+    runner = daemon.Daemon(cfg, fake, sources={"test": chunks}, install_signals=False)
+    run = asyncio.create_task(runner.run())
+    await _until(lambda: runner.stats.received == 50)
+    runner.stop()
+    stats = await asyncio.wait_for(run, 20)
+    cut = [e for e in dead_letters(tmp_path / "dead.ndjson") if e.get("category") == "cut"]
+    assert [e["line"] for e in cut] == [profile(50)[:20].decode()]
+    assert cut[0]["reason"] == "line 51 of test: cut at shutdown"
+    assert stats.dead_lettered == 51
