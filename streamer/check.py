@@ -6,8 +6,9 @@ exists and is ACTIVE, the credentials are accepted, the record limit agrees with
 code), and it logs the start-up line with the destination's name and description, the stream's
 mode and the record limit. `check`, with settings already loaded and validated, opens the
 Kinesis client (which finds the credentials), runs `start_checks` and writes one short line per
-check; a failing check prints `FAILED` on its line and re-raises, so the caller exits with the
-same code and sentence as `run`.
+check, then opens the dead-letter file as `run` does (created 0600 or opened for append); a
+failing check prints `FAILED` on its line and re-raises, so the caller exits with the same code
+and sentence as `run`.
 
 What it leaves out: binding the inputs or the status endpoint (a running daemon may hold them),
 and sending any record.
@@ -24,6 +25,7 @@ from pathlib import Path
 import structlog
 
 from streamer.config import Settings
+from streamer.deadletter import DeadLetterFile
 from streamer.destination import RecordLimit, record_limit
 from streamer.errors import StreamerError, StreamNotActiveError
 from streamer.kinesis import KinesisClient, StreamSummary
@@ -118,4 +120,12 @@ async def check(
     out(_line("shard map", "ok", f"{len(ready.shard_map)} shards cover the hash key space"))
     out(_line("inputs", "", ", ".join(str(i) for i in s.inputs)))
     out(_line("metrics", "", str(s.metrics_address) if s.metrics_address else "off"))
+    dead = DeadLetterFile(s.dead_letter)
+    try:
+        dead.open()
+    except StreamerError:
+        out(_line("dead letter", "FAILED", str(s.dead_letter)))
+        raise
+    dead.close()
+    out(_line("dead letter", "ok", f"{s.dead_letter} (appended to; created 0600)"))
     out("all checks passed")

@@ -95,6 +95,8 @@ class Settings:
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     allow_remote_unauthenticated: bool = False
+    idle_timeout_s: float = limits.DEFAULT_IDLE_TIMEOUT_S
+    shutdown_idle_ms: float = limits.DEFAULT_SHUTDOWN_IDLE_MS
     metrics_address: HostPort | None = None
     dead_letter: Path = Path("dead-letter.ndjson")
     drain_deadline_s: float = limits.DEFAULT_DRAIN_DEADLINE_S

@@ -5,8 +5,8 @@ credentials accepted, shard map loaded) before binding or reading any input; bui
 accumulator, retry policy and pipeline from the settings; builds the inputs through the input
 registry (`sources/registry.py`), starts them (binding the listeners) and the status endpoint;
 then feeds the pipeline until the inputs end (stdin only: at its end of file) or SIGTERM/SIGINT
-(always, when an input is endless, as a listener is). Stopping closes the inputs (what was
-already read is still processed), drains within `drain_deadline_s`,
+(always, when an input is endless, as a listener is). Stopping closes the inputs (each reads
+what its clients had sent, see `sources/`), drains, all within `drain_deadline_s`,
 dead-letters what is left (reason `shutdown deadline ...`) and logs the summary. A second
 SIGINT abandons the drain at once, still dead-lettering what is held, and marks the run
 `interrupted`.
@@ -55,15 +55,12 @@ from streamer.status import Heartbeat, StatusServer
 
 log = structlog.get_logger("streamer")
 
-INPUT_CLOSE_GRACE_S = 2.0
-"""At shutdown, how long connections may take to process what was already read from them."""
 SOCKET_READ_CHUNK_BYTES = 64 * 1024
 """Per-connection chunk: a chunk is offered whole before waiting for room, so with N
 connections the buffer can overshoot its bound by at most N chunks."""
 INTERRUPTED = "interrupted before the record was delivered"
 DEAD_LETTER_FLUSH_S = 0.5
-"""How often dead letters of bad input lines reach the file (the pipeline flushes after each
-call what that call dead-lettered)."""
+"""How often dead letters of bad input lines reach the file (and a failing file is retried)."""
 
 ChunkFactory = Callable[[], AsyncIterator[bytes]]
 """Opens an injected source's chunks (tests pass these in place of stdin)."""
@@ -81,8 +78,9 @@ class Daemon:
         clock: Callable[[], float] = time.monotonic,
         install_signals: bool = True,
         progress: bool | None = None,
+        dead_letters: DeadLetterFile | None = None,
     ) -> None:
-        """`sources` replaces stdin (tests); the other inputs come from the settings either way."""
+        """`sources` replaces stdin and `dead_letters` the settings' file (tests)."""
         self.settings = settings
         self._client = client
         self.stopping = asyncio.Event()
@@ -105,6 +103,7 @@ class Daemon:
         """What the inputs listen on (or their names), once started."""
         self.status_url: str | None = None
         self._running: list[Input] = []
+        self._dead = dead_letters
 
     # -- control -------------------------------------------------------------------------
     def stop(self) -> None:
@@ -141,9 +140,10 @@ class Daemon:
         s = self.settings
         clock = self._clock
         started = clock()
+        dead = self._dead = self._dead or DeadLetterFile(s.dead_letter, clock=clock)
+        dead.open()  # before any input is read: an unusable path is a start-up error (exit 2)
         ready = await start_checks(self._client, s, clock)
         s = self.settings = dataclasses.replace(s, max_record_bytes=ready.record_limit.max_bytes)
-        dead = DeadLetterFile(s.dead_letter)
         metrics = None
         if s.metrics_address is not None:
             metrics = Metrics(
@@ -170,7 +170,9 @@ class Daemon:
                 try:
                     background.append(asyncio.create_task(heartbeat.run(), name="heartbeat"))
                     background.append(
-                        asyncio.create_task(_flush_every(dead, DEAD_LETTER_FLUSH_S), name="flush")
+                        asyncio.create_task(
+                            _flush_every(dead, self.stats, DEAD_LETTER_FLUSH_S), name="flush"
+                        )
                     )
                     feed = self._consumer(ingest)
                     for started_input in inputs:
@@ -191,10 +193,7 @@ class Daemon:
                     if self._progress:
                         background.append(self._start_progress(pipeline))
                     await self._accept(inputs, started)
-                    grace = min(INPUT_CLOSE_GRACE_S, s.drain_deadline_s)
-                    for each in inputs:
-                        await each.close(grace, self._abandon)
-                    await self._drain(pipeline)
+                    await self._stop_and_drain(inputs, pipeline, dead)
                 finally:
                     if self._install_signals:
                         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -207,8 +206,9 @@ class Daemon:
                     if status is not None:
                         await status.close()
         finally:
-            dead.flush()
             dead.close()
+            self.stats.undeadlettered = dead.pending
+            self.failed = self.failed or dead.pending > 0  # exit 1: entries written nowhere
         log.info("summary", **self.stats.summary(clock() - started))
         return self.stats
 
@@ -249,6 +249,9 @@ class Daemon:
             read_chunk_bytes=SOCKET_READ_CHUNK_BYTES,
             wait_for_room=pipeline.wait_for_room,
             http=config.http_settings(s),
+            idle_timeout_s=s.idle_timeout_s,
+            shutdown_idle_s=s.shutdown_idle_ms / 1000,
+            clock=self._clock,
         )
         return [*injected, *build_inputs(specs, context)]
 
@@ -291,12 +294,23 @@ class Daemon:
 
         return consume
 
-    async def _drain(self, pipeline: Pipeline) -> None:
-        """Drain within the deadline, unless a second SIGINT comes first."""
+    async def _stop_and_drain(
+        self, inputs: list[Input], pipeline: Pipeline, dead: DeadLetterFile
+    ) -> None:
+        """Close the inputs (reading what clients sent), drain, write the last dead letters:
+        all within the drain deadline."""
+        deadline = self._clock() + self.settings.drain_deadline_s
+        for each in inputs:
+            await each.close(max(0.001, deadline - self._clock()), self._abandon)
+        await self._drain(pipeline, max(0.001, deadline - self._clock()))
+        await dead.last_tries(deadline)
+
+    async def _drain(self, pipeline: Pipeline, timeout_s: float) -> None:
+        """Drain within `timeout_s`, unless a second SIGINT comes first."""
         if self._abandon.is_set():
             pipeline.abandon(INTERRUPTED)
             return
-        drain = asyncio.create_task(pipeline.close(self.settings.drain_deadline_s))
+        drain = asyncio.create_task(pipeline.close(timeout_s))
         cutter = asyncio.create_task(self._abandon.wait())
         await asyncio.wait({drain, cutter}, return_when=asyncio.FIRST_COMPLETED)
         cutter.cancel()
@@ -314,6 +328,8 @@ class Daemon:
             return "the pipeline failed: see the error log"
         if self.stopping.is_set():
             return "shutting down: not accepting input"
+        if self._dead is not None and self._dead.problem is not None:
+            return f"{self._dead.problem}: input stopped, retrying"
         problem = self.health.problem(self._clock())
         if problem is not None:
             return problem
@@ -384,8 +400,10 @@ async def _all_ended(inputs: list[Input]) -> None:
     await asyncio.gather(*(i.ended() for i in inputs))
 
 
-async def _flush_every(dead: DeadLetterFile, interval_s: float) -> None:
-    """Flush dead letters written outside a PutRecords call (bad input lines) periodically."""
+async def _flush_every(dead: DeadLetterFile, stats: Stats, interval_s: float) -> None:
+    """Flush dead letters written outside a PutRecords call (bad input lines) periodically;
+    this also retries a failing file."""
     while True:
         await asyncio.sleep(interval_s)
         dead.flush()
+        stats.undeadlettered = dead.pending

@@ -1,27 +1,29 @@
 """The ingest loop: one source's chunks -> lines -> export records -> the pipeline.
 
 What it does: frames chunks into lines, numbers them, skips blank ones, transforms each with the
-exporter, dead-letters bad lines (with source, line number and reason) and offers the rest to
-the pipeline; after each chunk it wakes the sender and waits for room (backpressure), so a fast
-source can never fill memory. It tells each source when its lines are accepted, and, for a
-source that asks, routes the `Settled` events of its lines: those that end here (filtered out,
-once per chunk; bad input, `REJECTED` once per line with its reason) and those the pipeline
-publishes (`settled` is its subscriber).
+exporter, dead-letters bad lines (with source, line number and reason; the unterminated last
+line of a source the daemon ended, `cut`, with that reason) and offers the rest to the
+pipeline; after each chunk it wakes the sender and waits for room (backpressure) and for a
+writable dead-letter file, so a fast source can never fill memory. It tells each source when
+its lines are accepted, and, for a source that asks, routes the `Settled` events of its lines:
+those that end here (filtered out, once per chunk; bad input, `REJECTED` once per line with its
+reason) and those the pipeline publishes (`settled` is its subscriber).
 
 What it leaves out: where chunks come from and what happens to records after they are offered.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from streamer.deadletter import DeadLetterFile
+from streamer.deadletter import CUT, DeadLetterFile
 from streamer.export import FILTERED, Exported, Exporter
 from streamer.pipeline import Pipeline
 from streamer.record import Entry, Outcome, Settled, Ticket
-from streamer.sources.base import Source
+from streamer.sources.base import CUT_AT_SHUTDOWN, Source
 from streamer.sources.lines import LineSplitter, Overlong
 from streamer.stats import Stats
 
@@ -63,12 +65,18 @@ class Ingest:
         try:
             splitter = LineSplitter(self.max_line_bytes)
             line_no = 0
-            async for chunk in source.chunks():
-                line_no = self._handle(name, splitter.feed(chunk), line_no)
-                source.on_accepted(line_no)
-                self.pipeline.kick()
-                await self.pipeline.wait_for_room()
-            line_no = self._handle(name, splitter.finish(), line_no)
+            try:
+                async for chunk in source.chunks():
+                    line_no = self._handle(name, splitter.feed(chunk), line_no)
+                    source.on_accepted(line_no)
+                    self.pipeline.kick()
+                    await self.pipeline.wait_for_room()
+                    await self.dead_letters.writable()  # a failing dead-letter file stops input
+            except asyncio.CancelledError:  # cut by the daemon: keep the line in progress
+                self._handle(name, splitter.finish(), line_no, CUT_AT_SHUTDOWN)
+                raise
+            cut: str | None = getattr(source, "cut", None)  # ended by us: a tail is not a line
+            line_no = self._handle(name, splitter.finish(), line_no, cut)
             source.on_accepted(line_no)
             self.pipeline.kick()
             return line_no
@@ -98,7 +106,9 @@ class Ingest:
             self._unsettled.pop(name, None)
             self._done.discard(name)
 
-    def _handle(self, source: str, lines: list[bytes | Overlong], line_no: int) -> int:
+    def _handle(
+        self, source: str, lines: list[bytes | Overlong], line_no: int, cut: str | None = None
+    ) -> int:
         stats = self.stats
         export = self.exporter.export
         now = self.clock()
@@ -115,6 +125,13 @@ class Ingest:
                     blank.append(line_no)
                     continue
                 received += 1
+                if cut is not None:  # the unterminated tail of a source we ended
+                    stats.reject(CUT)
+                    rejected.append((line_no, cut))
+                    self.dead_letters.cut_line(
+                        source=source, line_no=line_no, line=line, reason=cut
+                    )
+                    continue
                 result = export(line)
                 if type(result) is Exported:
                     offer(Entry(result.data, result.partition_key, source, line_no, now))

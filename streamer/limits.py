@@ -81,3 +81,15 @@ DEFAULT_HTTP_WAIT_S: Final = 10.0
 """How long an HTTP request waits for room in the buffer before it is answered 503."""
 MAX_HTTP_ERRORS_LISTED: Final = 100
 """An HTTP answer lists at most this many bad lines (its `rejected` counts them all)."""
+DEAD_LETTER_FLUSH_BYTES: Final = 256 * 1024
+"""Pending dead-letter entries are written once they reach this size (and at every flush)."""
+DEAD_LETTER_RETRY_S: Final = 1.0
+"""After a failed dead-letter write (disk full), how long before the next attempt."""
+EVICT_IDLE_MIN_S: Final = 10.0
+"""At the connection limit, the connection longest without a complete line is closed to admit a
+new client only if it has gone at least this long without one."""
+DEFAULT_IDLE_TIMEOUT_S: Final = 300.0
+"""A connection that completes no line for this long is closed."""
+DEFAULT_SHUTDOWN_IDLE_MS: Final = 200.0
+"""At shutdown, an open connection (or stdin's line in progress) is read until nothing has
+arrived for this long, within the drain deadline."""

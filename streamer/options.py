@@ -316,6 +316,26 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "allow tcp:// inputs, and http(s):// inputs without a token, on a non-loopback address",
     ),
     Option(
+        "idle_timeout_s",
+        "daemon",
+        "a socket connection that completes no line for this long is closed (at the connection "
+        "limit, the one longest without a line is closed for a new client after 10 s)",
+        "S",
+        low=1,
+        high=DAY_S,
+        unit="s",
+    ),
+    Option(
+        "shutdown_idle_ms",
+        "daemon",
+        "at SIGTERM, open connections are read until their end or until nothing arrives for "
+        "this long (stdin: its line in progress), within the drain deadline",
+        "MS",
+        low=1,
+        high=DAY_S * 1000,
+        unit="ms",
+    ),
+    Option(
         "metrics_address",
         "daemon",
         "serve /metrics (Prometheus), /healthz and /readyz here, e.g. 127.0.0.1:9108",

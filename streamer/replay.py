@@ -232,8 +232,9 @@ async def replay(
                 )
             await pipeline.close(settings.drain_deadline_s)
     finally:
-        dead.flush()
         dead.close()
+        stats.undeadlettered = dead.pending  # could not be written: the run fails
+        report.failed = report.failed or dead.pending > 0
     report.profiles = len(feeder.keys)
     if report.profiles:
         log.warning(

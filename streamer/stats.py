@@ -2,7 +2,9 @@
 
 What it does: plain integer counters bumped where each event happens (the ingest loop counts
 lines, the pipeline counts calls, retries and throttling), `count_settled` (a subscriber of the
-pipeline's settled events: delivered and dead-lettered records and their reasons), and the
+pipeline's settled events: delivered and dead-lettered records and their reasons),
+`undeadlettered` (set by the daemon from the dead-letter file: entries decided but not written,
+which `dead_lettered` leaves out), and the
 summary dict printed as the last log line. Metrics exporters read these counters; nothing here
 does I/O.
 
@@ -53,6 +55,9 @@ class Stats:
     dead_letter_reasons: Counter[str] = field(default_factory=Counter)
     """Dead-lettered records by short reason (the reason's first clause)."""
     throttled_by_shard: Counter[str] = field(default_factory=Counter)
+    undeadlettered: int = 0
+    """Entries meant for the dead-letter file that are not (yet) in it: the file could not be
+    written. At exit, what could be written nowhere."""
 
     def count_settled(self, event: Settled) -> None:
         """Count records the pipeline settled (bad input is counted by intake as `rejected`)."""
@@ -64,7 +69,8 @@ class Stats:
 
     @property
     def dead_lettered(self) -> int:
-        return self.rejected + self.dead_lettered_delivery
+        """Entries written to the dead-letter file (decided ones not yet written excluded)."""
+        return self.rejected + self.dead_lettered_delivery - self.undeadlettered
 
     def reject(self, category: str) -> None:
         """Count one bad input line."""
@@ -78,6 +84,7 @@ class Stats:
             "filtered": self.filtered,
             "delivered": self.delivered,
             "dead_lettered": self.dead_lettered,
+            "undeadlettered": self.undeadlettered,
             "rejected": self.rejected,
             "retried": self.retried,
             "throttled": self.throttled,

@@ -15,12 +15,14 @@ What it leaves out: framing lines and what happens to them (`ingest.py`), parsin
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Final, Protocol
 
 import structlog
 
+from streamer.limits import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_SHUTDOWN_IDLE_MS
 from streamer.record import Settled
 from streamer.sources.address import InputSpec
 from streamer.sources.http_request import HttpSettings
@@ -70,6 +72,22 @@ class ChunkSource:
         pass
 
 
+CUT_AT_SHUTDOWN: Final = "cut at shutdown"
+
+
+class CuttableSource(ChunkSource):
+    """A `ChunkSource` the daemon may end before its sender did (shutdown, an idle connection):
+    `cut` then says why, and the intake dead-letters an unterminated last line with that reason
+    (category "cut") rather than reading it as a line. `chunks_of` builds the chunks from the
+    source itself, so the reader can set `cut`."""
+
+    __slots__ = ("cut",)
+
+    def __init__(self, name: str, chunks_of: Callable[[CuttableSource], AsyncIterator[bytes]]):
+        self.cut: str | None = None
+        super().__init__(name, chunks_of(self))
+
+
 @dataclass(frozen=True, slots=True)
 class InputContext:
     """What inputs are built with, beyond their specs."""
@@ -81,6 +99,11 @@ class InputContext:
     wait_for_room: Callable[[], Awaitable[None]] | None = None
     """Returns once the intake has room (an input that must answer "busy" waits on it)."""
     http: HttpSettings = field(default_factory=HttpSettings)
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
+    """A socket connection that completes no line for this long is closed."""
+    shutdown_idle_s: float = DEFAULT_SHUTDOWN_IDLE_MS / 1000
+    """At stop, an input is read until nothing has arrived for this long."""
+    clock: Callable[[], float] = time.monotonic
 
 
 class Input(Protocol):

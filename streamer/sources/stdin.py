@@ -6,6 +6,12 @@ poll). One chunk is read per request, so a paused consumer stops the reading (ba
 thread is a daemon thread, not the loop's default executor: a read blocked on an idle pipe must
 not keep the process alive after SIGTERM (the default executor is joined at loop shutdown).
 
+At stop (SIGTERM), a read already under way is finished and then the line in progress is
+read up to its newline (byte by byte, so nothing past it is taken from the pipe), until nothing
+arrives for the shutdown idle time or `LINE_REST_MAX_S`; the rest of the input is not read. A
+line still unterminated then is marked `cut` (dead-lettered by the intake, not read as a line);
+at end of file a last line without newline is a normal last line.
+
 `stdin_input` is its row in the input registry: one source named `stdin`, read to its end.
 
 What it leaves out: framing (see `lines.py`); sockets (see `sockets.py`).
@@ -16,24 +22,60 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
 import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from streamer.limits import READ_CHUNK_BYTES
+from streamer.limits import DEFAULT_SHUTDOWN_IDLE_MS, READ_CHUNK_BYTES
 from streamer.sources.address import InputSpec
-from streamer.sources.base import ChunkSource, InputContext, SingleSourceInput
+from streamer.sources.base import CUT_AT_SHUTDOWN, CuttableSource, InputContext, SingleSourceInput
+
+STOP_POLL_S = 0.05
+"""How often a read waiting for data checks whether the input is stopping."""
+LINE_REST_MAX_S = 2.0
+"""At stop, the longest the line in progress is read for (slowly, byte by byte)."""
+
+
+def _rest_of_line(fd: int, idle_s: float) -> tuple[bytes, bool]:
+    """Bytes up to and including the next newline, stopping when nothing arrives for `idle_s`
+    or after `LINE_REST_MAX_S`; and whether end of file was reached."""
+    out = bytearray()
+    give_up = time.monotonic() + LINE_REST_MAX_S
+    while time.monotonic() < give_up:
+        ready, _, _ = select.select([fd], [], [], idle_s)
+        if not ready:
+            break
+        byte = os.read(fd, 1)
+        if not byte:
+            return bytes(out), True
+        out += byte
+        if byte == b"\n":
+            break
+    return bytes(out), False
 
 
 class _FdReader:
     """A daemon thread answering one read request at a time with a chunk (b"" at EOF)."""
 
-    def __init__(self, fd: int, chunk_bytes: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        fd: int,
+        chunk_bytes: int,
+        loop: asyncio.AbstractEventLoop,
+        stop: asyncio.Event | None = None,
+    ) -> None:
         self._fd = fd
+        self._stop = stop
         self._size = chunk_bytes
         self._loop = loop
         self._wanted = threading.Semaphore(0)
         self._future: asyncio.Future[bytes] | None = None
+        self._rest_idle_s: float | None = None
+        self.stop_requested = False
+        """Set at stop: a read waiting for data returns b"" (with `eof` False), taking nothing."""
+        self.eof = False
         self._thread = threading.Thread(target=self._run, name="streamer-stdin", daemon=True)
         self._thread.start()
 
@@ -42,19 +84,41 @@ class _FdReader:
         self._wanted.release()
         return self._future
 
+    def read_rest_of_line(self, idle_s: float) -> asyncio.Future[bytes]:
+        """The bytes up to the next newline (see `_rest_of_line`); `eof` tells if it ended."""
+        self._rest_idle_s = idle_s
+        return self.read()
+
     def _run(self) -> None:
         while True:
             self._wanted.acquire()
             future = self._future
             assert future is not None
             try:
-                chunk = os.read(self._fd, self._size)
+                if self._rest_idle_s is None:
+                    chunk = self._read_unless_stopped()
+                else:
+                    chunk, self.eof = _rest_of_line(self._fd, self._rest_idle_s)
             except OSError as exc:
                 self._answer(future, exc)
                 return
             self._answer(future, chunk)
-            if not chunk:
+            if self.eof or self._rest_idle_s is not None:
                 return
+
+    def _read_unless_stopped(self) -> bytes:
+        """A chunk once data is ready; b"" at end of file or, taking nothing, at stop."""
+        while not self._stopping():
+            ready, _, _ = select.select([self._fd], [], [], STOP_POLL_S)
+            if ready and not self._stopping():
+                chunk = os.read(self._fd, self._size)
+                self.eof = not chunk
+                return chunk
+        return b""
+
+    def _stopping(self) -> bool:
+        # `stop` is read from this thread: setting it is one assignment in the loop's thread.
+        return self.stop_requested or (self._stop is not None and self._stop.is_set())
 
     def _answer(self, future: asyncio.Future[bytes], value: bytes | OSError) -> None:
         def settle() -> None:
@@ -70,20 +134,27 @@ class _FdReader:
 
 
 STOP_GRACE_S = 1.0
-"""When asked to stop with a read pending, how long to wait for that read's chunk: bytes taken
-from the pipe must still be processed, but an idle pipe must not hold up the shutdown."""
-STOP_WAIT_S = STOP_GRACE_S + 0.5
+"""When asked to stop with a read pending, how long to wait for that read's answer (a chunk
+already taken from the pipe, or nothing once the read noticed the stop)."""
+STOP_WAIT_S = STOP_GRACE_S + LINE_REST_MAX_S + 0.5
 """At stop, how long the input waits for its reader to end by itself before cancelling it."""
 
 
 async def read_fd_chunks(
-    fd: int = 0, chunk_bytes: int = READ_CHUNK_BYTES, *, stop: asyncio.Event | None = None
+    fd: int = 0,
+    chunk_bytes: int = READ_CHUNK_BYTES,
+    *,
+    stop: asyncio.Event | None = None,
+    source: CuttableSource | None = None,
+    shutdown_idle_s: float = DEFAULT_SHUTDOWN_IDLE_MS / 1000,
 ) -> AsyncIterator[bytes]:
     """Yield chunks from `fd` until end of file, or until `stop` is set.
 
     At `stop`, a read already under way is still awaited (up to `STOP_GRACE_S`) and its chunk
-    yielded, so nothing read from the pipe is dropped; then no further read is started."""
-    reader = _FdReader(fd, chunk_bytes, asyncio.get_running_loop())
+    yielded, so nothing read from the pipe is dropped; then the line in progress is finished
+    (see the module), and `source.cut` set if it could not be."""
+    reader = _FdReader(fd, chunk_bytes, asyncio.get_running_loop(), stop)
+    open_line = busy = False
     while stop is None or not stop.is_set():
         pending = reader.read()
         if stop is None:
@@ -94,19 +165,37 @@ async def read_fd_chunks(
                 await asyncio.wait((pending, stopped), return_when=asyncio.FIRST_COMPLETED)
             finally:
                 stopped.cancel()
+            reader.stop_requested = True  # a read still waiting for data gives up
             try:
                 chunk = await asyncio.wait_for(asyncio.shield(pending), STOP_GRACE_S)
             except TimeoutError:
-                return  # an idle pipe: nothing was taken from it
+                busy = True  # the reader is stuck: it cannot finish the line
+                break
         if not chunk:
-            return
+            if reader.eof or stop is None or not stop.is_set():
+                return
+            break  # stopped, nothing taken
+        reader.stop_requested = False
+        open_line = not chunk.endswith(b"\n")
         yield chunk
+    if open_line and not busy:
+        rest = await reader.read_rest_of_line(shutdown_idle_s)
+        if rest:
+            yield rest
+        open_line = not (rest.endswith(b"\n") or reader.eof)
+    if open_line and source is not None:
+        source.cut = CUT_AT_SHUTDOWN
 
 
 def stdin_input(specs: Sequence[InputSpec], context: InputContext) -> SingleSourceInput:
     """Standard input as an input: read to its end, or until the daemon stops."""
 
-    def open_source() -> ChunkSource:
-        return ChunkSource("stdin", read_fd_chunks(stop=context.stop))
+    def open_source() -> CuttableSource:
+        return CuttableSource(
+            "stdin",
+            lambda source: read_fd_chunks(
+                stop=context.stop, source=source, shutdown_idle_s=context.shutdown_idle_s
+            ),
+        )
 
     return SingleSourceInput("stdin", open_source, STOP_WAIT_S)
