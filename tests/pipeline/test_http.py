@@ -360,7 +360,8 @@ async def test_a_certificate_that_does_not_load_is_a_config_error(tmp_path: Path
 
 async def test_body_cut_at_shutdown_says_how_far_it_was_taken(tmp_path: Path) -> None:
     """A body still being taken in when the shutdown grace period ends is answered 503 with
-    `accepted_through_line`; the lines taken are dead-lettered at the drain deadline, not lost."""
+    `accepted_through_line`; the lines taken are dead-lettered at the drain deadline, not lost,
+    and a line the cut fell in is dead-lettered as cut."""
     fake = FakeKinesis(shard_count=1, block=asyncio.Event())
     config = cfg(tmp_path, buffer_records=2, drain_deadline_s=0.3)
     daemon = Daemon(config, fake, progress=False)
@@ -375,7 +376,10 @@ async def test_body_cut_at_shutdown_says_how_far_it_was_taken(tmp_path: Path) ->
     through = answer["accepted_through_line"]
     assert 0 < through < 1000
     assert daemon.stats.exported == through
-    assert daemon.stats.delivered + daemon.stats.dead_lettered == through
+    assert daemon.stats.delivered + daemon.stats.dead_lettered_delivery == through
+    # the line the cut fell in (after `through`) is dead-lettered as cut, never lost
+    assert daemon.stats.rejected_by_category["cut"] <= 1
+    assert daemon.stats.rejected == daemon.stats.rejected_by_category["cut"]
 
 
 async def test_a_port_in_use_is_a_listen_error(tmp_path: Path) -> None:
