@@ -9,7 +9,8 @@ then feeds the pipeline until the inputs end (stdin only: at its end of file) or
 already read is still processed), drains within `drain_deadline_s`,
 dead-letters what is left (reason `shutdown deadline ...`) and logs the summary. A second
 SIGINT abandons the drain at once, still dead-lettering what is held, and marks the run
-`interrupted`.
+`interrupted`. With `spool_dir`, the spool is locked and opened first, what it holds is replayed
+before any input starts, and records left at the deadline stay in it (`spooled`).
 
 What it leaves out: argument parsing and exit codes (`cli.py`); the pieces it wires.
 """
@@ -48,6 +49,8 @@ from streamer.sources.base import (
 )
 from streamer.sources.registry import build_inputs
 from streamer.sources.stdin import STOP_WAIT_S
+from streamer.spool.restore import restore
+from streamer.spool.spool import Spool, open_spool
 from streamer.stats import Stats
 from streamer.status import Heartbeat, StatusServer
 
@@ -102,6 +105,7 @@ class Daemon:
         self.inputs: list[str] = []
         """What the inputs listen on (or their names), once started."""
         self.status_url: str | None = None
+        self.spool: Spool | None = None
         self._running: list[Input] = []
 
     # -- control -------------------------------------------------------------------------
@@ -142,13 +146,9 @@ class Daemon:
         ready = await start_checks(self._client, s, clock)
         s = self.settings = dataclasses.replace(s, max_record_bytes=ready.record_limit.max_bytes)
         dead = DeadLetterFile(s.dead_letter)
-        metrics = None
-        if s.metrics_address is not None:
-            metrics = Metrics(
-                self.stats,
-                info={"destination": s.name, "stream": s.stream_name, "region": s.region},
-            )
+        metrics = self._metrics()
         pipeline = self._pipeline(ready.shard_map, dead, metrics)
+        spool = self.spool = open_spool(s, clock)
         ingest = Ingest(
             exporter=Exporter(s.activation()),
             pipeline=pipeline,
@@ -156,6 +156,7 @@ class Daemon:
             stats=self.stats,
             clock=clock,
             max_line_bytes=s.line_limit,
+            spool=spool,
         )
         pipeline.subscribe(ingest.settled)
         inputs = self._running = self._build_inputs()
@@ -171,6 +172,7 @@ class Daemon:
                         asyncio.create_task(_flush_every(dead, DEAD_LETTER_FLUSH_S), name="flush")
                     )
                     feed = self._consumer(ingest)
+                    await restore(spool, ingest)
                     for started_input in inputs:
                         self.inputs += await started_input.start(feed)
                     if metrics is not None and s.metrics_address is not None:
@@ -205,10 +207,16 @@ class Daemon:
                     if status is not None:
                         await status.close()
         finally:
-            dead.flush()
-            dead.close()
+            await _close_files(dead, spool)
         log.info("summary", **self.stats.summary(clock() - started))
         return self.stats
+
+    def _metrics(self) -> Metrics | None:
+        s = self.settings
+        if s.metrics_address is None:
+            return None
+        info = {"destination": s.name, "stream": s.stream_name, "region": s.region}
+        return Metrics(self.stats, info=info)
 
     def _pipeline(
         self, shard_map: ShardMap, dead: DeadLetterFile, metrics: Metrics | None
@@ -311,6 +319,8 @@ class Daemon:
         if self.stopping.is_set():
             return "shutting down: not accepting input"
         problem = self.health.problem(self._clock())
+        if problem is None and self.spool is not None:
+            problem = self.spool.problem
         if problem is not None:
             return problem
         if not pipeline.has_room():
@@ -372,6 +382,14 @@ def _open(name: str, factory: ChunkFactory) -> Source:
 
 async def _all_ended(inputs: list[Input]) -> None:
     await asyncio.gather(*(i.ended() for i in inputs))
+
+
+async def _close_files(dead: DeadLetterFile, spool: Spool | None) -> None:
+    """At exit: sync and release the spool, flush and close the dead-letter file."""
+    if spool is not None:
+        await spool.close()
+    dead.flush()
+    dead.close()
 
 
 async def _flush_every(dead: DeadLetterFile, interval_s: float) -> None:

@@ -3,7 +3,9 @@
 What it does: frames chunks into lines, numbers them, skips blank ones, transforms each with the
 exporter, dead-letters bad lines (with source, line number and reason) and offers the rest to
 the pipeline; after each chunk it wakes the sender and waits for room (backpressure), so a fast
-source can never fill memory. It tells each source when its lines are accepted, and, for a
+source can never fill memory. With a spool, each chunk's records are first appended to it (raw
+line, source, line number) and a source hears that its lines are accepted only once the spool
+says they are durable. It tells each source when its lines are accepted, and, for a
 source that asks, routes the `Settled` events of its lines: those that end here (bad input,
 filtered out, once per chunk) and those the pipeline publishes (`settled` is its subscriber).
 
@@ -12,6 +14,7 @@ What it leaves out: where chunks come from and what happens to records after the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -22,6 +25,7 @@ from streamer.pipeline import Pipeline
 from streamer.record import Entry, Outcome, Settled, Ticket
 from streamer.sources.base import Source
 from streamer.sources.lines import LineSplitter, Overlong
+from streamer.spool.spool import Spool
 from streamer.stats import Stats
 
 OVERLONG: Final = "overlong"
@@ -44,6 +48,8 @@ class Ingest:
     stats: Stats
     clock: Callable[[], float]
     max_line_bytes: int
+    spool: Spool | None = None
+    """Where accepted lines are kept until settled (None: memory only)."""
     _listeners: dict[str, Source] = field(default_factory=dict, init=False)
     """The sources that want settled events, by name."""
     _unsettled: dict[str, int] = field(default_factory=dict, init=False)
@@ -60,17 +66,29 @@ class Ingest:
             splitter = LineSplitter(self.max_line_bytes)
             line_no = 0
             async for chunk in source.chunks():
-                line_no = self._handle(name, splitter.feed(chunk), line_no)
-                source.on_accepted(line_no)
-                self.pipeline.kick()
+                line_no = await self._take(source, splitter.feed(chunk), line_no)
                 await self.pipeline.wait_for_room()
-            line_no = self._handle(name, splitter.finish(), line_no)
-            source.on_accepted(line_no)
-            self.pipeline.kick()
-            return line_no
+            return await self._take(source, splitter.finish(), line_no)
         finally:
             self._done.add(name)
             self._forget_if_settled(name)
+
+    async def _take(self, source: Source, lines: list[bytes | Overlong], line_no: int) -> int:
+        """Handle one chunk's lines; offer their records (spooled first, with a spool)."""
+        spool = self.spool
+        now = self.clock()
+        line_no, entries, raw = self._handle(source.name, lines, line_no, now, spool is not None)
+        if spool is None:
+            if entries:
+                self.pipeline.offer(entries, now)
+            source.on_accepted(line_no)
+        else:
+            await spool.append(entries, raw)
+            if entries:
+                self.pipeline.offer(entries, now)
+            spool.when_durable(functools.partial(source.on_accepted, line_no))
+        self.pipeline.kick()
+        return line_no
 
     def settled(self, event: Settled) -> None:
         """Route a settled event to the sources of its lines that asked for them (a pipeline
@@ -79,8 +97,10 @@ class Ingest:
         if not listeners:
             return
         by_source: dict[str, list[Ticket]] = {}
+        fresh = self.spool.fresh_from if self.spool is not None else 0
         for ticket in event.tickets:
-            if ticket.source in listeners:
+            # a replayed line's source may share its name with a new one: not routed
+            if ticket.source in listeners and not 0 <= ticket.offset < fresh:
                 by_source.setdefault(ticket.source, []).append(ticket)
         for name, tickets in by_source.items():
             listeners[name].on_settled(Settled(event.outcome, tickets=tickets, reason=event.reason))
@@ -94,12 +114,15 @@ class Ingest:
             self._unsettled.pop(name, None)
             self._done.discard(name)
 
-    def _handle(self, source: str, lines: list[bytes | Overlong], line_no: int) -> int:
+    def _handle(
+        self, source: str, lines: list[bytes | Overlong], line_no: int, now: float, keep: bool
+    ) -> tuple[int, list[Entry], list[bytes]]:
+        """Export one chunk's lines; (last line number, records, their raw lines if `keep`)."""
         stats = self.stats
         export = self.exporter.export
-        now = self.clock()
         entries: list[Entry] = []
         offer = entries.append
+        raw: list[bytes] = []
         rejected: list[int] = []
         filtered: list[int] = []
         blank: list[int] = []
@@ -114,6 +137,8 @@ class Ingest:
                 result = export(line)
                 if type(result) is Exported:
                     offer(Entry(result.data, result.partition_key, source, line_no, now))
+                    if keep:
+                        raw.append(line)
                 elif result is FILTERED:
                     filtered.append(line_no)
                 else:
@@ -137,8 +162,6 @@ class Ingest:
                     size=line.size,
                     limit=self.max_line_bytes,
                 )
-        if entries:
-            self.pipeline.offer(entries, now)
         stats.received += received
         stats.exported += len(entries)
         stats.filtered += len(filtered)
@@ -153,4 +176,4 @@ class Ingest:
                 if nos:
                     tickets = [Ticket(source, n) for n in nos]
                     listener.on_settled(Settled(outcome, tickets=tickets, reason=reason))
-        return line_no
+        return line_no, entries, raw

@@ -74,3 +74,9 @@ REPEATED_WARNING_INTERVAL_S: Final = 30.0
 most once per this interval, with the count of occurrences."""
 DEFAULT_UNREADY_AFTER_S: Final = 30.0
 """/readyz turns 503 when every PutRecords call for this long has failed."""
+DEFAULT_SPOOL_SYNC_INTERVAL_MS: Final = 50.0
+"""Spool group commit: lines appended are synced at most this long after the first of them."""
+DEFAULT_SPOOL_MAX_BYTES: Final = 1024 * MiB
+MIN_SPOOL_MAX_BYTES: Final = 64 * 1024
+SPOOL_SEGMENT_BYTES: Final = 64 * MiB
+"""Largest spool segment file; a segment is deleted once all its lines are settled."""

@@ -320,6 +320,37 @@ OPTIONS: Final[tuple[Option, ...]] = (
         high=DAY_S,
         unit="s",
     ),
+    Option(
+        "spool_dir",
+        "daemon",
+        "keep every accepted line in this directory (created 0700) until it is delivered or "
+        "dead-lettered, and send what is left there at the next start (off by default: see "
+        "Delivery guarantees in the README)",
+        "DIR",
+    ),
+    Option(
+        "spool_sync",
+        "daemon",
+        "when spooled lines are synced to disk: interval (group commit every "
+        "spool_sync_interval_ms), always (before each acknowledgement) or never (the OS decides)",
+    ),
+    Option(
+        "spool_sync_interval_ms",
+        "daemon",
+        "with spool_sync = interval, the longest a spooled line waits to be synced",
+        "MS",
+        low=1,
+        high=60_000,
+        unit="ms",
+    ),
+    Option(
+        "spool_max_bytes",
+        "daemon",
+        "the most the spool holds on disk; input waits while it is full",
+        "BYTES",
+        low=limits.MIN_SPOOL_MAX_BYTES,
+        high=1 << 50,
+    ),
 )
 
 BY_KEY: Final = {o.key: o for o in OPTIONS}

@@ -90,6 +90,7 @@ class Entry:
         "hash_key",
         "line_no",
         "not_before",
+        "offset",
         "partition_key",
         "predicted_shard",
         "size",
@@ -107,6 +108,8 @@ class Entry:
         self.hash_key = _from_bytes(_md5(key_bytes).digest(), "big")
         self.source = source
         self.line_no = line_no
+        self.offset = -1
+        """Where the spool keeps the line (-1: not spooled)."""
         self.first_seen = now
         """When the record was accepted; its time budget runs from here."""
         self.enqueued_at = now
@@ -120,7 +123,7 @@ class Entry:
     @property
     def ticket(self) -> Ticket:
         """The intake ticket (kept as flat fields: no extra object per record on the hot path)."""
-        return Ticket(self.source, self.line_no)
+        return Ticket(self.source, self.line_no, self.offset)
 
     def note_failure(self, description: str) -> None:
         """Record a failed attempt."""
