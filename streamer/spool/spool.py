@@ -78,7 +78,7 @@ class Spool:
         if not self._policy.acknowledges_at_once:
             # a failed last sync leaves its acknowledgements uncalled: nothing is acknowledged
             # that is not durable
-            await self._sync_once()
+            await self.sync()
         self.store.close()
 
     # -- what the daemon observes ----------------------------------------------------------
@@ -167,10 +167,10 @@ class Spool:
             delay = due - self._clock()
             if delay > 0:
                 await asyncio.sleep(delay)
-            if not await self._sync_once():
+            if not await self.sync():
                 await asyncio.sleep(self._retry_s)
 
-    async def _sync_once(self) -> bool:
+    async def sync(self) -> bool:
         """Sync everything appended so far and call the acknowledgements it covers."""
         waiting, self._waiting = self._waiting, []
         job: SyncJob = self.store.begin_sync()
