@@ -5,6 +5,7 @@ stay spooled and the next start delivers them."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 
 import pytest
@@ -37,13 +38,14 @@ async def test_acknowledgements_wait_for_the_sync_in_order(tmp_path: Path) -> No
         acked: list[int] = []
         entries, lines = _entries(1, 3)
         await spool.append(entries, lines)
-        spool.when_durable(lambda: acked.append(3))
-        spool.when_durable(lambda: acked.append(4))  # a chunk of only bad lines: still waits
+        spool.when_durable(functools.partial(acked.append, 3))
+        # a chunk of only bad lines still waits for the lines before it
+        spool.when_durable(functools.partial(acked.append, 4))
         assert acked == []
         assert all(e.offset >= 0 for e in entries)
         assert await spool.sync()
         assert acked == [3, 4]
-        spool.when_durable(lambda: acked.append(5))  # nothing unsynced: at once
+        spool.when_durable(functools.partial(acked.append, 5))  # nothing unsynced: at once
         assert acked == [3, 4, 5]
         await spool.close()
 
@@ -79,7 +81,8 @@ async def test_a_failed_write_holds_intake_and_is_retried(
     entries, lines = _entries(1, 2)
     await spool.append(entries, lines)
     assert seen[0] is None
-    assert seen[1] is not None and "No space left on device" in seen[1]
+    assert seen[1] is not None
+    assert "No space left on device" in seen[1]
     assert spool.problem is None
     assert all(e.offset >= 0 for e in entries)
     await spool.close()
@@ -95,7 +98,8 @@ async def test_a_full_spool_makes_input_wait_until_lines_settle(tmp_path: Path) 
         await spool.append(entries, lines)
         held += entries
         n += 50
-    assert spool.problem is not None and spool.problem.startswith("spool full")
+    assert spool.problem is not None
+    assert spool.problem.startswith("spool full")
     waiting = asyncio.create_task(spool.append(*_entries(n, 1)))
     await asyncio.sleep(0)
     assert not waiting.done()

@@ -8,7 +8,7 @@ import zlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamer.spool.framing import HEADER, FrameReader, encode, encode_source
+from streamer.spool.framing import HEADER, FrameReader, Torn, encode, encode_source
 
 LINES = st.lists(
     st.tuples(
@@ -24,12 +24,12 @@ def _frames(lines: list[tuple[str, int, bytes]]) -> list[bytes]:
     return [encode(encode_source(src), seq, line) for src, seq, line in lines]
 
 
-def _read(data: bytes, cuts: list[int]) -> tuple[list[tuple[int, str, int, bytes]], object]:
+def _read(data: bytes, cuts: list[int]) -> tuple[list[tuple[int, str, int, bytes]], Torn | None]:
     reader = FrameReader()
-    out = []
+    out: list[tuple[int, str, int, bytes]] = []
     start = 0
     for cut in [*sorted(cuts), len(data)]:
-        out += [tuple(f) for f in reader.feed(data[start:cut])]
+        out += [(f.position, f.source, f.seq, f.line) for f in reader.feed(data[start:cut])]
         start = max(start, cut)
     return out, reader.finish()
 
@@ -67,7 +67,7 @@ def test_a_truncated_segment_yields_every_whole_frame_and_reports_the_rest(
         assert torn is None
     else:
         assert torn is not None
-        assert (torn.position, torn.size) == (size, cut - size)  # type: ignore[attr-defined]
+        assert (torn.position, torn.size) == (size, cut - size)
 
 
 @given(LINES.filter(bool), st.data())
@@ -87,8 +87,8 @@ def test_a_flipped_byte_is_detected_and_everything_after_skipped(
         k += 1
     assert len(got) == k
     assert torn is not None
-    assert torn.position == start  # type: ignore[attr-defined]
-    assert torn.size == len(blob) - start  # type: ignore[attr-defined]
+    assert torn.position == start
+    assert torn.size == len(blob) - start
 
 
 def test_an_impossible_length_is_corruption_not_a_wait_for_more() -> None:
