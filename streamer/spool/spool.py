@@ -217,9 +217,9 @@ def open_spool(settings: Settings, clock: Callable[[], float] = time.monotonic) 
     if directory is None:
         return None
     max_bytes = settings.spool_max_bytes
-    store = SpoolStore(
-        directory, max_bytes=max_bytes, segment_bytes=segment_bytes_for(max_bytes, SEGMENT_BYTES)
-    )
+    segment_bytes = segment_bytes_for(max_bytes, SEGMENT_BYTES)
+    syncs = settings.spool_sync != "never"
+    store = SpoolStore(directory, max_bytes=max_bytes, segment_bytes=segment_bytes, syncs=syncs)
     store.open()
     policy = SyncPolicy(settings.spool_sync, settings.spool_sync_interval_ms / 1000)
     return Spool(store, policy, clock=clock)

@@ -71,9 +71,14 @@ class SyncJob:
 class SpoolStore:
     """One spool directory, locked for this process."""
 
-    def __init__(self, directory: Path, *, max_bytes: int, segment_bytes: int) -> None:
+    def __init__(
+        self, directory: Path, *, max_bytes: int, segment_bytes: int, syncs: bool = True
+    ) -> None:
+        """`syncs`: rolled segments wait for a sync before they are closed (False with
+        `spool_sync = never`, where no sync ever comes)."""
         self.directory = directory
         self.segment_bytes = segment_bytes
+        self._syncs = syncs
         self.ledger = Ledger(max_bytes)
         self._lock_fd = -1
         self._dir_fd = -1
@@ -123,7 +128,10 @@ class SpoolStore:
         path = self.directory / segment_name(segment)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, FILE_MODE)
         if self._fd >= 0:
-            self._rolled.append(self._fd)
+            if self._syncs:
+                self._rolled.append(self._fd)
+            else:
+                os.close(self._fd)
         self._fd = fd
         self._position = 0
         self._new_dir_entries = True
@@ -198,6 +206,10 @@ class SpoolStore:
             except OSError as exc:
                 # Only costs duplicates after a crash: the segment is still deleted when done.
                 log.warning("spool: cannot note settled entries", error=str(exc))
+        if not ledger.has_room() and ledger.active_finished():
+            # full, and all of it settled: start afresh so the active segment can go too
+            with contextlib.suppress(OSError):
+                self._start_segment(ledger.active + 1)
         self._trim()
 
     def _trim(self) -> None:

@@ -166,3 +166,24 @@ def test_a_torn_tail_is_logged_with_its_byte_count(tmp_path: Path) -> None:
     assert len(torn) == 1
     assert torn[0]["bytes"] == len(_frame(2)) - 3
     assert torn[0]["segment"] == seg.name
+
+
+def test_a_full_spool_of_settled_lines_in_one_segment_frees_itself(tmp_path: Path) -> None:
+    """Everything in the active segment settled while full: it rolls so the segment can go."""
+    store = _store(tmp_path, max_bytes=300, segment_bytes=4096)
+    offsets: list[int] = []
+    while store.ledger.has_room():
+        offsets += store.append([_frame(len(offsets) + 1)])
+    store.settle(offsets)
+    assert store.ledger.has_room()
+    store.close()
+
+
+def test_without_syncs_rolled_segments_are_closed_at_once(tmp_path: Path) -> None:
+    """spool_sync = never: no sync will close rolled segments, so rolling closes them."""
+    store = SpoolStore(tmp_path, max_bytes=1 << 20, segment_bytes=100, syncs=False)
+    store.open()
+    for i in range(1, 20):
+        store.append([_frame(i)])
+    assert store.begin_sync().closing == []
+    store.close()
