@@ -74,6 +74,13 @@ class Settled:
     def tickets(self) -> list[Ticket]:
         return [*self._tickets, *(e.ticket for e in self._entries)]
 
+    @property
+    def offsets(self) -> list[int]:
+        """The spool offsets of the records that are spooled (for the spool; no tickets built)."""
+        return [e.offset for e in self._entries if e.offset >= 0] + [
+            t.offset for t in self._tickets if t.offset >= 0
+        ]
+
     def __repr__(self) -> str:
         return f"Settled({self.outcome.value}, {self.count} records, reason={self.reason!r})"
 

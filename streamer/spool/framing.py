@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Iterable
 from typing import Final, NamedTuple
 
 HEADER: Final = struct.Struct(">II")
@@ -52,6 +53,27 @@ def encode(source: bytes, seq: int, line: bytes) -> bytes:
     """The frame of one line (`source` already UTF-8 encoded)."""
     payload = b"".join((_pack_head(seq, len(source)), source, line))
     return _pack_header(len(payload), _crc32(payload)) + payload
+
+
+def encode_many(items: Iterable[tuple[bytes, int, bytes]]) -> tuple[list[bytes], list[int]]:
+    """The frames of (source, line number, line) items as pieces to join, and each frame's
+    start relative to the first (the hot path: no intermediate bytes per frame)."""
+    pieces: list[bytes] = []
+    add = pieces.append
+    starts: list[int] = []
+    start = starts.append
+    at = 0
+    head_size = HEADER.size + PAYLOAD_HEAD.size
+    for source, seq, line in items:
+        head = _pack_head(seq, len(source))
+        length = PAYLOAD_HEAD.size + len(source) + len(line)
+        add(_pack_header(length, _crc32(line, _crc32(source, _crc32(head)))))
+        add(head)
+        add(source)
+        add(line)
+        start(at)
+        at += head_size + len(source) + len(line)
+    return pieces, starts
 
 
 def encode_source(name: str) -> bytes:

@@ -111,10 +111,10 @@ class Ledger:
         count.written = entries
         count.sealed = True
 
-    def settle(self, segment: int) -> None:
+    def settle(self, segment: int, entries: int = 1) -> None:
         count = self.segments.get(segment)
         if count is not None:
-            count.settled += 1
+            count.settled += entries
 
     def finished(self) -> list[int]:
         """Sealed segments with every entry settled: to be deleted."""

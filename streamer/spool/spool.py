@@ -19,13 +19,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator, Sequence
+from itertools import repeat
 from typing import TYPE_CHECKING, Final
 
 import structlog
 
 from streamer.limits import SPOOL_SEGMENT_BYTES as SEGMENT_BYTES
 from streamer.record import Entry, Settled
-from streamer.spool.framing import Frame, encode, encode_source
+from streamer.spool.framing import Frame, encode_many, encode_source
 from streamer.spool.segments import SyncPolicy, offset_of, segment_bytes_for
 from streamer.spool.store import SpoolStore, SyncJob
 
@@ -103,20 +104,23 @@ class Spool:
         """Spool one chunk's records (`lines[i]` is the raw line of `entries[i]`)."""
         if not entries:
             return
-        names: dict[str, bytes] = {}
-        frames: list[bytes] = []
-        for entry, line in zip(entries, lines, strict=True):
-            name = names.get(entry.source)
-            if name is None:
-                name = names[entry.source] = encode_source(entry.source)
-            frames.append(encode(name, entry.line_no, line))
+        source = entries[0].source
+        name = encode_source(source)
+        if all(e.source == source for e in entries):
+            items = zip(repeat(name), (e.line_no for e in entries), lines, strict=False)
+            pieces, starts = encode_many(items)
+        else:
+            pieces, starts = encode_many(
+                (encode_source(e.source), e.line_no, line)
+                for e, line in zip(entries, lines, strict=True)
+            )
         ledger = self.store.ledger
         while True:
             while not ledger.has_room():
                 self._room.clear()
                 await self._room.wait()
             try:
-                offsets = self.store.append(frames)
+                offsets = self.store.append(pieces, starts)
             except OSError as exc:
                 self._in_trouble("write", exc)
                 await asyncio.sleep(self._retry_s)
@@ -142,7 +146,7 @@ class Spool:
 
     def settled(self, event: Settled) -> None:
         """Pipeline subscriber: settled lines leave the spool."""
-        offsets = [t.offset for t in event.tickets if t.offset >= 0]
+        offsets = event.offsets
         if offsets:
             self.forget(offsets)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,15 +31,14 @@ import structlog
 from streamer.errors import ConfigError
 from streamer.spool.framing import Frame, FrameReader
 from streamer.spool.segments import (
-    DONE_ENTRY,
     LOCK_NAME,
+    POSITION_BITS,
     Ledger,
     done_name,
     offset_of,
     parse_done,
     parse_segment_name,
     segment_name,
-    split_offset,
 )
 
 log = structlog.get_logger("streamer.spool")
@@ -138,21 +138,16 @@ class SpoolStore:
         self.ledger.activate(segment)
 
     # -- writing -------------------------------------------------------------------------
-    def append(self, frames: list[bytes]) -> list[int]:
-        """Write `frames` to the active segment; their offsets. Raises OSError with nothing
-        half-written left behind."""
+    def append(self, pieces: list[bytes], starts: list[int]) -> list[int]:
+        """Write frames (joined from `pieces`, starting at `starts` relative to the first) to
+        the active segment; their offsets. Raises OSError with nothing half-written left."""
         if self._position >= self.segment_bytes or (
             not self.ledger.has_room() and self.ledger.active_finished()
         ):
             self._start_segment(self.ledger.active + 1)
             self._trim()
-        segment = self.ledger.active
-        offsets: list[int] = []
-        position = self._position
-        for frame in frames:
-            offsets.append(offset_of(segment, position))
-            position += len(frame)
-        data = b"".join(frames)
+        base = offset_of(self.ledger.active, self._position)
+        data = b"".join(pieces)
         try:
             view = memoryview(data)
             while view:
@@ -162,9 +157,9 @@ class SpoolStore:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, self._position)
             raise
-        self._position = position
-        self.ledger.wrote(len(frames), len(data))
-        return offsets
+        self._position += len(data)
+        self.ledger.wrote(len(starts), len(data))
+        return [base + s for s in starts]
 
     def begin_sync(self) -> SyncJob:
         fds = [*self._rolled, self._fd]
@@ -186,23 +181,26 @@ class SpoolStore:
     # -- settling ------------------------------------------------------------------------
     def settle(self, offsets: list[int]) -> None:
         """Mark entries settled: note them in `.done` files, delete finished segments."""
-        by_segment: dict[int, list[int]] = {}
-        for offset in offsets:
-            segment, position = split_offset(offset)
-            by_segment.setdefault(segment, []).append(position)
         ledger = self.ledger
-        for segment, positions in by_segment.items():
+        first = offsets[0] >> POSITION_BITS if offsets else 0
+        if all(o >> POSITION_BITS == first for o in offsets):
+            groups = {first: offsets}  # the common case: one call, one segment
+        else:
+            groups = {}
+            for offset in offsets:
+                groups.setdefault(offset >> POSITION_BITS, []).append(offset)
+        for segment, group in groups.items():
             if segment not in ledger.segments:
                 continue
-            for _ in positions:
-                ledger.settle(segment)
+            ledger.settle(segment, len(group))
+            base = offset_of(segment, 0)
             try:
                 fd = self._done_fds.get(segment)
                 if fd is None:
                     path = self.directory / done_name(segment)
                     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
                     self._done_fds[segment] = fd
-                os.write(fd, b"".join(DONE_ENTRY.pack(p) for p in positions))
+                os.write(fd, struct.pack(f">{len(group)}Q", *(o - base for o in group)))
             except OSError as exc:
                 # Only costs duplicates after a crash: the segment is still deleted when done.
                 log.warning("spool: cannot note settled entries", error=str(exc))

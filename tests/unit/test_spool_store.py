@@ -24,6 +24,11 @@ def _store(path: Path, max_bytes: int = 1 << 20, segment_bytes: int = 1 << 16) -
     return store
 
 
+def _write(store: SpoolStore, frames: list[bytes]) -> list[int]:
+    starts = [sum(len(f) for f in frames[:i]) for i in range(len(frames))]
+    return store.append(frames, starts)
+
+
 def _frame(i: int, source: str = "stdin") -> bytes:
     return encode(source.encode(), i, b'{"n": %d}' % i)
 
@@ -40,7 +45,7 @@ def test_directory_is_0700_and_files_0600(tmp_path: Path) -> None:
     """The spool holds profiles: nobody else may read it."""
     spool = tmp_path / "spool"
     store = _store(spool)
-    store.append([_frame(1)])
+    _write(store, [_frame(1)])
     store.settle([])
     assert stat.S_IMODE(spool.stat().st_mode) == 0o700
     for f in spool.iterdir():
@@ -60,8 +65,8 @@ def test_a_second_store_on_the_same_directory_is_refused(tmp_path: Path) -> None
 def test_unsettled_lines_are_replayed_in_order_after_a_restart(tmp_path: Path) -> None:
     """What was not settled comes back, in order, with its source and line number."""
     store = _store(tmp_path, segment_bytes=200)
-    offsets = store.append([_frame(i, "tcp:a#1") for i in range(1, 6)])
-    offsets += store.append([_frame(i, "tcp:a#1") for i in range(6, 11)])
+    offsets = _write(store, [_frame(i, "tcp:a#1") for i in range(1, 6)])
+    offsets += _write(store, [_frame(i, "tcp:a#1") for i in range(6, 11)])
     store.settle([offsets[0], offsets[3], offsets[9]])
     store.close()  # the .done files survive: settled lines are not sent again
     got = _replayed(tmp_path)
@@ -72,7 +77,7 @@ def test_unsettled_lines_are_replayed_in_order_after_a_restart(tmp_path: Path) -
 def test_settled_segments_are_deleted_and_a_clean_exit_leaves_nothing(tmp_path: Path) -> None:
     """A segment goes once every line in it is settled; nothing is replayed after that."""
     store = _store(tmp_path, segment_bytes=100)
-    offsets = [o for i in range(1, 30) for o in store.append([_frame(i)])]
+    offsets = [o for i in range(1, 30) for o in _write(store, [_frame(i)])]
     assert len([p for p in tmp_path.iterdir() if p.suffix == ".seg"]) > 3
     store.settle(offsets)
     store.close()
@@ -83,7 +88,7 @@ def test_settled_segments_are_deleted_and_a_clean_exit_leaves_nothing(tmp_path: 
 def test_replayed_lines_settle_and_their_segments_go(tmp_path: Path) -> None:
     """Settling replayed lines deletes the old segments, so a third start replays nothing."""
     store = _store(tmp_path)
-    store.append([_frame(i) for i in range(1, 4)])
+    _write(store, [_frame(i) for i in range(1, 4)])
     store.close()
     second = _store(tmp_path)
     offsets = [o for o, _ in second.replay()]
@@ -99,7 +104,7 @@ def test_the_spool_is_full_at_its_bound_and_settling_makes_room(tmp_path: Path) 
     store = _store(tmp_path, max_bytes=1000, segment_bytes=250)
     offsets: list[int] = []
     while store.ledger.has_room():
-        offsets += store.append([_frame(len(offsets) + 1)])
+        offsets += _write(store, [_frame(len(offsets) + 1)])
     assert store.ledger.total_bytes >= 1000
     store.settle(offsets)
     assert store.ledger.has_room()
@@ -111,7 +116,7 @@ def test_a_failed_write_leaves_no_partial_frame(
 ) -> None:
     """A write cut short (disk full) is cut back, so the segment stays readable."""
     store = _store(tmp_path)
-    store.append([_frame(1)])
+    _write(store, [_frame(1)])
     real_write = os.write
 
     def half_then_full(fd: int, data: bytes | memoryview) -> int:
@@ -123,9 +128,9 @@ def test_a_failed_write_leaves_no_partial_frame(
 
     monkeypatch.setattr(os, "write", half_then_full)
     with pytest.raises(OSError, match="No space"):
-        store.append([_frame(2)])
+        _write(store, [_frame(2)])
     monkeypatch.setattr(os, "write", real_write)
-    store.append([_frame(3)])
+    _write(store, [_frame(3)])
     store.close()
     assert [n for _, n, _ in _replayed(tmp_path)] == [1, 3]
 
@@ -140,7 +145,7 @@ def test_a_segment_truncated_anywhere_replays_its_whole_lines(
         path = Path(name)
         store = _store(path)
         frames = [_frame(i) for i in range(1, count + 1)]
-        store.append(frames)
+        _write(store, frames)
         store.close()
         seg = path / segment_name(1)
         cut = data.draw(st.integers(min_value=0, max_value=seg.stat().st_size))
@@ -156,7 +161,7 @@ def test_a_segment_truncated_anywhere_replays_its_whole_lines(
 def test_a_torn_tail_is_logged_with_its_byte_count(tmp_path: Path) -> None:
     """The warning says which segment and how many bytes were skipped."""
     store = _store(tmp_path)
-    store.append([_frame(1), _frame(2)])
+    _write(store, [_frame(1), _frame(2)])
     store.close()
     seg = tmp_path / segment_name(1)
     os.truncate(seg, seg.stat().st_size - 3)
@@ -173,7 +178,7 @@ def test_a_full_spool_of_settled_lines_in_one_segment_frees_itself(tmp_path: Pat
     store = _store(tmp_path, max_bytes=300, segment_bytes=4096)
     offsets: list[int] = []
     while store.ledger.has_room():
-        offsets += store.append([_frame(len(offsets) + 1)])
+        offsets += _write(store, [_frame(len(offsets) + 1)])
     store.settle(offsets)
     assert store.ledger.has_room()
     store.close()
@@ -184,6 +189,6 @@ def test_without_syncs_rolled_segments_are_closed_at_once(tmp_path: Path) -> Non
     store = SpoolStore(tmp_path, max_bytes=1 << 20, segment_bytes=100, syncs=False)
     store.open()
     for i in range(1, 20):
-        store.append([_frame(i)])
+        _write(store, [_frame(i)])
     assert store.begin_sync().closing == []
     store.close()
