@@ -1,9 +1,10 @@
 """Spool bookkeeping without I/O: segment names, entry offsets, what is settled, when to sync.
 
-What it does: an entry's offset (its ticket's `offset`) packs its segment number and its byte
-position in that segment. The `Ledger` counts, per segment, the entries written and settled and
-the bytes on disk; it says when a segment is finished with (every entry settled and no longer
-written to: delete it) and whether the spool has room. `SyncPolicy` decides when appended
+What it does: a line's offset (its ticket's `offset`) packs its segment number, the byte
+position of its frame in that segment and its index in the frame. The `Ledger` counts, per
+segment, the lines written and settled and the bytes on disk; it says when a segment is
+finished with (every line settled and no longer written to: delete it) and whether the spool
+has room. `SyncPolicy` decides when appended
 bytes must be synced, from the mode and an injected time: `always` before each
 acknowledgement, `interval` at most one interval after the first unsynced append (group
 commit), `never` not at all (the OS decides).
@@ -17,25 +18,37 @@ import struct
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from streamer.spool.framing import INDEX_BITS
+
 SyncMode = Literal["interval", "always", "never"]
 
 POSITION_BITS: Final = 40
-"""A segment holds at most 1 TiB: the low bits of an offset are the position in it."""
-_POSITION_MASK: Final = (1 << POSITION_BITS) - 1
+"""A segment holds at most 1 TiB."""
+LOCAL_BITS: Final = POSITION_BITS + INDEX_BITS
+"""An offset's low bits: the frame's position in its segment, then the line's index in it."""
+_LOCAL_MASK: Final = (1 << LOCAL_BITS) - 1
+_INDEX_MASK: Final = (1 << INDEX_BITS) - 1
 SEGMENT_SUFFIX: Final = ".seg"
 DONE_SUFFIX: Final = ".done"
 DONE_ENTRY: Final = struct.Struct(">Q")
-"""One settled position in a `.done` companion file."""
+"""One settled line (`local_of` its offset) in a `.done` companion file."""
 LOCK_NAME: Final = "lock"
 
 
-def offset_of(segment: int, position: int) -> int:
-    return (segment << POSITION_BITS) | position
+def offset_of(segment: int, position: int, index: int = 0) -> int:
+    """The offset of line `index` of the frame at `position` in `segment`."""
+    return (((segment << POSITION_BITS) | position) << INDEX_BITS) | index
 
 
-def split_offset(offset: int) -> tuple[int, int]:
-    """(segment, position) of an offset."""
-    return offset >> POSITION_BITS, offset & _POSITION_MASK
+def split_offset(offset: int) -> tuple[int, int, int]:
+    """(segment, frame position, line index) of an offset."""
+    local = offset & _LOCAL_MASK
+    return offset >> LOCAL_BITS, local >> INDEX_BITS, local & _INDEX_MASK
+
+
+def local_of(offset: int) -> int:
+    """The part of an offset within its segment (what `.done` files list)."""
+    return offset & _LOCAL_MASK
 
 
 def segment_name(segment: int) -> str:
@@ -55,8 +68,8 @@ def parse_segment_name(name: str) -> int | None:
 
 
 def parse_done(data: bytes) -> set[int]:
-    """The positions a `.done` file lists (a torn last entry is ignored: it only costs a
-    duplicate)."""
+    """The lines (`local_of` their offsets) a `.done` file lists (a torn last entry is
+    ignored: it only costs a duplicate)."""
     usable = len(data) - len(data) % DONE_ENTRY.size
     return {p for (p,) in DONE_ENTRY.iter_unpack(data[:usable])}
 

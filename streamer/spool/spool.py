@@ -19,14 +19,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator, Sequence
-from itertools import repeat
 from typing import TYPE_CHECKING, Final
 
 import structlog
 
 from streamer.limits import SPOOL_SEGMENT_BYTES as SEGMENT_BYTES
 from streamer.record import Entry, Settled
-from streamer.spool.framing import Frame, encode_many, encode_source
+from streamer.spool.framing import MAX_GROUP_LINES, Frame, encode_group, encode_source
 from streamer.spool.segments import SyncPolicy, offset_of, segment_bytes_for
 from streamer.spool.store import SpoolStore, SyncJob
 
@@ -104,23 +103,14 @@ class Spool:
         """Spool one chunk's records (`lines[i]` is the raw line of `entries[i]`)."""
         if not entries:
             return
-        source = entries[0].source
-        name = encode_source(source)
-        if all(e.source == source for e in entries):
-            items = zip(repeat(name), (e.line_no for e in entries), lines, strict=False)
-            pieces, starts = encode_many(items)
-        else:
-            pieces, starts = encode_many(
-                (encode_source(e.source), e.line_no, line)
-                for e, line in zip(entries, lines, strict=True)
-            )
+        frames = _frames(entries, lines)
         ledger = self.store.ledger
         while True:
             while not ledger.has_room():
                 self._room.clear()
                 await self._room.wait()
             try:
-                offsets = self.store.append(pieces, starts)
+                offsets = self.store.append(frames)
             except OSError as exc:
                 self._in_trouble("write", exc)
                 await asyncio.sleep(self._retry_s)
@@ -212,6 +202,23 @@ class Spool:
         if self._trouble is not None:
             self._trouble = None
             log.info("spool writable again; intake resumes")
+
+
+def _frames(entries: Sequence[Entry], lines: Sequence[bytes]) -> list[tuple[bytes, int]]:
+    """One frame per run of lines of one source (one, from a chunk), with its line count."""
+    out: list[tuple[bytes, int]] = []
+    start = 0
+    total = len(entries)
+    while start < total:
+        source = entries[start].source
+        stop = start + 1
+        limit = min(start + MAX_GROUP_LINES, total)
+        while stop < limit and entries[stop].source == source:
+            stop += 1
+        seqs = [e.line_no for e in entries[start:stop]]
+        out.append((encode_group(encode_source(source), seqs, lines[start:stop]), stop - start))
+        start = stop
+    return out
 
 
 def open_spool(settings: Settings, clock: Callable[[], float] = time.monotonic) -> Spool | None:

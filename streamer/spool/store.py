@@ -5,7 +5,7 @@ What it does: `SpoolStore.open` creates the directory (`0700`) and takes its loc
 segments a previous run left and starts a new one, so new lines never mix with what is
 replayed. `append` writes frames to the active segment (rolling to a new one past the segment
 size) and returns their offsets; a failed write is cut back so no partial frame stays behind.
-`settle` appends settled positions to the segment's `.done` file (not synced: losing it costs
+`settle` appends settled lines to the segment's `.done` file (not synced: losing it costs
 duplicates, never records) and deletes segments whose entries are all settled. `replay`
 streams the entries older runs left unsettled, segment by segment, skipping torn tails (logged
 with their byte count). Syncing is split in three so the fsync can run in a thread:
@@ -31,10 +31,11 @@ import structlog
 from streamer.errors import ConfigError
 from streamer.spool.framing import Frame, FrameReader
 from streamer.spool.segments import (
+    LOCAL_BITS,
     LOCK_NAME,
-    POSITION_BITS,
     Ledger,
     done_name,
+    local_of,
     offset_of,
     parse_done,
     parse_segment_name,
@@ -138,16 +139,24 @@ class SpoolStore:
         self.ledger.activate(segment)
 
     # -- writing -------------------------------------------------------------------------
-    def append(self, pieces: list[bytes], starts: list[int]) -> list[int]:
-        """Write frames (joined from `pieces`, starting at `starts` relative to the first) to
-        the active segment; their offsets. Raises OSError with nothing half-written left."""
+    def append(self, frames: list[tuple[bytes, int]]) -> list[int]:
+        """Write frames (each with its line count) to the active segment; the offsets of their
+        lines. Raises OSError with nothing half-written left behind."""
         if self._position >= self.segment_bytes or (
             not self.ledger.has_room() and self.ledger.active_finished()
         ):
             self._start_segment(self.ledger.active + 1)
             self._trim()
-        base = offset_of(self.ledger.active, self._position)
-        data = b"".join(pieces)
+        segment = self.ledger.active
+        offsets: list[int] = []
+        position = self._position
+        lines = 0
+        for frame, count in frames:
+            base = offset_of(segment, position)
+            offsets += range(base, base + count)
+            position += len(frame)
+            lines += count
+        data = frames[0][0] if len(frames) == 1 else b"".join(f for f, _ in frames)
         try:
             view = memoryview(data)
             while view:
@@ -157,9 +166,9 @@ class SpoolStore:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, self._position)
             raise
-        self._position += len(data)
-        self.ledger.wrote(len(starts), len(data))
-        return [base + s for s in starts]
+        self._position = position
+        self.ledger.wrote(lines, len(data))
+        return offsets
 
     def begin_sync(self) -> SyncJob:
         fds = [*self._rolled, self._fd]
@@ -182,13 +191,13 @@ class SpoolStore:
     def settle(self, offsets: list[int]) -> None:
         """Mark entries settled: note them in `.done` files, delete finished segments."""
         ledger = self.ledger
-        first = offsets[0] >> POSITION_BITS if offsets else 0
-        if all(o >> POSITION_BITS == first for o in offsets):
+        first = offsets[0] >> LOCAL_BITS if offsets else 0
+        if all(o >> LOCAL_BITS == first for o in offsets):
             groups = {first: offsets}  # the common case: one call, one segment
         else:
             groups = {}
             for offset in offsets:
-                groups.setdefault(offset >> POSITION_BITS, []).append(offset)
+                groups.setdefault(offset >> LOCAL_BITS, []).append(offset)
         for segment, group in groups.items():
             if segment not in ledger.segments:
                 continue
@@ -222,7 +231,7 @@ class SpoolStore:
 
     # -- replay --------------------------------------------------------------------------
     def replay(self) -> Iterator[tuple[int, Frame]]:
-        """(offset, frame) of every unsettled entry older runs left, in their original order,
+        """(offset, line) of every unsettled line older runs left, in their original order,
         read a piece at a time. Torn tails are logged with their byte count and skipped."""
         directory = self.directory
         for segment in self._old:
@@ -236,10 +245,11 @@ class SpoolStore:
             with path.open("rb") as fh:
                 while chunk := fh.read(READ_BYTES):
                     for frame in reader.feed(chunk):
-                        if frame.position in done:
+                        offset = offset_of(segment, frame.position, frame.item)
+                        if local_of(offset) in done:
                             continue
                         count += 1
-                        yield offset_of(segment, frame.position), frame
+                        yield offset, frame
             torn = reader.finish()
             if torn is not None:
                 log.warning(

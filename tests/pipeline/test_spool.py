@@ -69,13 +69,13 @@ async def test_a_failed_write_holds_intake_and_is_retried(
     failures = 3
     seen: list[str | None] = []
 
-    def flaky(pieces: list[bytes], starts: list[int]) -> list[int]:
+    def flaky(frames: list[tuple[bytes, int]]) -> list[int]:
         nonlocal failures
         seen.append(spool.problem)
         if failures:
             failures -= 1
             raise OSError(28, "No space left on device")
-        return real(pieces, starts)
+        return real(frames)
 
     monkeypatch.setattr(spool.store, "append", flaky)
     entries, lines = _entries(1, 2)

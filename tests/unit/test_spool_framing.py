@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import struct
 import zlib
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamer.spool.framing import HEADER, FrameReader, Torn, encode, encode_many, encode_source
+from streamer.spool.framing import (
+    GROUP_HEAD,
+    HEADER,
+    FrameReader,
+    Torn,
+    encode,
+    encode_group,
+    encode_source,
+)
 
 LINES = st.lists(
     st.tuples(
@@ -104,7 +111,7 @@ def test_an_impossible_length_is_corruption_not_a_wait_for_more() -> None:
 
 def test_a_source_name_longer_than_its_entry_is_corruption() -> None:
     """A valid checksum over a payload whose name length overruns it is still rejected."""
-    payload = struct.pack(">QH", 1, 500) + b"ab"
+    payload = GROUP_HEAD.pack(500, 0) + b"ab"
     frame = HEADER.pack(len(payload), zlib.crc32(payload)) + payload
     reader = FrameReader()
     assert reader.feed(frame) == []
@@ -113,10 +120,20 @@ def test_a_source_name_longer_than_its_entry_is_corruption() -> None:
     assert torn.size == len(frame)
 
 
-@given(LINES)
-def test_encoding_many_at_once_is_encoding_each(lines: list[tuple[str, int, bytes]]) -> None:
-    """The hot-path encoder writes the same bytes and reports each frame's start."""
-    frames = _frames(lines)
-    pieces, starts = encode_many((encode_source(s), n, b) for s, n, b in lines)
-    assert b"".join(pieces) == b"".join(frames)
-    assert starts == [sum(len(f) for f in frames[:i]) for i in range(len(frames))]
+@given(st.lists(LINES.filter(bool), max_size=6))
+def test_groups_of_lines_come_back_line_by_line(groups: list[list[tuple[str, int, bytes]]]) -> None:
+    """A frame holds one chunk's lines of one source; each comes back with its frame's
+    position and its index in the frame."""
+    frames = [
+        encode_group(encode_source(g[0][0]), [n for _, n, _ in g], [b for _, _, b in g])
+        for g in groups
+    ]
+    reader = FrameReader()
+    got = reader.feed(b"".join(frames))
+    assert reader.finish() is None
+    expected = []
+    position = 0
+    for group, frame in zip(groups, frames, strict=True):
+        expected += [(position, i, group[0][0], n, b) for i, (_, n, b) in enumerate(group)]
+        position += len(frame)
+    assert [tuple(f) for f in got] == expected

@@ -25,8 +25,7 @@ def _store(path: Path, max_bytes: int = 1 << 20, segment_bytes: int = 1 << 16) -
 
 
 def _write(store: SpoolStore, frames: list[bytes]) -> list[int]:
-    starts = [sum(len(f) for f in frames[:i]) for i in range(len(frames))]
-    return store.append(frames, starts)
+    return store.append([(f, 1) for f in frames])
 
 
 def _frame(i: int, source: str = "stdin") -> bytes:

@@ -51,10 +51,11 @@ def test_a_failed_sync_leaves_the_bytes_due_again() -> None:
     assert policy.due_at() == pytest.approx(2.05)
 
 
-def test_offsets_pack_segment_and_position() -> None:
-    """An offset names its segment and byte position, and orders like them."""
-    assert split_offset(offset_of(7, 123_456)) == (7, 123_456)
-    assert offset_of(1, 2**39) < offset_of(2, 0)
+def test_offsets_pack_segment_position_and_index() -> None:
+    """An offset names its segment, frame position and line index, and orders like them."""
+    assert split_offset(offset_of(7, 123_456, 99)) == (7, 123_456, 99)
+    assert offset_of(1, 2**39, 5) < offset_of(2, 0)
+    assert offset_of(1, 10, 3) < offset_of(1, 11)
 
 
 def test_segment_names_parse_back_and_others_are_ignored() -> None:
