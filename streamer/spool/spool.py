@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Final
 
 import structlog
@@ -60,6 +61,9 @@ class Spool:
         self._task: asyncio.Task[None] | None = None
         self._syncing = False
         self._trouble: str | None = None
+        self._writing = asyncio.Lock()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="spool-write")
+        self._syncer = ThreadPoolExecutor(1, thread_name_prefix="spool-sync")
         self.fresh_from = offset_of(store.ledger.active, 0)
         """Offsets below this belong to lines an earlier run left (replayed)."""
 
@@ -75,10 +79,13 @@ class Spool:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        # a write cancelled mid-way still runs in its thread: let it end before closing files
+        self._writer.shutdown(wait=True)
         if not self._policy.acknowledges_at_once:
             # a failed last sync leaves its acknowledgements uncalled: nothing is acknowledged
             # that is not durable
             await self.sync()
+        self._syncer.shutdown(wait=True)
         self.store.close()
 
     # -- what the daemon observes ----------------------------------------------------------
@@ -109,15 +116,18 @@ class Spool:
             while not ledger.has_room():
                 self._room.clear()
                 await self._room.wait()
-            try:
-                offsets = self.store.append(frames)
-            except OSError as exc:
-                self._in_trouble("write", exc)
-                await asyncio.sleep(self._retry_s)
-                continue
-            break
+            async with self._writing:  # one write at a time, in the spool's own thread
+                write = self.store.prepare(frames)
+                try:
+                    await asyncio.get_running_loop().run_in_executor(self._writer, write.run)
+                except OSError as exc:
+                    self._in_trouble("write", exc)
+                else:
+                    self.store.commit(write)
+                    break
+            await asyncio.sleep(self._retry_s)
         self._out_of_trouble()
-        for entry, offset in zip(entries, offsets, strict=True):
+        for entry, offset in zip(entries, write.offsets, strict=True):
             entry.offset = offset
         self._policy.appended(self._clock())
         self._wake.set()
@@ -171,7 +181,7 @@ class Spool:
         self._policy.syncing()
         self._syncing = True
         try:
-            await asyncio.get_running_loop().run_in_executor(None, job.run)
+            await asyncio.get_running_loop().run_in_executor(self._syncer, job.run)
         except (OSError, asyncio.CancelledError) as exc:
             self.store.end_sync(job, ok=False)
             self._policy.failed(self._clock())

@@ -4,7 +4,9 @@ What it does: `SpoolStore.open` creates the directory (`0700`) and takes its loc
 `lock`: a second daemon on the same spool is refused with `SpoolLocked`, exit 2). It finds the
 segments a previous run left and starts a new one, so new lines never mix with what is
 replayed. `append` writes frames to the active segment (rolling to a new one past the segment
-size) and returns their offsets; a failed write is cut back so no partial frame stays behind.
+size) and returns their lines' offsets; a failed write is cut back so no partial frame stays
+behind. It is split in `prepare` (on the loop), `Write.run` (in a thread: a write can wait for
+the disk while a sync holds the page it appends to) and `commit`.
 `settle` appends settled lines to the segment's `.done` file (not synced: losing it costs
 duplicates, never records) and deletes segments whose entries are all settled. `replay`
 streams the entries older runs left unsettled, segment by segment, skipping torn tails (logged
@@ -67,6 +69,29 @@ class SyncJob:
             os.fsync(fd)
         if self.directory is not None:
             os.fsync(self.directory)
+
+
+@dataclass(slots=True)
+class Write:
+    """One append: its bytes, where they go, and the offsets of its lines."""
+
+    fd: int
+    data: bytes
+    start: int
+    offsets: list[int]
+    lines: int
+
+    def run(self) -> None:
+        """Write it all, or cut back to `start` and raise OSError (no partial frame stays)."""
+        view = memoryview(self.data)
+        try:
+            while view:
+                written = os.write(self.fd, view)
+                view = view[written:]
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, self.start)
+            raise
 
 
 class SpoolStore:
@@ -142,6 +167,13 @@ class SpoolStore:
     def append(self, frames: list[tuple[bytes, int]]) -> list[int]:
         """Write frames (each with its line count) to the active segment; the offsets of their
         lines. Raises OSError with nothing half-written left behind."""
+        write = self.prepare(frames)
+        write.run()
+        self.commit(write)
+        return write.offsets
+
+    def prepare(self, frames: list[tuple[bytes, int]]) -> Write:
+        """The write of `frames` (run it, in any thread, then `commit` it); one at a time."""
         if self._position >= self.segment_bytes or (
             not self.ledger.has_room() and self.ledger.active_finished()
         ):
@@ -157,18 +189,12 @@ class SpoolStore:
             position += len(frame)
             lines += count
         data = frames[0][0] if len(frames) == 1 else b"".join(f for f, _ in frames)
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, self._position)
-            raise
-        self._position = position
-        self.ledger.wrote(lines, len(data))
-        return offsets
+        return Write(self._fd, data, self._position, offsets, lines)
+
+    def commit(self, write: Write) -> None:
+        """`write` ran without error: its lines are in the active segment."""
+        self._position = write.start + len(write.data)
+        self.ledger.wrote(write.lines, len(write.data))
 
     def begin_sync(self) -> SyncJob:
         fds = [*self._rolled, self._fd]

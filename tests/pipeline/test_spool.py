@@ -14,7 +14,7 @@ from streamer.errors import ExitCode
 from streamer.record import Entry, Outcome, Settled
 from streamer.spool.segments import SyncPolicy
 from streamer.spool.spool import Spool, open_spool
-from streamer.spool.store import SpoolLocked, SpoolStore
+from streamer.spool.store import SpoolLocked, SpoolStore, Write
 from tests.support.events import dead_letters, profile
 from tests.support.fakes import FakeKinesis
 from tests.support.inprocess import run_daemon, settings
@@ -65,19 +65,19 @@ async def test_a_failed_write_holds_intake_and_is_retried(
 ) -> None:
     """A full disk: the append waits (problem set, for /readyz) and succeeds once writable."""
     spool = _spool(tmp_path)
-    real = spool.store.append
+    real = Write.run
     failures = 3
     seen: list[str | None] = []
 
-    def flaky(frames: list[tuple[bytes, int]]) -> list[int]:
+    def flaky(write: Write) -> None:
         nonlocal failures
         seen.append(spool.problem)
         if failures:
             failures -= 1
             raise OSError(28, "No space left on device")
-        return real(frames)
+        real(write)
 
-    monkeypatch.setattr(spool.store, "append", flaky)
+    monkeypatch.setattr(Write, "run", flaky)
     entries, lines = _entries(1, 2)
     await spool.append(entries, lines)
     assert seen[0] is None
