@@ -266,7 +266,7 @@ TARGET_SPOOL_RSS_RATIO: Final = 1.1
 SPOOL_PRODUCER: Final = "streamer_spool"
 
 
-def _spool(page: Page) -> list[str]:
+def spool_section(page: Page) -> list[str]:
     """The spool's cost (issue 11): the same run with and without `--spool-dir`."""
     main = page.results["main"]
     off = find_entry(main, page.results["reference"])
@@ -311,7 +311,7 @@ SECTIONS: Final[tuple[Section, ...]] = (
     _main,
     _notes,
     _targets,
-    _spool,
+    spool_section,
     _scaling,
     _plot,
 )
