@@ -335,8 +335,9 @@ class Pipeline:
     def _leave(self, entries: list[Entry], reason: str) -> None:
         """Records sending stopped for: kept in the spool if they are there, else dead-lettered."""
         if self._settings.keep_spooled:
-            kept = sum(1 for e in entries if e.offset >= 0)
-            self._stats.spooled += kept
+            kept = [e for e in entries if e.offset >= 0]
+            if kept:
+                self._publish(Settled(Outcome.SPOOLED, entries=kept, reason=reason))
             entries = [e for e in entries if e.offset < 0]
         if entries:
             self._give_up(entries, reason)

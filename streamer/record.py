@@ -2,8 +2,9 @@
 
 What it does: an `Entry` carries the bytes to send, its partition key and 128-bit hash key
 (computed once), where it came from (its intake `Ticket`, for dead-letter entries and settled
-events) and its retry history. A `Settled` event says that records reached their end:
-delivered, dead-lettered, or filtered out on purpose; every input line ends in exactly one.
+events), its spool offset and its retry history. A `Settled` event says that records reached
+their end: delivered, dead-lettered, filtered out on purpose, or (with a spool) left in it when
+sending stopped, for the next start; every input line ends in exactly one per run.
 
 What it leaves out: behaviour beyond bookkeeping (the accumulator, settle logic and retry policy
 act on entries) and who listens to settled events (the daemon wires subscribers).
@@ -43,6 +44,9 @@ class Outcome(Enum):
     DEAD_LETTERED = "dead_lettered"
     FILTERED = "filtered"
     """A valid line in none of the mapped segments: nothing to send, settled at intake."""
+    SPOOLED = "spooled"
+    """Not sent when sending stopped (drain deadline, interrupt) but kept in the spool: sent
+    again at the next start. Ends the record's journey in this run, not in the spool."""
 
 
 class Settled:

@@ -66,6 +66,8 @@ class Stats:
         elif event.outcome is Outcome.DEAD_LETTERED:
             self.dead_lettered_delivery += event.count
             self.dead_letter_reasons[event.reason.split(";", 1)[0][:80]] += event.count
+        elif event.outcome is Outcome.SPOOLED:
+            self.spooled += event.count
 
     @property
     def dead_lettered(self) -> int:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Final
 import structlog
 
 from streamer.limits import SPOOL_SEGMENT_BYTES as SEGMENT_BYTES
-from streamer.record import Entry, Settled
+from streamer.record import Entry, Outcome, Settled
 from streamer.spool.framing import MAX_GROUP_LINES, Frame, encode_group, encode_source
 from streamer.spool.segments import SyncPolicy, offset_of, segment_bytes_for
 from streamer.spool.store import SpoolStore, SyncJob
@@ -145,7 +145,9 @@ class Spool:
         self._wake.set()
 
     def settled(self, event: Settled) -> None:
-        """Pipeline subscriber: settled lines leave the spool."""
+        """Pipeline subscriber: settled lines leave the spool (spooled ones stay)."""
+        if event.outcome is Outcome.SPOOLED:
+            return
         offsets = event.offsets
         if offsets:
             self.forget(offsets)

@@ -164,3 +164,15 @@ async def test_a_replayed_line_the_activation_now_filters_settles_at_once(
     assert (stats.replayed, stats.filtered, stats.delivered) == (2, 2, 0)
     stats = await run_daemon(FakeKinesis(shard_count=1), cfg, [])
     assert stats.replayed == 0
+
+
+async def test_records_left_spooled_at_exit_stay_in_the_spool(tmp_path: Path) -> None:
+    """A SPOOLED event (sending stopped) does not remove the lines; a DELIVERED one does."""
+    spool = _spool(tmp_path)
+    entries, lines = _entries(1, 3)
+    await spool.append(entries, lines)
+    spool.settled(Settled(Outcome.SPOOLED, entries=entries, reason="shutdown deadline"))
+    assert spool.store.ledger.unsettled == 3
+    spool.settled(Settled(Outcome.DELIVERED, entries=entries))
+    assert spool.store.ledger.unsettled == 0
+    await spool.close()
