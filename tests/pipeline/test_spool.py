@@ -6,18 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
+import random
+import struct
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
+from streamer.daemon import Daemon
 from streamer.errors import ExitCode
 from streamer.record import Entry, Outcome, Settled
+from streamer.spool.framing import FrameReader
 from streamer.spool.segments import SyncPolicy
 from streamer.spool.spool import Spool, open_spool
 from streamer.spool.store import SpoolLocked, SpoolStore, Write
 from tests.support.events import dead_letters, profile
 from tests.support.fakes import FakeKinesis
-from tests.support.inprocess import run_daemon, settings
+from tests.support.inprocess import chunks_of, run_daemon, settings
 
 
 def _spool(path: Path, mode: str = "interval", max_bytes: int = 1 << 20) -> Spool:
@@ -176,3 +182,44 @@ async def test_records_left_spooled_at_exit_stay_in_the_spool(tmp_path: Path) ->
     spool.settled(Settled(Outcome.DELIVERED, entries=entries))
     assert spool.store.ledger.unsettled == 0
     await spool.close()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_a_torn_segment_between_runs_delivers_the_whole_frames(
+    tmp_path: Path, seed: int
+) -> None:
+    """A segment cut at a random offset between runs: start-up warns, skips the torn frame and
+    delivers every line of the frames before it."""
+    spool_dir = tmp_path / "spool"
+    cfg = settings(tmp_path, drain_deadline_s=0.1, spool_dir=str(spool_dir))
+    lines = [profile(i) for i in range(20)]
+    size = len(lines[0]) + 1  # about one line per read: one frame per line or two
+    blocked = FakeKinesis(shard_count=1, block=asyncio.Event())
+    daemon = Daemon(cfg, blocked, sources={"test": chunks_of(lines, size)}, install_signals=False)
+    assert (await daemon.run()).spooled == 20
+    segment = next(spool_dir.glob("*.seg"))
+    data = segment.read_bytes()
+    ends = _frame_ends(data)
+    assert len(ends) > 3
+    cut = random.Random(seed).randrange(1, len(data))
+    os.truncate(segment, cut)
+    whole_end = max((end for end in ends if end <= cut), default=0)
+    whole = [f.seq for f in FrameReader().feed(data) if f.position < whole_end]
+    fake = FakeKinesis(shard_count=1)
+    with capture_logs() as logs:
+        stats = await Daemon(cfg, fake, sources={}, install_signals=False).run()
+    torn = [e for e in logs if e["event"] == "spool: skipped a torn or corrupt tail"]
+    assert [e["bytes"] for e in torn] == ([cut - whole_end] if cut > whole_end else [])
+    assert stats.replayed == stats.delivered == len(whole)
+    assert sorted(k for _, k, _ in fake.accepted) == sorted(f"ecid-{n - 1}" for n in whole)
+
+
+def _frame_ends(data: bytes) -> list[int]:
+    """Where each frame of a segment ends, read from the length fields alone."""
+    ends = []
+    at = 0
+    while at < len(data):
+        (length,) = struct.unpack_from(">I", data, at)
+        at += 8 + length
+        ends.append(at)
+    return ends
