@@ -4,10 +4,11 @@ against the named service limits, and the settings objects each component is han
 What it does: `Settings` holds every setting, typed (`Literal` for the enum-like ones), with its
 default taken from `limits.py`. `load` reads the TOML file, refusing a key outside its section
 (`options.py` says where each belongs) with one sentence naming the right section, puts the
-flags on top and validates everything once: the type comes from the dataclass field, the bounds
-from the option's row, and an error names the key as the user typed it (`--linger-ms` for a
-flag, `linger_ms` for a file key). Units are converted once, when a component's settings are
-built here (`batch_limits`, `aws_settings`, ...), so no component restates a default or a unit.
+flags on top and validates everything once: each value by its field's type and its option's
+bounds (`values.py`), then the rules between settings; an error names the key as the user typed
+it (`--linger-ms` for a flag, `linger_ms` for a file key). Units are converted once, when a
+component's settings are built here (`batch_limits`, `aws_settings`, ...), so no component
+restates a default or a unit.
 
 What it leaves out: credentials from the AWS chain (resolved by `aws/`), flag syntax
 (`cli.py`), and the wiring (`daemon.py`).
@@ -15,7 +16,6 @@ What it leaves out: credentials from the AWS chain (resolved by `aws/`), flag sy
 
 from __future__ import annotations
 
-import math
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -28,21 +28,19 @@ from streamer.accumulator import BatchLimits
 from streamer.errors import ConfigError
 from streamer.export import Activation, Segment
 from streamer.kinesis import AwsSettings, Transport
-from streamer.options import BY_KEY, OPTIONS, SECTIONS, Option
+from streamer.options import BY_KEY, OPTIONS, SECTIONS
 from streamer.pipeline import PipelineSettings
 from streamer.ratelimit import RateSettings
 from streamer.retry import RetryPolicy
-from streamer.sources.address import STDIN, HostPort, InputSpec, parse_host_port
-from streamer.sources.registry import parse_input
+from streamer.sources.address import STDIN, HostPort, InputSpec
+from streamer.sources.exposure import input_problem
+from streamer.sources.http_request import HttpSettings
+from streamer.values import convert
 
 Ordering = Literal["strict", "relaxed"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["json", "console"]
 SpoolSync = Literal["interval", "always", "never"]
-
-SEGMENT_KEYS = frozenset(
-    {"id", "name", "createdAt", "updatedAt", "mappingCreatedAt", "mappingUpdatedAt"}
-)
 
 
 @dataclass(frozen=True)
@@ -92,6 +90,12 @@ class Settings:
     # [daemon]
     inputs: tuple[InputSpec, ...] = (STDIN,)
     max_connections: int = limits.DEFAULT_MAX_CONNECTIONS
+    max_body_bytes: int = limits.DEFAULT_MAX_BODY_BYTES
+    http_wait_s: float = limits.DEFAULT_HTTP_WAIT_S
+    http_token_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    allow_remote_unauthenticated: bool = False
     metrics_address: HostPort | None = None
     dead_letter: Path = Path("dead-letter.ndjson")
     drain_deadline_s: float = limits.DEFAULT_DRAIN_DEADLINE_S
@@ -162,6 +166,17 @@ def retry_policy(s: Settings) -> RetryPolicy:
 
 def pipeline_settings(s: Settings) -> PipelineSettings:
     return PipelineSettings(writers=s.writers, keep_spooled=s.spool_dir is not None)
+
+
+def http_settings(s: Settings) -> HttpSettings:
+    return HttpSettings(
+        max_body_bytes=s.max_body_bytes,
+        wait_s=s.http_wait_s,
+        settle_wait_s=s.record_budget_s + s.request_timeout_s + s.drain_deadline_s,
+        token_file=s.http_token_file,
+        tls_cert_file=s.tls_cert_file,
+        tls_key_file=s.tls_key_file,
+    )
 
 
 def aws_settings(s: Settings) -> AwsSettings:
@@ -251,159 +266,11 @@ def build(raw: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> Se
         raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
     labels = labels or {}
     values = {
-        key: _convert(BY_KEY[key], HINTS[key], value, labels.get(key, key))
+        key: convert(BY_KEY[key], HINTS[key], value, labels.get(key, key))
         for key, value in raw.items()
     }
     settings = Settings(**values)
     return _validate(settings, labels)
-
-
-# -- per-value conversion, by the field's type -----------------------------------------------
-def _convert(option: Option, hint: Any, value: Any, label: str) -> Any:
-    special = _SPECIAL.get(option.key)
-    if special is not None:
-        return special(value, label)
-    optional = type(None) in typing.get_args(hint)
-    if optional:
-        if value is None:
-            return None
-        hint = next(a for a in typing.get_args(hint) if a is not type(None))
-    if typing.get_origin(hint) is Literal:
-        choices = typing.get_args(hint)
-        if value not in choices:
-            raise ConfigError(f"{label} must be one of {', '.join(choices)}, not {value!r}")
-        return value
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{label} must be true or false")
-        return value
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{label} must be a string")
-        return value
-    if hint is Path:
-        if not isinstance(value, str | Path) or not str(value):
-            raise ConfigError(f"{label} must be a file path")
-        return Path(value)
-    if hint is int:
-        return _bounded(option, _integer(value, label), label)
-    if hint is float:
-        return _bounded(option, _number(value, label), label)
-    raise AssertionError(f"no conversion for {option.key}: {hint!r}")  # pragma: no cover
-
-
-def _bounded(option: Option, value: float, label: str) -> Any:
-    if value == 0 and option.zero_means is not None:
-        return value
-    low, high = option.low, option.high
-    if (low is not None and value < low) or (high is not None and value > high):
-        zero = f" (or 0: {option.zero_means})" if option.zero_means else ""
-        bounds = (
-            f"at least {_fmt(low)}" if high is None else f"between {_fmt(low)} and {_fmt(high)}"
-        )
-        raise ConfigError(f"{label} must be {bounds}{zero}, not {_fmt(value)}")
-    return value
-
-
-def _fmt(number: float | None) -> str:
-    """A bound or value as typed: whole numbers in full, others short."""
-    if number is not None and float(number).is_integer() and abs(number) < 1e15:
-        return str(int(number))
-    return f"{number:g}"
-
-
-def _integer(value: Any, label: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{label} must be a whole number")
-    return value
-
-
-def _number(value: Any, label: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{label} must be a number")
-    try:
-        number = float(value)
-    except OverflowError as exc:
-        raise ConfigError(f"{label} is far too large") from exc
-    if not math.isfinite(number):
-        raise ConfigError(f"{label} must be a finite number, not {value}")
-    return number
-
-
-def _segments(value: Any, label: str) -> tuple[Segment, ...] | None:
-    if value is None or value == "all":
-        return None
-    if not isinstance(value, list):
-        raise ConfigError(f"{label} must be a list of segment ids or tables with an id")
-    if not value:
-        raise ConfigError(
-            f"{label} is empty, so no profile would ever be exported: map at least one segment, "
-            'or leave segments out (or set "all") to export every segment'
-        )
-    out: list[Segment] = []
-    for i, item in enumerate(value):
-        if isinstance(item, str) and item:
-            out.append(Segment(id=item))
-            continue
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
-            raise ConfigError(f"segments[{i}] must be a segment id or a table with an id")
-        extra = set(item) - SEGMENT_KEYS
-        if extra:
-            raise ConfigError(f"segments[{i}] has unknown key(s): {', '.join(sorted(extra))}")
-        name = item.get("name")
-        if name is not None and not isinstance(name, str):
-            raise ConfigError(f"segments[{i}].name must be a string")
-        timestamps = {k: v for k, v in item.items() if k not in {"id", "name"}}
-        out.append(Segment(id=item["id"], name=name, timestamps=timestamps))
-    return tuple(out)
-
-
-def _attributes(value: Any, label: str) -> tuple[str, ...] | None:
-    if value is None or value == "all":
-        return None
-    if not isinstance(value, list) or not all(isinstance(a, str) and a for a in value):
-        raise ConfigError(f"{label} must be a list of dotted attribute paths")
-    for path in value:
-        if any(not part for part in path.split(".")):
-            raise ConfigError(f"attribute path {path!r} has an empty part")
-    return tuple(value)
-
-
-def _inputs(value: Any, label: str) -> tuple[InputSpec, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if (
-        not isinstance(value, list | tuple)
-        or not all(isinstance(i, str) for i in value)
-        or not value
-    ):
-        raise ConfigError(f"{label} must be a non-empty list of stdin, tcp://... or unix://...")
-    try:
-        specs = tuple(parse_input(i) for i in value)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
-    if len(set(specs)) != len(specs):
-        raise ConfigError(f"{label} lists the same input twice")
-    return specs
-
-
-def _host_port(value: Any, label: str) -> HostPort | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ConfigError(f"{label} must be a string like 127.0.0.1:9108")
-    try:
-        return parse_host_port(value, label=f"{label} {value!r}")
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
-
-
-_SPECIAL = {
-    "segments": _segments,
-    "attributes": _attributes,
-    "inputs": _inputs,
-    "metrics_address": _host_port,
-}
 
 
 # -- rules between settings ------------------------------------------------------------------
@@ -435,6 +302,14 @@ def _validate(s: Settings, labels: Mapping[str, str]) -> Settings:
         raise ConfigError(f"{name('backoff_base_s')} must be at most {cap} ({s.backoff_cap_s:g})")
     if not s.partition_key:
         raise ConfigError(f"{name('partition_key')} must name an identity namespace")
+    problem = input_problem(
+        s.inputs,
+        has_token=s.http_token_file is not None,
+        tls_files=(s.tls_cert_file, s.tls_key_file),
+        allowed=s.allow_remote_unauthenticated,
+    )
+    if problem is not None:
+        raise ConfigError(problem)
     return s if region == s.region else replace(s, region=region)
 
 

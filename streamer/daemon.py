@@ -9,8 +9,7 @@ then feeds the pipeline until the inputs end (stdin only: at its end of file) or
 already read is still processed), drains within `drain_deadline_s`,
 dead-letters what is left (reason `shutdown deadline ...`) and logs the summary. A second
 SIGINT abandons the drain at once, still dead-lettering what is held, and marks the run
-`interrupted`. With `spool_dir`, the spool is locked and opened first, what it holds is replayed
-before any input starts, and records left at the deadline stay in it (`spooled`).
+`interrupted`. A spool (`spool_dir`) is replayed before any input and keeps what is left.
 
 What it leaves out: argument parsing and exit codes (`cli.py`); the pieces it wires.
 """
@@ -22,6 +21,7 @@ import dataclasses
 import functools
 import signal
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any, NamedTuple
 
@@ -47,10 +47,11 @@ from streamer.sources.base import (
     SingleSourceInput,
     Source,
 )
+from streamer.sources.http import HttpInputs
 from streamer.sources.registry import build_inputs
 from streamer.sources.stdin import STOP_WAIT_S
 from streamer.spool.restore import restore
-from streamer.spool.spool import Spool, open_spool
+from streamer.spool.spool import Spool, close_spool, open_spool
 from streamer.stats import Stats
 from streamer.status import Heartbeat, StatusServer
 
@@ -105,7 +106,6 @@ class Daemon:
         self.inputs: list[str] = []
         """What the inputs listen on (or their names), once started."""
         self.status_url: str | None = None
-        self.spool: Spool | None = None
         self._running: list[Input] = []
 
     # -- control -------------------------------------------------------------------------
@@ -148,7 +148,6 @@ class Daemon:
         dead = DeadLetterFile(s.dead_letter)
         metrics = self._metrics()
         pipeline = self._pipeline(ready.shard_map, dead, metrics)
-        spool = self.spool = open_spool(s, clock)
         ingest = Ingest(
             exporter=Exporter(s.activation()),
             pipeline=pipeline,
@@ -156,10 +155,10 @@ class Daemon:
             stats=self.stats,
             clock=clock,
             max_line_bytes=s.line_limit,
-            spool=spool,
+            spool=(spool := open_spool(s, clock)),
         )
         pipeline.subscribe(ingest.settled)
-        inputs = self._running = self._build_inputs()
+        inputs = self._running = self._build_inputs(pipeline)
         heartbeat = Heartbeat(clock=clock)
         status: StatusServer | None = None
         background: list[asyncio.Task[None]] = []
@@ -181,7 +180,7 @@ class Daemon:
                             s.metrics_address,
                             metrics=metrics,
                             heartbeat=heartbeat,
-                            not_ready=lambda: self._not_ready(pipeline),
+                            not_ready=lambda: self._not_ready(pipeline, spool),
                             clock=clock,
                         )
                         self.status_url = await status.start()
@@ -207,7 +206,9 @@ class Daemon:
                     if status is not None:
                         await status.close()
         finally:
-            await _close_files(dead, spool)
+            await close_spool(spool)
+            dead.flush()
+            dead.close()
         log.info("summary", **self.stats.summary(clock() - started))
         return self.stats
 
@@ -238,7 +239,7 @@ class Daemon:
             on_result=self.health.observe_result,
         )
 
-    def _build_inputs(self) -> list[Input]:
+    def _build_inputs(self, pipeline: Pipeline) -> list[Input]:
         """The inputs of the settings (the injected `sources` in place of stdin)."""
         s = self.settings
         specs = s.inputs
@@ -253,6 +254,8 @@ class Daemon:
             stop=self.stopping,
             max_connections=s.max_connections,
             read_chunk_bytes=SOCKET_READ_CHUNK_BYTES,
+            wait_for_room=pipeline.wait_for_room,
+            http=config.http_settings(s),
         )
         return [*injected, *build_inputs(specs, context)]
 
@@ -313,14 +316,12 @@ class Daemon:
             pipeline.abandon(f"drain failed: {exc!r}")
 
     # -- observability -------------------------------------------------------------------
-    def _not_ready(self, pipeline: Pipeline) -> str | None:
+    def _not_ready(self, pipeline: Pipeline, spool: Spool | None) -> str | None:
         if self.failed:
             return "the pipeline failed: see the error log"
         if self.stopping.is_set():
             return "shutting down: not accepting input"
-        problem = self.health.problem(self._clock())
-        if problem is None and self.spool is not None:
-            problem = self.spool.problem
+        problem = self.health.problem(self._clock()) or (spool.problem if spool else None)
         if problem is not None:
             return problem
         if not pipeline.has_room():
@@ -354,7 +355,12 @@ class Daemon:
             connections_open=lambda: self.connections.open,
             connections_accepted=lambda: self.connections.accepted,
             connections_rejected=lambda: self.connections.rejected,
+            http_responses=self._http_responses,
         )
+
+    def _http_responses(self) -> Counter[int]:
+        """HTTP input answers by status code."""
+        return sum((i.responses for i in self._running if isinstance(i, HttpInputs)), Counter())
 
     def _start_progress(self, pipeline: Pipeline) -> asyncio.Task[None]:
         meter = ProgressMeter(self.stats, self._clock())
@@ -382,14 +388,6 @@ def _open(name: str, factory: ChunkFactory) -> Source:
 
 async def _all_ended(inputs: list[Input]) -> None:
     await asyncio.gather(*(i.ended() for i in inputs))
-
-
-async def _close_files(dead: DeadLetterFile, spool: Spool | None) -> None:
-    """At exit: sync and release the spool, flush and close the dead-letter file."""
-    if spool is not None:
-        await spool.close()
-    dead.flush()
-    dead.close()
 
 
 async def _flush_every(dead: DeadLetterFile, interval_s: float) -> None:

@@ -6,8 +6,9 @@ the pipeline; after each chunk it wakes the sender and waits for room (backpress
 source can never fill memory. With a spool, each chunk's records are first appended to it (raw
 line, source, line number) and a source hears that its lines are accepted only once the spool
 says they are durable. It tells each source when its lines are accepted, and, for a
-source that asks, routes the `Settled` events of its lines: those that end here (bad input,
-filtered out, once per chunk) and those the pipeline publishes (`settled` is its subscriber).
+source that asks, routes the `Settled` events of its lines: those that end here (filtered out,
+once per chunk; bad input, `REJECTED` once per line with its reason) and those the pipeline
+publishes (`settled` is its subscriber).
 
 What it leaves out: where chunks come from and what happens to records after they are offered.
 """
@@ -30,6 +31,9 @@ from streamer.stats import Stats
 
 OVERLONG: Final = "overlong"
 """The rejection category of a line over the line limit."""
+BLANK_LINE: Final = "blank line"
+"""The reason of the `FILTERED` event of a blank line (it counts as neither taken nor bad)."""
+NOT_MAPPED: Final = "in none of the mapped segments"
 
 
 def rejection_category(result: object) -> str:
@@ -123,7 +127,7 @@ class Ingest:
         entries: list[Entry] = []
         offer = entries.append
         raw: list[bytes] = []
-        rejected: list[int] = []
+        rejected: list[tuple[int, str]] = []
         filtered: list[int] = []
         blank: list[int] = []
         received = 0
@@ -143,18 +147,18 @@ class Ingest:
                     filtered.append(line_no)
                 else:
                     stats.reject(rejection_category(result))
-                    rejected.append(line_no)
+                    reason: str = result.reason  # type: ignore[union-attr]
+                    rejected.append((line_no, reason))
                     self.dead_letters.bad_line(
-                        source=source,
-                        line_no=line_no,
-                        line=line,
-                        reason=result.reason,  # type: ignore[union-attr]
+                        source=source, line_no=line_no, line=line, reason=reason
                     )
             else:
                 assert isinstance(line, Overlong)
                 received += 1
                 stats.reject(OVERLONG)
-                rejected.append(line_no)
+                rejected.append(
+                    (line_no, f"line over the maximum line length of {self.max_line_bytes} bytes")
+                )
                 self.dead_letters.overlong_line(
                     source=source,
                     line_no=line_no,
@@ -168,12 +172,15 @@ class Ingest:
         listener = self._listeners.get(source) if self._listeners else None
         if listener is not None:
             self._unsettled[source] += len(entries)
-            for outcome, nos, reason in (
-                (Outcome.FILTERED, filtered, "in none of the mapped segments"),
-                (Outcome.FILTERED, blank, "blank line"),
-                (Outcome.DEAD_LETTERED, rejected, "bad input"),
+            for outcome, nos, why in (
+                (Outcome.FILTERED, filtered, NOT_MAPPED),
+                (Outcome.FILTERED, blank, BLANK_LINE),
             ):
                 if nos:
                     tickets = [Ticket(source, n) for n in nos]
-                    listener.on_settled(Settled(outcome, tickets=tickets, reason=reason))
+                    listener.on_settled(Settled(outcome, tickets=tickets, reason=why))
+            for n, why in rejected:  # one event per bad line: each has its own reason
+                listener.on_settled(
+                    Settled(Outcome.REJECTED, tickets=[Ticket(source, n)], reason=why)
+                )
         return line_no, entries, raw

@@ -74,6 +74,13 @@ REPEATED_WARNING_INTERVAL_S: Final = 30.0
 most once per this interval, with the count of occurrences."""
 DEFAULT_UNREADY_AFTER_S: Final = 30.0
 """/readyz turns 503 when every PutRecords call for this long has failed."""
+DEFAULT_MAX_BODY_BYTES: Final = 16 * MiB
+"""Largest HTTP request body, before and after decompression."""
+MAX_BODY_BYTES_CEILING: Final = 1024 * MiB
+DEFAULT_HTTP_WAIT_S: Final = 10.0
+"""How long an HTTP request waits for room in the buffer before it is answered 503."""
+MAX_HTTP_ERRORS_LISTED: Final = 100
+"""An HTTP answer lists at most this many bad lines (its `rejected` counts them all)."""
 DEFAULT_SPOOL_SYNC_INTERVAL_MS: Final = 50.0
 """Spool group commit: lines appended are synced at most this long after the first of them."""
 DEFAULT_SPOOL_MAX_BYTES: Final = 1024 * MiB

@@ -49,6 +49,7 @@ class Gauges:
     connections_open: Callable[[], int] = _zero
     connections_accepted: Callable[[], int] = _zero
     connections_rejected: Callable[[], int] = _zero
+    http_responses: Callable[[], Mapping[int, int]] = dict
 
 
 class _RunCollector:
@@ -165,6 +166,14 @@ class _RunCollector:
             "Socket input connections closed at once (limit reached or shutting down).",
             value=g.connections_rejected(),
         )
+        responses = CounterMetricFamily(
+            "streamer_http_requests",
+            "HTTP input requests answered, by status code.",
+            labels=["code"],
+        )
+        for code, count in sorted(g.http_responses().items()):
+            responses.add_metric([str(code)], count)
+        yield responses
 
 
 class Metrics:

@@ -256,8 +256,9 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "inputs",
         "daemon",
         "where NDJSON lines come from, repeatable: stdin, tcp://HOST:PORT (HOST defaults to "
-        "127.0.0.1) or unix:///path/to.sock (created 0600, removed at exit); with a socket "
-        "input the daemon runs until SIGTERM/SIGINT",
+        "127.0.0.1), unix:///path/to.sock (created 0600, removed at exit), or http://HOST:PORT "
+        "(https:// with tls_cert_file and tls_key_file; POST /v1/records); with a socket or "
+        "HTTP input the daemon runs until SIGTERM/SIGINT",
         "INPUT",
         repeat=True,
         check=True,
@@ -270,6 +271,49 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "N",
         low=1,
         high=limits.MAX_CONNECTIONS_CEILING,
+    ),
+    Option(
+        "max_body_bytes",
+        "daemon",
+        "largest HTTP request body, also after decompression; larger ones are answered 413",
+        "BYTES",
+        low=1,
+        high=limits.MAX_BODY_BYTES_CEILING,
+    ),
+    Option(
+        "http_wait_s",
+        "daemon",
+        "how long an HTTP request waits for room in the buffer before it is answered 503",
+        "S",
+        low=0.001,
+        high=3600,
+        unit="s",
+    ),
+    Option(
+        "http_token_file",
+        "daemon",
+        "file holding the bearer token HTTP clients must send (re-read when it changes)",
+        "FILE",
+        shown_default="none: no authentication",
+    ),
+    Option(
+        "tls_cert_file",
+        "daemon",
+        "PEM certificate (chain) for https:// inputs",
+        "FILE",
+        shown_default="none",
+    ),
+    Option(
+        "tls_key_file",
+        "daemon",
+        "PEM private key for https:// inputs",
+        "FILE",
+        shown_default="none",
+    ),
+    Option(
+        "allow_remote_unauthenticated",
+        "daemon",
+        "allow tcp:// inputs, and http(s):// inputs without a token, on a non-loopback address",
     ),
     Option(
         "metrics_address",
@@ -320,36 +364,17 @@ OPTIONS: Final[tuple[Option, ...]] = (
         high=DAY_S,
         unit="s",
     ),
+    Option("spool_dir", "daemon", "keep accepted lines here until settled (README: Spool)", "DIR"),
+    Option("spool_sync", "daemon", "when the spool syncs: interval, always or never (README)"),
     Option(
-        "spool_dir",
-        "daemon",
-        "keep every accepted line in this directory (created 0700) until it is delivered or "
-        "dead-lettered, and send what is left there at the next start (off by default: see "
-        "Delivery guarantees in the README)",
-        "DIR",
-    ),
-    Option(
-        "spool_sync",
-        "daemon",
-        "when spooled lines are synced to disk: interval (group commit every "
-        "spool_sync_interval_ms), always (before each acknowledgement) or never (the OS decides)",
-    ),
-    Option(
-        "spool_sync_interval_ms",
-        "daemon",
-        "with spool_sync = interval, the longest a spooled line waits to be synced",
-        "MS",
-        low=1,
-        high=60_000,
-        unit="ms",
+        "spool_sync_interval_ms", "daemon", "most a line waits to be synced", "MS", low=1, unit="ms"
     ),
     Option(
         "spool_max_bytes",
         "daemon",
-        "the most the spool holds on disk; input waits while it is full",
+        "input waits while the spool holds this much",
         "BYTES",
         low=limits.MIN_SPOOL_MAX_BYTES,
-        high=1 << 50,
     ),
 )
 

@@ -274,7 +274,7 @@ class Pipeline:
             result = RequestFailure("ClientError", repr(exc), retriable=True)
         now = self._clock()
         self._acc.release(batch)
-        self._apply(batch, result, now)
+        self._apply(batch, result, now, now - started)
         self._dead.flush()
         if self._on_result is not None:
             self._on_result(now, result)
@@ -282,8 +282,9 @@ class Pipeline:
             self._observe_call(now - started, len(batch.entries))
 
     # -- settling ------------------------------------------------------------------------
-    def _apply(self, batch: Batch, result: PutResult, now: float) -> None:
-        """Carry out what `settle` decided for `batch`."""
+    def _apply(self, batch: Batch, result: PutResult, now: float, seconds: float) -> None:
+        """Carry out what `settle` decided for `batch`; log the call's one canonical line
+        (debug), or a warning when the whole request failed."""
         out = settle(
             batch.entries,
             batch.shard_ids,
@@ -320,12 +321,16 @@ class Pipeline:
                 retrying=len(out.requeue),
                 maybe_written=result.maybe_written,
             )
-        elif out.failed:
+        else:
             log.debug(
-                "partial failure",
+                "PutRecords",
+                shards=batch.shard_ids,
                 records=len(batch.entries),
+                bytes=batch.size,
                 failed=out.failed,
-                retry=len(out.requeue),
+                retrying=len(out.requeue),
+                dead_lettered=len(out.dead),
+                seconds=round(seconds, 4),
             )
         if out.mispredicted:
             log.info("records landed on unpredicted shards", records=out.mispredicted)

@@ -3,8 +3,9 @@
 What it does: an `Entry` carries the bytes to send, its partition key and 128-bit hash key
 (computed once), where it came from (its intake `Ticket`, for dead-letter entries and settled
 events), its spool offset and its retry history. A `Settled` event says that records reached
-their end: delivered, dead-lettered, filtered out on purpose, or (with a spool) left in it when
-sending stopped, for the next start; every input line ends in exactly one per run.
+their end: delivered, dead-lettered, filtered out on purpose, rejected as bad input, or (with a
+spool) left in it when sending stopped, for the next start; every input line ends in exactly
+one per run.
 
 What it leaves out: behaviour beyond bookkeeping (the accumulator, settle logic and retry policy
 act on entries) and who listens to settled events (the daemon wires subscribers).
@@ -43,7 +44,11 @@ class Outcome(Enum):
     DELIVERED = "delivered"
     DEAD_LETTERED = "dead_lettered"
     FILTERED = "filtered"
-    """A valid line in none of the mapped segments: nothing to send, settled at intake."""
+    """A valid line in none of the mapped segments (or a blank line): nothing to send, settled
+    at intake."""
+    REJECTED = "rejected"
+    """A bad input line (not exportable, or over the line limit): dead-lettered at intake, never
+    offered; the event's reason says what is wrong with it."""
     SPOOLED = "spooled"
     """Not sent when sending stopped (drain deadline, interrupt) but kept in the spool: sent
     again at the next start. Ends the record's journey in this run, not in the spool."""
@@ -52,8 +57,9 @@ class Outcome(Enum):
 class Settled:
     """Records that reached their end, all with the same outcome and reason.
 
-    Published once per group (per call, per bad chunk), never per record: a subscriber that only
-    counts reads `count`; one that needs identities reads `tickets`."""
+    Published once per group (per call, per chunk's filtered lines), never per delivered record
+    (a rejected line has its own event, for its reason): a subscriber that only counts reads
+    `count`; one that needs identities reads `tickets`."""
 
     __slots__ = ("_entries", "_tickets", "outcome", "reason")
 

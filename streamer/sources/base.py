@@ -15,14 +15,15 @@ What it leaves out: framing lines and what happens to them (`ingest.py`), parsin
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import structlog
 
 from streamer.record import Settled
 from streamer.sources.address import InputSpec
+from streamer.sources.http_request import HttpSettings
 
 log = structlog.get_logger("streamer.sources")
 
@@ -79,6 +80,9 @@ class InputContext:
     """Set when the daemon stops accepting input."""
     max_connections: int
     read_chunk_bytes: int
+    wait_for_room: Callable[[], Awaitable[None]] | None = None
+    """Returns once the intake has room (an input that must answer "busy" waits on it)."""
+    http: HttpSettings = field(default_factory=HttpSettings)
 
 
 class Input(Protocol):

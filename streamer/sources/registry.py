@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from streamer.sources.address import STDIN, InputSpec, parse_tcp, parse_unix
 from streamer.sources.base import Input, InputContext, InputFactory
+from streamer.sources.http import HttpInputs
+from streamer.sources.http_request import parse_http
 from streamer.sources.sockets import SocketInputs
 from streamer.sources.stdin import stdin_input
 
@@ -34,6 +36,8 @@ INPUTS: dict[str, InputKind] = {
     "stdin": InputKind("stdin", stdin_input),
     "tcp": InputKind("tcp://HOST:PORT", SocketInputs.build, parse_tcp),
     "unix": InputKind("unix:///path/to/socket", SocketInputs.build, parse_unix),
+    "http": InputKind("http://HOST:PORT", HttpInputs.build, parse_http),
+    "https": InputKind("https://HOST:PORT", HttpInputs.build, parse_http),
 }
 
 STDIN_ALIASES = ("stdin", "-")

@@ -246,3 +246,9 @@ def open_spool(settings: Settings, clock: Callable[[], float] = time.monotonic) 
     store.open()
     policy = SyncPolicy(settings.spool_sync, settings.spool_sync_interval_ms / 1000)
     return Spool(store, policy, clock=clock)
+
+
+async def close_spool(spool: Spool | None) -> None:
+    """At exit: sync what is left and release the directory (nothing without a spool)."""
+    if spool is not None:
+        await spool.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from structlog.testing import capture_logs
 
 from streamer import daemon
 from streamer.accumulator import Accumulator
@@ -52,6 +53,20 @@ async def test_partial_failures_resubmit_only_failed_entries(tmp_path: Path) -> 
     assert stats.throttled == 1
     assert stats.delivered == 20
     assert dead_letters(tmp_path / "dead.ndjson") == []
+
+
+async def test_one_debug_line_per_put_records_call(tmp_path: Path) -> None:
+    """Each PutRecords call logs one canonical debug line with its records and failures."""
+    fake = FakeKinesis(shard_count=1, script=[lambda entries: {0: "InternalFailure"}])
+    with capture_logs() as logged:
+        stats = await run_daemon(fake, settings(tmp_path), (profile(i) for i in range(20)))
+    calls = [e for e in logged if e["event"] == "PutRecords"]
+    assert len(calls) == stats.requests == len(fake.calls)
+    assert [(c["records"], c["failed"], c["retrying"]) for c in calls[:2]] == [
+        (20, 1, 1),
+        (1, 0, 0),
+    ]
+    assert all(c["log_level"] == "debug" for c in calls)
 
 
 def _ids(fake: FakeKinesis) -> list[bytes]:

@@ -85,7 +85,12 @@ async def test_every_line_settles_once_with_its_ticket(tmp_path: Path) -> None:
     by_outcome: Counter[Outcome] = Counter()
     for event in source.events:
         by_outcome[event.outcome] += event.count
-    assert by_outcome == {Outcome.DELIVERED: 5, Outcome.DEAD_LETTERED: 2, Outcome.FILTERED: 2}
+    assert by_outcome == {
+        Outcome.DELIVERED: 5,
+        Outcome.DEAD_LETTERED: 1,
+        Outcome.REJECTED: 1,
+        Outcome.FILTERED: 2,
+    }
     assert source.accepted[-1] == 9
     assert stats.delivered == 5
     assert stats.dead_lettered == 2

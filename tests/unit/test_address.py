@@ -37,7 +37,7 @@ def test_valid_inputs(text: str, spec: InputSpec, canonical: str) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("file.ndjson", "must be stdin, tcp://HOST:PORT or unix:///path"),
+        ("file.ndjson", "must be stdin, tcp://HOST:PORT, unix:///path"),
         ("udp://h:1", "unknown scheme 'udp'"),
         ("tcp://h", "must look like HOST:PORT"),
         ("tcp://h:70000", "port between 0 and 65535"),
