@@ -11,6 +11,7 @@ import random
 import struct
 from pathlib import Path
 
+import aiohttp
 import pytest
 from structlog.testing import capture_logs
 
@@ -24,6 +25,8 @@ from streamer.spool.store import SpoolLocked, SpoolStore, Write
 from tests.support.events import dead_letters, profile
 from tests.support.fakes import FakeKinesis
 from tests.support.inprocess import chunks_of, run_daemon, settings
+
+NDJSON = {"Content-Type": "application/x-ndjson"}
 
 
 def _spool(path: Path, mode: str = "interval", max_bytes: int = 1 << 20) -> Spool:
@@ -223,3 +226,36 @@ def _frame_ends(data: bytes) -> list[int]:
         at += 8 + length
         ends.append(at)
     return ends
+
+
+async def test_an_http_200_with_a_spool_means_the_lines_are_in_it(tmp_path: Path) -> None:
+    """The HTTP input with a spool: once a body is answered 200 its lines are in the spool file
+    (synced: `always`); what the drain deadline leaves is spooled and delivered next start."""
+    spool_dir = tmp_path / "spool"
+    cfg = settings(
+        tmp_path,
+        inputs=["http://127.0.0.1:0"],
+        spool_dir=str(spool_dir),
+        spool_sync="always",
+        drain_deadline_s=0.1,
+    )
+    daemon = Daemon(cfg, FakeKinesis(shard_count=1, block=asyncio.Event()), progress=False)
+    task = asyncio.create_task(daemon.run())
+    await asyncio.wait_for(daemon.ready.wait(), 10)
+    [address] = daemon.inputs
+    sent = b"".join(profile(i) + b"\n" for i in range(3)) + b"{bad\n"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{address}/v1/records", data=sent, headers=NDJSON) as response,
+    ):
+        assert response.status == 200
+        assert (await response.json())["accepted"] == 3
+    spooled = FrameReader().feed(b"".join(p.read_bytes() for p in spool_dir.glob("*.seg")))
+    assert [(f.seq, f.line) for f in spooled] == [(i + 1, profile(i)) for i in range(3)]
+    daemon.stop()
+    stats = await asyncio.wait_for(task, 20)
+    assert stats.spooled == 3
+    again = settings(tmp_path, spool_dir=str(spool_dir))  # no input: replay, drain, exit
+    fake = FakeKinesis(shard_count=1)
+    stats = await Daemon(again, fake, sources={}, install_signals=False, progress=False).run()
+    assert (stats.replayed, stats.delivered) == (3, 3)
