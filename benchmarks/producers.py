@@ -42,10 +42,15 @@ def _command(module: str, url: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", *module.split(), *target, *extra]
 
 
-def _streamer(transport: str) -> Callable[[str, Path, bool], list[str]]:
+def _streamer(transport: str, *, spool: bool = False) -> Callable[[str, Path, bool], list[str]]:
     def argv(url: str, dead_letter: Path, shard_limits: bool) -> list[str]:
         factor = "1" if shard_limits else "0"  # 0: no client-side shard limit
-        options = ("--dead-letter", str(dead_letter), "--transport", transport)
+        options: tuple[str, ...] = ("--dead-letter", str(dead_letter), "--transport", transport)
+        if spool:
+            # a fresh spool per run (a killed run's leftovers would be replayed into the next)
+            directory = dead_letter.with_suffix(".spool")
+            shutil.rmtree(directory, ignore_errors=True)
+            options += ("--spool-dir", str(directory), "--spool-sync", "interval")
         return _command("streamer run", url, *options, "--shard-rate-factor", factor)
 
     return argv
@@ -69,6 +74,11 @@ PRODUCERS: Final = {
     for p in (
         Producer("streamer", "streamer (fast transport)", _streamer("fast")),
         Producer("streamer_botocore", "streamer (--transport botocore)", _streamer("botocore")),
+        Producer(
+            "streamer_spool",
+            "streamer with a spool (interval sync)",
+            _streamer("fast", spool=True),
+        ),
         Producer("boto_loop", "aiobotocore loop (500/call, 8 tasks)", _boto_loop),
         Producer("async_kinesis_off", "async-kinesis, aggregation off", _async_kinesis("off")),
         Producer(

@@ -40,6 +40,7 @@ from streamer.values import convert
 Ordering = Literal["strict", "relaxed"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["json", "console"]
+SpoolSync = Literal["interval", "always", "never"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,10 @@ class Settings:
     unready_after_s: float = limits.DEFAULT_UNREADY_AFTER_S
     progress: bool = False
     progress_interval_s: float = limits.DEFAULT_PROGRESS_INTERVAL_S
+    spool_dir: Path | None = None
+    spool_sync: SpoolSync = "interval"
+    spool_sync_interval_ms: float = limits.DEFAULT_SPOOL_SYNC_INTERVAL_MS
+    spool_max_bytes: int = limits.DEFAULT_SPOOL_MAX_BYTES
 
     @property
     def stream_name(self) -> str:
@@ -162,7 +167,7 @@ def retry_policy(s: Settings) -> RetryPolicy:
 
 
 def pipeline_settings(s: Settings) -> PipelineSettings:
-    return PipelineSettings(writers=s.writers)
+    return PipelineSettings(writers=s.writers, keep_spooled=s.spool_dir is not None)
 
 
 def http_settings(s: Settings) -> HttpSettings:

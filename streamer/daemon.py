@@ -9,7 +9,7 @@ then feeds the pipeline until the inputs end (stdin only: at its end of file) or
 what its clients had sent, see `sources/`), drains, all within `drain_deadline_s`,
 dead-letters what is left (reason `shutdown deadline ...`) and logs the summary. A second
 SIGINT abandons the drain at once, still dead-lettering what is held, and marks the run
-`interrupted`.
+`interrupted`. A spool (`spool_dir`) is replayed before any input and keeps what is left.
 
 What it leaves out: argument parsing and exit codes (`cli.py`); the pieces it wires.
 """
@@ -50,6 +50,8 @@ from streamer.sources.base import (
 from streamer.sources.http import HttpInputs
 from streamer.sources.registry import build_inputs
 from streamer.sources.stdin import STOP_WAIT_S
+from streamer.spool.restore import restore
+from streamer.spool.spool import Spool, close_spool, open_spool
 from streamer.stats import Stats
 from streamer.status import Heartbeat, StatusServer
 
@@ -144,12 +146,7 @@ class Daemon:
         dead.open()  # before any input is read: an unusable path is a start-up error (exit 2)
         ready = await start_checks(self._client, s, clock)
         s = self.settings = dataclasses.replace(s, max_record_bytes=ready.record_limit.max_bytes)
-        metrics = None
-        if s.metrics_address is not None:
-            metrics = Metrics(
-                self.stats,
-                info={"destination": s.name, "stream": s.stream_name, "region": s.region},
-            )
+        metrics = self._metrics()
         pipeline = self._pipeline(ready.shard_map, dead, metrics)
         ingest = Ingest(
             exporter=Exporter(s.activation()),
@@ -158,6 +155,7 @@ class Daemon:
             stats=self.stats,
             clock=clock,
             max_line_bytes=s.line_limit,
+            spool=(spool := open_spool(s, clock)),
         )
         pipeline.subscribe(ingest.settled)
         inputs = self._running = self._build_inputs(pipeline)
@@ -175,6 +173,7 @@ class Daemon:
                         )
                     )
                     feed = self._consumer(ingest)
+                    await restore(spool, ingest)
                     for started_input in inputs:
                         self.inputs += await started_input.start(feed)
                     if metrics is not None and s.metrics_address is not None:
@@ -183,7 +182,7 @@ class Daemon:
                             s.metrics_address,
                             metrics=metrics,
                             heartbeat=heartbeat,
-                            not_ready=lambda: self._not_ready(pipeline),
+                            not_ready=lambda: self._not_ready(pipeline, spool),
                             clock=clock,
                         )
                         self.status_url = await status.start()
@@ -206,11 +205,19 @@ class Daemon:
                     if status is not None:
                         await status.close()
         finally:
+            await close_spool(spool)
             dead.close()
             self.stats.undeadlettered = dead.pending
             self.failed = self.failed or dead.pending > 0  # exit 1: entries written nowhere
         log.info("summary", **self.stats.summary(clock() - started))
         return self.stats
+
+    def _metrics(self) -> Metrics | None:
+        s = self.settings
+        if s.metrics_address is None:
+            return None
+        info = {"destination": s.name, "stream": s.stream_name, "region": s.region}
+        return Metrics(self.stats, info=info)
 
     def _pipeline(
         self, shard_map: ShardMap, dead: DeadLetterFile, metrics: Metrics | None
@@ -323,14 +330,14 @@ class Daemon:
             pipeline.abandon(f"drain failed: {exc!r}")
 
     # -- observability -------------------------------------------------------------------
-    def _not_ready(self, pipeline: Pipeline) -> str | None:
+    def _not_ready(self, pipeline: Pipeline, spool: Spool | None) -> str | None:
         if self.failed:
             return "the pipeline failed: see the error log"
         if self.stopping.is_set():
             return "shutting down: not accepting input"
         if self._dead is not None and self._dead.problem is not None:
             return f"{self._dead.problem}: input stopped, retrying"
-        problem = self.health.problem(self._clock())
+        problem = self.health.problem(self._clock()) or (spool.problem if spool else None)
         if problem is not None:
             return problem
         if not pipeline.has_room():

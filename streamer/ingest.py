@@ -4,8 +4,10 @@ What it does: frames chunks into lines, numbers them, skips blank ones, transfor
 exporter, dead-letters bad lines (with source, line number and reason; the unterminated last
 line of a source the daemon ended, `cut`, with that reason) and offers the rest to the
 pipeline; after each chunk it wakes the sender and waits for room (backpressure) and for a
-writable dead-letter file, so a fast source can never fill memory. It tells each source when
-its lines are accepted, and, for a source that asks, routes the `Settled` events of its lines:
+writable dead-letter file, so a fast source can never fill memory. With a spool, each chunk's
+records are first appended to it (raw line, source, line number) and a source hears that its
+lines are accepted only once the spool says they are durable. It tells each source when its
+lines are accepted, and, for a source that asks, routes the `Settled` events of its lines:
 those that end here (filtered out, once per chunk; bad input, `REJECTED` once per line with its
 reason) and those the pipeline publishes (`settled` is its subscriber).
 
@@ -15,6 +17,7 @@ What it leaves out: where chunks come from and what happens to records after the
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -25,6 +28,7 @@ from streamer.pipeline import Pipeline
 from streamer.record import Entry, Outcome, Settled, Ticket
 from streamer.sources.base import CUT_AT_SHUTDOWN, Source
 from streamer.sources.lines import LineSplitter, Overlong
+from streamer.spool.spool import Spool
 from streamer.stats import Stats
 
 OVERLONG: Final = "overlong"
@@ -50,6 +54,8 @@ class Ingest:
     stats: Stats
     clock: Callable[[], float]
     max_line_bytes: int
+    spool: Spool | None = None
+    """Where accepted lines are kept until settled (None: memory only)."""
     _listeners: dict[str, Source] = field(default_factory=dict, init=False)
     """The sources that want settled events, by name."""
     _unsettled: dict[str, int] = field(default_factory=dict, init=False)
@@ -67,22 +73,40 @@ class Ingest:
             line_no = 0
             try:
                 async for chunk in source.chunks():
-                    line_no = self._handle(name, splitter.feed(chunk), line_no)
-                    source.on_accepted(line_no)
-                    self.pipeline.kick()
+                    line_no = await self._take(source, splitter.feed(chunk), line_no)
                     await self.pipeline.wait_for_room()
                     await self.dead_letters.writable()  # a failing dead-letter file stops input
             except asyncio.CancelledError:  # cut by the daemon: keep the line in progress
-                self._handle(name, splitter.finish(), line_no, CUT_AT_SHUTDOWN)
+                self._handle(
+                    name, splitter.finish(), line_no, self.clock(), False, cut=CUT_AT_SHUTDOWN
+                )
                 raise
             cut: str | None = getattr(source, "cut", None)  # ended by us: a tail is not a line
-            line_no = self._handle(name, splitter.finish(), line_no, cut)
-            source.on_accepted(line_no)
-            self.pipeline.kick()
-            return line_no
+            return await self._take(source, splitter.finish(), line_no, cut)
         finally:
             self._done.add(name)
             self._forget_if_settled(name)
+
+    async def _take(
+        self, source: Source, lines: list[bytes | Overlong], line_no: int, cut: str | None = None
+    ) -> int:
+        """Handle one chunk's lines; offer their records (spooled first, with a spool)."""
+        spool = self.spool
+        now = self.clock()
+        line_no, entries, raw = self._handle(
+            source.name, lines, line_no, now, spool is not None, cut=cut
+        )
+        if spool is None:
+            if entries:
+                self.pipeline.offer(entries, now)
+            source.on_accepted(line_no)
+        else:
+            await spool.append(entries, raw)
+            if entries:
+                self.pipeline.offer(entries, now)
+            spool.when_durable(functools.partial(source.on_accepted, line_no))
+        self.pipeline.kick()
+        return line_no
 
     def settled(self, event: Settled) -> None:
         """Route a settled event to the sources of its lines that asked for them (a pipeline
@@ -91,8 +115,10 @@ class Ingest:
         if not listeners:
             return
         by_source: dict[str, list[Ticket]] = {}
+        fresh = self.spool.fresh_from if self.spool is not None else 0
         for ticket in event.tickets:
-            if ticket.source in listeners:
+            # a replayed line's source may share its name with a new one: not routed
+            if ticket.source in listeners and not 0 <= ticket.offset < fresh:
                 by_source.setdefault(ticket.source, []).append(ticket)
         for name, tickets in by_source.items():
             listeners[name].on_settled(Settled(event.outcome, tickets=tickets, reason=event.reason))
@@ -107,13 +133,23 @@ class Ingest:
             self._done.discard(name)
 
     def _handle(
-        self, source: str, lines: list[bytes | Overlong], line_no: int, cut: str | None = None
-    ) -> int:
+        self,
+        source: str,
+        lines: list[bytes | Overlong],
+        line_no: int,
+        now: float,
+        keep: bool,
+        *,
+        cut: str | None = None,
+    ) -> tuple[int, list[Entry], list[bytes]]:
+        """Export one chunk's lines; (last line number, records, their raw lines if `keep`).
+        With `cut`, the lines are the unterminated tail of a source the daemon ended: each is
+        dead-lettered with that reason, never exported."""
         stats = self.stats
         export = self.exporter.export
-        now = self.clock()
         entries: list[Entry] = []
         offer = entries.append
+        raw: list[bytes] = []
         rejected: list[tuple[int, str]] = []
         filtered: list[int] = []
         blank: list[int] = []
@@ -135,6 +171,8 @@ class Ingest:
                 result = export(line)
                 if type(result) is Exported:
                     offer(Entry(result.data, result.partition_key, source, line_no, now))
+                    if keep:
+                        raw.append(line)
                 elif result is FILTERED:
                     filtered.append(line_no)
                 else:
@@ -158,8 +196,6 @@ class Ingest:
                     size=line.size,
                     limit=self.max_line_bytes,
                 )
-        if entries:
-            self.pipeline.offer(entries, now)
         stats.received += received
         stats.exported += len(entries)
         stats.filtered += len(filtered)
@@ -177,4 +213,4 @@ class Ingest:
                 listener.on_settled(
                     Settled(Outcome.REJECTED, tickets=[Ticket(source, n)], reason=why)
                 )
-        return line_no
+        return line_no, entries, raw

@@ -93,3 +93,9 @@ DEFAULT_IDLE_TIMEOUT_S: Final = 300.0
 DEFAULT_SHUTDOWN_IDLE_MS: Final = 200.0
 """At shutdown, an open connection (or stdin's line in progress) is read until nothing has
 arrived for this long, within the drain deadline."""
+DEFAULT_SPOOL_SYNC_INTERVAL_MS: Final = 50.0
+"""Spool group commit: lines appended are synced at most this long after the first of them."""
+DEFAULT_SPOOL_MAX_BYTES: Final = 1024 * MiB
+MIN_SPOOL_MAX_BYTES: Final = 64 * 1024
+SPOOL_SEGMENT_BYTES: Final = 64 * MiB
+"""Largest spool segment file; a segment is deleted once all its lines are settled."""

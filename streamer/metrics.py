@@ -96,6 +96,11 @@ class _RunCollector:
                 s.request_failures,
             ),
             ("streamer_shard_map_refreshes", "ListShards refreshes.", s.shard_map_refreshes),
+            (
+                "streamer_records_replayed",
+                "Lines replayed from the spool at start-up.",
+                s.replayed,
+            ),
         ):
             yield CounterMetricFamily(name, doc, value=value)
         yield self._dead_lettered(s)

@@ -384,6 +384,18 @@ OPTIONS: Final[tuple[Option, ...]] = (
         high=DAY_S,
         unit="s",
     ),
+    Option("spool_dir", "daemon", "keep accepted lines here until settled (README: Spool)", "DIR"),
+    Option("spool_sync", "daemon", "when the spool syncs: interval, always or never (README)"),
+    Option(
+        "spool_sync_interval_ms", "daemon", "most a line waits to be synced", "MS", low=1, unit="ms"
+    ),
+    Option(
+        "spool_max_bytes",
+        "daemon",
+        "input waits while the spool holds this much",
+        "BYTES",
+        low=limits.MIN_SPOOL_MAX_BYTES,
+    ),
 )
 
 BY_KEY: Final = {o.key: o for o in OPTIONS}

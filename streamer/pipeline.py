@@ -49,6 +49,9 @@ class SenderFailed(RuntimeError):
 class PipelineSettings:
     writers: int = DEFAULT_WRITERS
     shard_refresh_min_interval_s: float = DEFAULT_SHARD_REFRESH_MIN_INTERVAL_S
+    keep_spooled: bool = False
+    """A spool holds the records: what is left when sending stops stays there for the next
+    start (counted `spooled`) instead of being dead-lettered."""
 
 
 class Pipeline:
@@ -212,19 +215,20 @@ class Pipeline:
             self._dead.flush()
 
     def abandon(self, reason: str) -> None:
-        """Dead-letter everything held (buffered and in flight) and stop sending."""
+        """Dead-letter everything held (buffered and in flight) and stop sending; with
+        `keep_spooled`, spooled records stay in the spool instead."""
         for task, batch in list(self._inflight.items()):
             if task.done():
                 continue  # its call finished and _send settled every record already
             task.cancel()
-            self._give_up(
+            self._leave(
                 batch.entries,
                 f"{reason}; a PutRecords call holding it was in flight and may have written it",
             )
         self._inflight.clear()
         held = self._acc.take_all()
         if held:
-            self._give_up(held, reason)
+            self._leave(held, reason)
         if self._sender is not None:
             self._sender.cancel()
 
@@ -334,6 +338,16 @@ class Pipeline:
             log.info("records landed on unpredicted shards", records=out.mispredicted)
         if out.refresh_shard_map:
             self._refresher.request()
+
+    def _leave(self, entries: list[Entry], reason: str) -> None:
+        """Records sending stopped for: kept in the spool if they are there, else dead-lettered."""
+        if self._settings.keep_spooled:
+            kept = [e for e in entries if e.offset >= 0]
+            if kept:
+                self._publish(Settled(Outcome.SPOOLED, entries=kept, reason=reason))
+            entries = [e for e in entries if e.offset < 0]
+        if entries:
+            self._give_up(entries, reason)
 
     def _give_up(self, entries: list[Entry], reason: str) -> None:
         """Dead-letter `entries` with one reason and announce them settled."""

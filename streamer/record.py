@@ -2,9 +2,10 @@
 
 What it does: an `Entry` carries the bytes to send, its partition key and 128-bit hash key
 (computed once), where it came from (its intake `Ticket`, for dead-letter entries and settled
-events) and its retry history. A `Settled` event says that records reached their end:
-delivered, dead-lettered, filtered out on purpose, or rejected as bad input; every input line
-ends in exactly one.
+events), its spool offset and its retry history. A `Settled` event says that records reached
+their end: delivered, dead-lettered, filtered out on purpose, rejected as bad input, or (with a
+spool) left in it when sending stopped, for the next start; every input line ends in exactly
+one per run.
 
 What it leaves out: behaviour beyond bookkeeping (the accumulator, settle logic and retry policy
 act on entries) and who listens to settled events (the daemon wires subscribers).
@@ -48,6 +49,9 @@ class Outcome(Enum):
     REJECTED = "rejected"
     """A bad input line (not exportable, or over the line limit): dead-lettered at intake, never
     offered; the event's reason says what is wrong with it."""
+    SPOOLED = "spooled"
+    """Not sent when sending stopped (drain deadline, interrupt) but kept in the spool: sent
+    again at the next start. Ends the record's journey in this run, not in the spool."""
 
 
 class Settled:
@@ -80,6 +84,13 @@ class Settled:
     def tickets(self) -> list[Ticket]:
         return [*self._tickets, *(e.ticket for e in self._entries)]
 
+    @property
+    def offsets(self) -> list[int]:
+        """The spool offsets of the records that are spooled (for the spool; no tickets built)."""
+        return [e.offset for e in self._entries if e.offset >= 0] + [
+            t.offset for t in self._tickets if t.offset >= 0
+        ]
+
     def __repr__(self) -> str:
         return f"Settled({self.outcome.value}, {self.count} records, reason={self.reason!r})"
 
@@ -96,6 +107,7 @@ class Entry:
         "hash_key",
         "line_no",
         "not_before",
+        "offset",
         "partition_key",
         "predicted_shard",
         "size",
@@ -113,6 +125,8 @@ class Entry:
         self.hash_key = _from_bytes(_md5(key_bytes).digest(), "big")
         self.source = source
         self.line_no = line_no
+        self.offset = -1
+        """Where the spool keeps the line (-1: not spooled)."""
         self.first_seen = now
         """When the record was accepted; its time budget runs from here."""
         self.enqueued_at = now
@@ -126,7 +140,7 @@ class Entry:
     @property
     def ticket(self) -> Ticket:
         """The intake ticket (kept as flat fields: no extra object per record on the hot path)."""
-        return Ticket(self.source, self.line_no)
+        return Ticket(self.source, self.line_no, self.offset)
 
     def note_failure(self, description: str) -> None:
         """Record a failed attempt."""

@@ -22,7 +22,8 @@ from streamer.record import Outcome, Settled
 
 @dataclass(slots=True)
 class Stats:
-    """Counts since start; `delivered + dead_lettered_delivery` equals `exported` after a drain."""
+    """Counts since start; `delivered + dead_lettered_delivery + spooled` equals `exported`
+    after a drain."""
 
     received: int = 0
     """Non-blank input lines."""
@@ -50,6 +51,10 @@ class Stats:
     """Calls that failed as a whole (no per-record answer)."""
     possible_duplicates: int = 0
     """Records re-sent after a request that may have been applied (timeout, reset)."""
+    replayed: int = 0
+    """Lines an earlier run left in the spool, exported and sent again at start-up."""
+    spooled: int = 0
+    """Records left in the spool at exit (drain deadline or interrupt), sent at the next start."""
     shard_map_refreshes: int = 0
     """Shard maps loaded after start-up (a record landed on an unpredicted shard)."""
     dead_letter_reasons: Counter[str] = field(default_factory=Counter)
@@ -66,6 +71,8 @@ class Stats:
         elif event.outcome is Outcome.DEAD_LETTERED:
             self.dead_lettered_delivery += event.count
             self.dead_letter_reasons[event.reason.split(";", 1)[0][:80]] += event.count
+        elif event.outcome is Outcome.SPOOLED:
+            self.spooled += event.count
 
     @property
     def dead_lettered(self) -> int:
@@ -92,6 +99,8 @@ class Stats:
             "request_failures": self.request_failures,
             "possible_duplicates": self.possible_duplicates,
             "shard_map_refreshes": self.shard_map_refreshes,
+            "replayed": self.replayed,
+            "spooled": self.spooled,
             "elapsed_s": round(elapsed_s, 3),
             "records_per_s": round(self.delivered / elapsed_s, 1) if elapsed_s > 0 else 0.0,
         }

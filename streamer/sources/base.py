@@ -42,7 +42,9 @@ class Source(Protocol):
     def chunks(self) -> AsyncIterator[bytes]: ...
 
     def on_accepted(self, through_seq: int) -> None:
-        """Lines 1..`through_seq` are accepted: buffered, or settled at intake."""
+        """Lines 1..`through_seq` are accepted: buffered, or settled at intake; with a spool,
+        also durable in it as its sync policy asks (so this may come after `chunks` ended, and
+        never if the last sync at exit fails)."""
 
     def on_settled(self, event: Settled) -> None:
         """Some of this source's lines reached their end (see `record.Settled`)."""
