@@ -1,8 +1,10 @@
 """The benchmark harness: every producer, same session, same endpoint process, same events.
 
 What it does: `Plan` lists the measurement points (`full_plan`, `quick_plan`): the main table
-(every producer, 600-byte events, no faults), the start-up cost of each (empty input), and the
-scaling suites (shards; events, with RSS over time; record sizes; injected failures). `run_plan`
+(every producer, 600-byte events, no faults), the start-up cost of each (empty input), the
+Node comparison (the streamer against the AWS SDK for JavaScript v3 loop, 500k events, 64
+shards; skipped when node or its npm packages are missing), and the scaling suites (shards;
+events, with RSS over time; record sizes; injected failures). `run_plan`
 snapshots the code under test, writes each workload once, starts one endpoint per endpoint
 configuration (shard count, failure rate), measures the endpoint's ceiling with
 `benchmarks.ceiling` against the main one, and runs the points against it through
@@ -36,7 +38,7 @@ from typing import Any, Final
 
 import orjson
 
-from benchmarks.producers import PRODUCERS, REFERENCE, ROOT, STREAM, snapshot
+from benchmarks.producers import PRODUCERS, REFERENCE, ROOT, STREAM, node_peer_ready, snapshot
 from benchmarks.runner import (
     Endpoint,
     EventsFile,
@@ -75,7 +77,7 @@ class Plan:
     events: int = 200_000
     runs: int = 3
     shards: int = 4
-    producers: tuple[str, ...] = tuple(PRODUCERS)
+    producers: tuple[str, ...] = tuple(p for p in PRODUCERS if p != "node_sdk")
     shard_limits: bool = False
     ceiling_s: float = 5.0
     scaling: bool = True
@@ -88,12 +90,22 @@ class Plan:
     small_record_events: int = 200_000
     fail_rate: float = 0.1
     startup: bool = True
+    node_events: int = 500_000
+    """The Node comparison: the streamer's whole process against the AWS SDK for JavaScript v3
+    loop with pre-built records, at `node_shards` shards (0 events skips it)."""
+    node_shards: int = 64
+    node_runs: int = 3
 
     def points(self) -> list[Point]:
         """Every measurement point, main table first; the harness merges repeated ones."""
         main = [Point("main", p, self.shards, self.events, runs=self.runs) for p in self.producers]
         if self.startup:  # empty input: the fixed cost of starting, connecting and exiting
             main += [Point("startup", p, self.shards, 0, runs=self.runs) for p in self.producers]
+        if self.node_events > 0:
+            main += [
+                Point("node", p, self.node_shards, self.node_events, runs=self.node_runs)
+                for p in (REFERENCE, "node_sdk")
+            ]
         if not self.scaling:
             return main
         scalers = [p for p in self.scaling_producers if p in PRODUCERS]
@@ -142,6 +154,8 @@ def quick_plan(**overrides: Any) -> Plan:
         large_events=200_000,
         big_record_events=500,
         small_record_events=20_000,
+        node_events=50_000,
+        node_runs=1,
     )
     return replace(plan, **overrides)
 
@@ -330,6 +344,9 @@ def run_plan(plan: Plan, *, command: str, workdir: Path | None = None) -> dict[s
     clock = time.perf_counter()
     info = machine()
     points = plan.points()
+    if not node_peer_ready() and any(p.producer == "node_sdk" for p in points):
+        _log("node or its npm packages are missing (scripts/bench.sh installs them): no Node peer")
+        points = [p for p in points if p.producer != "node_sdk"]
     groups = _groups(points)
     measured: dict[Key, dict[str, Any]] = {}
     with _workdir(workdir) as work:
@@ -354,6 +371,7 @@ def run_plan(plan: Plan, *, command: str, workdir: Path | None = None) -> dict[s
         "reference": REFERENCE,
         "main": suite("main"),
         "startup": suite("startup"),
+        "node": suite("node"),
         "ceiling": _ceiling_summary(session.ceiling),
         "scaling": {
             name: suite(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -19,3 +20,43 @@ def test_stored_results_render_the_committed_benchmarks_md() -> None:
     plot_path = REPO / "benchmarks" / "results" / "throughput.png"
     rendered = report.render_markdown(results, markdown_path, plot_path, results_path) + "\n"
     assert rendered == markdown_path.read_text()
+
+
+def _entry(producer: str, label: str, wall: float, cpu: float, summaries: list[Any]) -> Any:
+    events = 500_000
+    return {
+        "producer": producer,
+        "label": label,
+        "events": events,
+        "shards": 64,
+        "exactly_once": True,
+        "exactly_once_runs": len(summaries),
+        "runs": [{"summary": s} for s in summaries],
+        "median": {
+            "records_per_s": events / wall,
+            "cpu_s_per_100k": cpu / events * 100_000,
+            "peak_rss_mb": 90.0,
+        },
+    }
+
+
+def test_node_section_compares_the_whole_streamer_with_the_node_put_phase(tmp_path: Path) -> None:
+    """The Node loop is judged over its put phase (median of its runs), the streamer whole."""
+    node_runs = [
+        {"elapsed_s": 5.0, "put_cpu_s": 4.0},
+        {"elapsed_s": 4.0, "put_cpu_s": 5.0},
+        {"elapsed_s": 6.0, "put_cpu_s": 6.0},
+    ]
+    results = {
+        "reference": "streamer",
+        "node": [
+            _entry("streamer", "streamer", 10.0, 2.5, [None]),
+            _entry("node_sdk", "node loop", 8.0, 9.0, node_runs),
+        ],
+    }
+    page = report.Page(results, tmp_path / "B.md", tmp_path / "p.png", tmp_path / "r.json")
+    text = "\n".join(report._node(page))
+    assert "| streamer | 50,000 | 0.50 | 50,000 | 0.50 | 90 | yes (1/1) |" in text
+    assert "| node loop | 100,000 | 1.00 | 62,500 | 1.80 | 90 | yes (3/3) |" in text
+    assert "0.50x the records/s at 0.50x the CPU per record" in text
+    assert report._node(report.Page({"reference": "streamer"}, *[tmp_path] * 3)) == []
