@@ -123,9 +123,7 @@ class Pipeline:
     # -- input side ----------------------------------------------------------------------
     def offer(self, entries: list[Entry], now: float) -> None:
         """Accept entries (one chunk's worth); never blocks: call `wait_for_room` after it."""
-        add = self._acc.add
-        for entry in entries:
-            add(entry, now)
+        self._acc.add_many(entries, now)
 
     def subscribe(self, subscriber: Callable[[Settled], None]) -> None:
         """Call `subscriber` with every `Settled` event: records delivered or dead-lettered."""
