@@ -50,7 +50,6 @@ def cap_malloc_arenas(arenas: int = ARENAS) -> bool:
 def tune_gc(young_threshold: int = GC_YOUNG_THRESHOLD) -> None:
     """Freeze what exists now and collect the young generation every `young_threshold`
     allocations; call once, after start-up's imports."""
-    gc.collect()
     gc.freeze()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(young_threshold, older, oldest)
