@@ -59,4 +59,5 @@ def test_node_section_compares_the_whole_streamer_with_the_node_put_phase(tmp_pa
     assert "| streamer | 50,000 | 0.50 | 50,000 | 0.50 | 90 | yes (1/1) |" in text
     assert "| node loop | 100,000 | 1.00 | 62,500 | 1.80 | 90 | yes (3/3) |" in text
     assert "0.50x the records/s at 0.50x the CPU per record" in text
+    assert "CPU per record: **not met**" in text
     assert report._node(report.Page({"reference": "streamer"}, *[tmp_path] * 3)) == []
