@@ -3,7 +3,8 @@
 `hash_key` (CPython's own MD5 when present) equals the MD5 of the key as hashlib computes it;
 `Accumulator.add_many` leaves the buffer exactly as `add` one by one does; the request body
 holds each entry's data and key, in order, as a JSON reader reads them back; the garbage
-collector tuning sets the young threshold and keeps collecting.
+collector tuning sets the young threshold and keeps collecting; the whole-line export path
+counts the partition key in UTF-8 bytes against the record limit.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 from streamer import runtime
 from streamer.accumulator import Accumulator, BatchLimits
+from streamer.export import TOO_LARGE, Activation, Exported, Exporter, Rejected
 from streamer.record import Entry, hash_key
 from streamer.wire import encode_put_records
 from tests.support.shards import even_map
@@ -85,3 +87,17 @@ def test_tune_gc_raises_the_young_threshold_and_still_collects_cycles() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_whole_line_path_counts_the_key_in_utf8_bytes_at_the_record_limit() -> None:
+    """A line that is its own record: data + UTF-8 key bytes at the limit passes, one over fails."""
+    line = (
+        b'{"segmentMembership":{"ups":{"s1":{"lastQualificationTime":"2026-01-01T00:00:00Z",'
+        b'"status":"realized"}}},"identityMap":{"ecid":[{"id":"\xd0\xba\xd0\xbb\xd1\x8e\xd1\x87"}]}}'
+    )
+    size = len(line) + 8  # the key "ключ": 4 characters, 8 bytes
+    assert Exporter(Activation(max_record_bytes=size)).export(line) == Exported(line, "ключ")
+    over = Exporter(Activation(max_record_bytes=size - 1)).export(line)
+    assert isinstance(over, Rejected)
+    assert over.category == TOO_LARGE
+    assert f"is {size} bytes with its partition key" in over.reason
