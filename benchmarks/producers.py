@@ -75,9 +75,10 @@ def _node_sdk(url: str, _dead_letter: Path, _shard_limits: bool) -> list[str]:
 
 
 def node_peer_ready() -> bool:
-    """Whether the Node peer can run: node on PATH and its npm packages installed."""
-    installed = NODE_PEER / "node_modules" / "@aws-sdk" / "client-kinesis"
-    return shutil.which("node") is not None and installed.is_dir()
+    """Whether the Node peer can run: node on PATH and its npm packages installed (the stamp
+    `scripts/node_peer.sh` leaves after a complete `npm ci`)."""
+    installed = NODE_PEER / "node_modules" / ".installed"
+    return shutil.which("node") is not None and installed.is_file()
 
 
 PRODUCERS: Final = {
