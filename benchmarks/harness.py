@@ -14,18 +14,17 @@ of its runs (records/s = events / median wall time) and its spread; the result i
 dict with the machine (CPUs, model, memory, Python, load average at start and end) and the
 command, which `benchmarks.report` turns into BENCHMARKS.md and the plot.
 
-What it leaves out: measuring a single run (`runner.py`), rendering (`report.py`), statistics
-beyond the median and range of a few runs, and isolating the machine: the load average is
-recorded instead, and the ratios within one session are the figures to compare.
+What it leaves out: measuring a single run (`runner.py`), describing the machine (`machine.py`),
+rendering (`report.py`), statistics beyond the median and range of a few runs, and isolating the
+machine: the load average is recorded instead, and the ratios within one session are the figures to
+compare.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import importlib.metadata
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -38,7 +37,8 @@ from typing import Any, Final
 
 import orjson
 
-from benchmarks.producers import PRODUCERS, REFERENCE, ROOT, STREAM, node_peer_ready, snapshot
+from benchmarks.machine import machine
+from benchmarks.producers import PRODUCERS, REFERENCE, STREAM, node_peer_ready, snapshot
 from benchmarks.runner import (
     Endpoint,
     EventsFile,
@@ -194,47 +194,6 @@ def summarize(point: Point, runs: list[Run], events: EventsFile) -> dict[str, An
             "records_per_s_max": round(point.events / min(walls), 1),
         },
         "runs": [asdict(r) for r in runs],
-    }
-
-
-def machine() -> dict[str, Any]:
-    """The machine and software the run used, with the load average at the time of the call."""
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.partition(":")[2].strip()
-                break
-    memory_kb = 0
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory_kb = int(line.split()[1])
-    versions = {}
-    for package in ("aiobotocore", "botocore", "aiohttp", "orjson", "uvloop", "async-kinesis"):
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            versions[package] = importlib.metadata.version(package)
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu_count": os.cpu_count(),
-        "cpu_model": model,
-        "memory_gb": round(memory_kb / 2**20, 1),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "packages": versions,
-        "git": _git(),
-    }
-
-
-def _git() -> dict[str, Any]:
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-        return done.stdout.strip()
-
-    return {
-        "commit": git("rev-parse", "--short", "HEAD"),
-        "streamer_dirty": bool(git("status", "--porcelain", "--", "streamer")),
     }
 
 
