@@ -1,8 +1,10 @@
 """The benchmark harness: every producer, same session, same endpoint process, same events.
 
 What it does: `Plan` lists the measurement points (`full_plan`, `quick_plan`): the main table
-(every producer, 600-byte events, no faults), the start-up cost of each (empty input), and the
-scaling suites (shards; events, with RSS over time; record sizes; injected failures). `run_plan`
+(every producer, 600-byte events, no faults), the start-up cost of each (empty input), the
+Node comparison (the streamer against the AWS SDK for JavaScript v3 loop, 500k events, 64
+shards; skipped when node or its npm packages are missing), and the scaling suites (shards;
+events, with RSS over time; record sizes; injected failures). `run_plan`
 snapshots the code under test, writes each workload once, starts one endpoint per endpoint
 configuration (shard count, failure rate), measures the endpoint's ceiling with
 `benchmarks.ceiling` against the main one, and runs the points against it through
@@ -12,18 +14,17 @@ of its runs (records/s = events / median wall time) and its spread; the result i
 dict with the machine (CPUs, model, memory, Python, load average at start and end) and the
 command, which `benchmarks.report` turns into BENCHMARKS.md and the plot.
 
-What it leaves out: measuring a single run (`runner.py`), rendering (`report.py`), statistics
-beyond the median and range of a few runs, and isolating the machine: the load average is
-recorded instead, and the ratios within one session are the figures to compare.
+What it leaves out: measuring a single run (`runner.py`), describing the machine (`machine.py`),
+rendering (`report.py`), statistics beyond the median and range of a few runs, and isolating the
+machine: the load average is recorded instead, and the ratios within one session are the figures to
+compare.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import importlib.metadata
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -36,7 +37,8 @@ from typing import Any, Final
 
 import orjson
 
-from benchmarks.producers import PRODUCERS, REFERENCE, ROOT, STREAM, snapshot
+from benchmarks.machine import machine
+from benchmarks.producers import PRODUCERS, REFERENCE, STREAM, node_peer_ready, snapshot
 from benchmarks.runner import (
     Endpoint,
     EventsFile,
@@ -75,7 +77,7 @@ class Plan:
     events: int = 200_000
     runs: int = 3
     shards: int = 4
-    producers: tuple[str, ...] = tuple(PRODUCERS)
+    producers: tuple[str, ...] = tuple(p for p in PRODUCERS if p != "node_sdk")
     shard_limits: bool = False
     ceiling_s: float = 5.0
     scaling: bool = True
@@ -88,12 +90,22 @@ class Plan:
     small_record_events: int = 200_000
     fail_rate: float = 0.1
     startup: bool = True
+    node_events: int = 500_000
+    """The Node comparison: the streamer's whole process against the AWS SDK for JavaScript v3
+    loop with pre-built records, at `node_shards` shards (0 events skips it)."""
+    node_shards: int = 64
+    node_runs: int = 3
 
     def points(self) -> list[Point]:
         """Every measurement point, main table first; the harness merges repeated ones."""
         main = [Point("main", p, self.shards, self.events, runs=self.runs) for p in self.producers]
         if self.startup:  # empty input: the fixed cost of starting, connecting and exiting
             main += [Point("startup", p, self.shards, 0, runs=self.runs) for p in self.producers]
+        if self.node_events > 0:
+            main += [
+                Point("node", p, self.node_shards, self.node_events, runs=self.node_runs)
+                for p in (REFERENCE, "node_sdk")
+            ]
         if not self.scaling:
             return main
         scalers = [p for p in self.scaling_producers if p in PRODUCERS]
@@ -142,6 +154,8 @@ def quick_plan(**overrides: Any) -> Plan:
         large_events=200_000,
         big_record_events=500,
         small_record_events=20_000,
+        node_events=50_000,
+        node_runs=1,
     )
     return replace(plan, **overrides)
 
@@ -180,47 +194,6 @@ def summarize(point: Point, runs: list[Run], events: EventsFile) -> dict[str, An
             "records_per_s_max": round(point.events / min(walls), 1),
         },
         "runs": [asdict(r) for r in runs],
-    }
-
-
-def machine() -> dict[str, Any]:
-    """The machine and software the run used, with the load average at the time of the call."""
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.partition(":")[2].strip()
-                break
-    memory_kb = 0
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory_kb = int(line.split()[1])
-    versions = {}
-    for package in ("aiobotocore", "botocore", "aiohttp", "orjson", "uvloop", "async-kinesis"):
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            versions[package] = importlib.metadata.version(package)
-    return {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpu_count": os.cpu_count(),
-        "cpu_model": model,
-        "memory_gb": round(memory_kb / 2**20, 1),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "packages": versions,
-        "git": _git(),
-    }
-
-
-def _git() -> dict[str, Any]:
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-        return done.stdout.strip()
-
-    return {
-        "commit": git("rev-parse", "--short", "HEAD"),
-        "streamer_dirty": bool(git("status", "--porcelain", "--", "streamer")),
     }
 
 
@@ -330,6 +303,9 @@ def run_plan(plan: Plan, *, command: str, workdir: Path | None = None) -> dict[s
     clock = time.perf_counter()
     info = machine()
     points = plan.points()
+    if not node_peer_ready() and any(p.producer == "node_sdk" for p in points):
+        _log("node or its npm packages are missing (scripts/bench.sh installs them): no Node peer")
+        points = [p for p in points if p.producer != "node_sdk"]
     groups = _groups(points)
     measured: dict[Key, dict[str, Any]] = {}
     with _workdir(workdir) as work:
@@ -354,6 +330,7 @@ def run_plan(plan: Plan, *, command: str, workdir: Path | None = None) -> dict[s
         "reference": REFERENCE,
         "main": suite("main"),
         "startup": suite("startup"),
+        "node": suite("node"),
         "ceiling": _ceiling_summary(session.ceiling),
         "scaling": {
             name: suite(name)

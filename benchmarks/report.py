@@ -1,13 +1,13 @@
 """Turns the harness's results into BENCHMARKS.md: every section of it, nothing by hand.
 
-What it does: `render_markdown(results, ...)` renders the sections listed in `SECTIONS`, in
-order: the method, the machine and the exact command, the main table (records/s, CPU s per 100k
-records, peak RSS, exactly-once and the ratios to the streamer, the endpoint ceiling, start-up
-alone), notes on the setup, the issue's targets with the measured figures, one table per scaling
-suite, and the plot (drawn by `plots.py`). It reads only the JSON-ready dict
-`benchmarks.harness.run_plan` returns, so a results file can be re-rendered without rerunning
-anything (`python -m benchmarks --render benchmarks/results/full.json`); a test checks that
-re-rendering the stored results reproduces the committed BENCHMARKS.md.
+What it does: `render_markdown(results, ...)` renders the sections listed in `SECTIONS`, in order:
+the method, the machine and the exact command, the main table (records/s, CPU s per 100k records,
+peak RSS, exactly-once and the ratios to the streamer, the endpoint ceiling, start-up alone), notes
+on the setup, the issue's targets with the measured figures, the comparison with the AWS SDK for
+JavaScript v3 loop, one table per scaling suite, and the plot (drawn by `plots.py`). It reads only
+the JSON-ready dict `benchmarks.harness.run_plan` returns, so a results file can be re-rendered
+without rerunning anything (`python -m benchmarks --render benchmarks/results/full.json`); a test
+checks that re-rendering the stored results reproduces the committed BENCHMARKS.md.
 
 Adding a section (a new figure asked for by an issue goes in this way, never by hand):
 1. have the harness put the figures in the results dict (a new key; old results files lack it);
@@ -199,6 +199,57 @@ def _targets(page: Page) -> list[str]:
     return out
 
 
+def _put_phase(entry: dict[str, Any]) -> tuple[float, float] | None:
+    """(records/s, CPU s per 100k) of a peer over its put phase, from its own summaries."""
+    runs = [r.get("summary") or {} for r in entry.get("runs", [])]
+    elapsed = sorted(float(r["elapsed_s"]) for r in runs if r.get("elapsed_s"))
+    cpu = sorted(float(r["put_cpu_s"]) for r in runs if r.get("put_cpu_s") is not None)
+    if not elapsed or not cpu or not entry["events"]:
+        return None
+    median_elapsed, median_cpu = elapsed[len(elapsed) // 2], cpu[len(cpu) // 2]
+    return entry["events"] / median_elapsed, median_cpu / entry["events"] * 100_000
+
+
+def _node(page: Page) -> list[str]:
+    entries = page.results.get("node") or []
+    ref = find_entry(entries, page.results["reference"])
+    peer = find_entry(entries, "node_sdk")
+    if ref is None or peer is None:
+        return []
+    put = _put_phase(peer)
+    rate, cpu = ref["median"]["records_per_s"], ref["median"]["cpu_s_per_100k"]
+    out = [
+        f"## Against the AWS SDK for JavaScript v3: {ref['events']:,} events, "
+        f"{ref['shards']} shards",
+        "",
+        "The streamer is timed as a whole process (start-up, reading the pipe, parsing and "
+        "transforming every line included); the Node loop (`benchmarks/peers/node/`) reads and "
+        "builds every record first and is timed, in wall and CPU time, from its first put to its "
+        "last answer (its whole process in the last columns).",
+        "",
+        "| producer | records/s | CPU s / 100k | whole process: records/s | CPU s / 100k | "
+        "peak RSS MB | exactly-once |",
+        "|---|---:|---:|---:|---:|---:|---|",
+        f"| {ref['label']} | {rate:,.0f} | {cpu:.2f} | {rate:,.0f} | {cpu:.2f} | "
+        f"{ref['median']['peak_rss_mb']:.0f} | {exactly_once(ref)} |",
+        f"| {peer['label']} | {number(put[0] if put else None)} | "
+        f"{number(put[1] if put else None, 2)} | {peer['median']['records_per_s']:,.0f} | "
+        f"{peer['median']['cpu_s_per_100k']:.2f} | {peer['median']['peak_rss_mb']:.0f} | "
+        f"{exactly_once(peer)} |",
+        "",
+    ]
+    if put is not None:
+        faster, leaner = rate > put[0], cpu < put[1]
+        out += [
+            f"The streamer, whole process, against the Node loop's put phase: "
+            f"{rate / put[0]:.2f}x the records/s at {cpu / put[1]:.2f}x the CPU per record "
+            f"(issue 12's target, faster with less CPU per record: "
+            f"{'met' if faster and leaner else '**not met**'}).",
+            "",
+        ]
+    return out
+
+
 _SCALING_TITLES: Final = {
     "shards": ("Shards", "shards"),
     "events": ("Events, and RSS over the run", "events"),
@@ -312,6 +363,7 @@ SECTIONS: Final[tuple[Section, ...]] = (
     _notes,
     _targets,
     spool_section,
+    _node,
     _scaling,
     _plot,
 )

@@ -176,6 +176,22 @@ class Accumulator:
         self._records += 1
         self._bytes += entry.size
 
+    def add_many(self, entries: Iterable[Entry], now: float) -> None:
+        """`add` each of `entries`, in order (one call per chunk of input, not per record)."""
+        shard_for = self._map.shard_for
+        queues = self._queues
+        records = size = 0
+        for entry in entries:
+            entry.enqueued_at = now
+            shard_id = entry.predicted_shard = shard_for(entry.hash_key)
+            queue = queues[shard_id]
+            queue.entries.append(entry)
+            queue.size += entry.size
+            records += 1
+            size += entry.size
+        self._records += records
+        self._bytes += size
+
     def requeue(self, entries: Sequence[Entry], retry_at: float, *, pause: bool = False) -> None:
         """Put failed entries back at the head of their shards' queues, in their original order.
 

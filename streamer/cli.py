@@ -206,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "replay needs --dead-letter NEW_FILE, where what fails again is written"
             )
         settings = config.load(args.config, flags)
+        runtime.tune_gc()
     except StreamerError as exc:
         print(f"streamer: {exc}", file=sys.stderr)
         return int(exc.exit_code)

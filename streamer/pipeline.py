@@ -126,9 +126,7 @@ class Pipeline:
     # -- input side ----------------------------------------------------------------------
     def offer(self, entries: list[Entry], now: float) -> None:
         """Accept entries (one chunk's worth); never blocks: call `wait_for_room` after it."""
-        add = self._acc.add
-        for entry in entries:
-            add(entry, now)
+        self._acc.add_many(entries, now)
 
     def shard_rate_limits(self) -> list[float]:
         """Each shard's current send limit in records/s (empty when rate limiting is off)."""

@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import structlog
-from aiohttp import web
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 from streamer.metrics import CONTENT_TYPE, Metrics
 from streamer.sources.address import HostPort
@@ -68,7 +70,13 @@ class Heartbeat:
             self.tick(self._clock(), expected)
 
 
+# aiohttp's server side is imported where it is used: a run without --metrics-address does not
+# pay for it at start-up (about 30 ms of CPU).
+
+
 def _json(status: int, body: dict[str, Any]) -> web.Response:
+    from aiohttp import web  # noqa: PLC0415 - lazily, see above
+
     return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
 
 
@@ -94,6 +102,8 @@ class StatusServer:
 
     async def start(self) -> str:
         """Bind and serve; return the base URL (with the real port when 0 was asked)."""
+        from aiohttp import web  # noqa: PLC0415 - lazily, see above
+
         app = web.Application()
         app.router.add_get("/metrics", self._get_metrics)
         app.router.add_get("/healthz", self._get_healthz)
@@ -119,6 +129,8 @@ class StatusServer:
             await runner.cleanup()
 
     async def _get_metrics(self, _: web.Request) -> web.Response:
+        from aiohttp import web  # noqa: PLC0415 - lazily, see above
+
         return web.Response(body=self._metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
     async def _get_healthz(self, _: web.Request) -> web.Response:

@@ -10,7 +10,7 @@ What it leaves out: signing and HTTP (`aws/`), and deciding what to do with fail
 
 from __future__ import annotations
 
-from base64 import b64encode
+from binascii import b2a_base64
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -31,15 +31,15 @@ def encode_put_records(stream: str, entries: Sequence[Entry], *, by_arn: bool = 
     parts = [head, orjson.dumps(stream), b',"Records":[']
     append = parts.append
     dumps = orjson.dumps
-    first = True
+    b64 = b2a_base64
+    opening = b'{"Data":"'
     for entry in entries:
-        append(b'{"Data":"' if first else b',{"Data":"')
-        append(b64encode(entry.data))
+        append(opening)
+        append(b64(entry.data, newline=False))
         append(b'","PartitionKey":')
         append(dumps(entry.partition_key))
-        append(b"}")
-        first = False
-    append(b"]}")
+        opening = b'},{"Data":"'
+    append(b"}]}" if entries else b"]}")
     return b"".join(parts)
 
 

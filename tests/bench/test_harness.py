@@ -26,7 +26,7 @@ def test_tiny_run_writes_results_report_and_plot(tmp_path: Path) -> None:
     command = [
         sys.executable, "-m", "benchmarks", "--events", str(EVENTS), "--runs", "1",
         "--producers", "streamer,boto_loop", "--no-scaling", "--ceiling-seconds", "0.5",
-        "--output-dir", str(tmp_path), "--markdown", str(markdown),
+        "--node-events", "0",        "--output-dir", str(tmp_path), "--markdown", str(markdown),
     ]  # fmt: skip
     done = subprocess.run(
         command, cwd=REPO, capture_output=True, text=True, timeout=60, check=False
@@ -69,7 +69,9 @@ def test_full_plan_covers_every_suite_and_merges_repeated_points() -> None:
     plan = harness.full_plan()
     points = plan.points()
     suites = {p.suite for p in points}
-    assert suites == {"main", "startup", "shards", "events", "sizes", "failures"}
+    assert suites == {"main", "startup", "node", "shards", "events", "sizes", "failures"}
+    node = {(p.producer, p.events, p.shards) for p in points if p.suite == "node"}
+    assert node == {("streamer", 500_000, 64), ("node_sdk", 500_000, 64)}
     assert {p.shards for p in points if p.suite == "shards"} == {1, 4, 64, 512}
     assert {p.events for p in points if p.suite == "events"} == {200_000, 2_000_000}
     assert {p.size for p in points if p.suite == "sizes"} == {"100", "600", "100k"}
