@@ -4,9 +4,11 @@ What it does: holds accepted entries in one FIFO queue per predicted shard, boun
 and bytes as a whole (the async shell waits on `has_room` for backpressure). `drain(now)` picks
 the shards ready to send (not muted, out of backoff, allowed by their injected rate gate, and
 lingered long enough, or all of them when a full request's worth is pending in total or the
-buffer is flushing) and has `batcher.BatchBuilder` cut them into calls. A shard
-is muted while a batch holding its records is in flight, so at most one batch per shard is ever in
-flight, which is what keeps per-key order. Failed entries go back to the head of their shard's
+buffer is flushing) and has `batcher.BatchBuilder` cut them into calls
+(`aggregate.AggregatingBuilder` with KPL aggregation; resharding unpacks queued and failed
+aggregates so their records are re-packed for their new shards). A shard is muted while a
+batch holding its records is in flight, so at most one batch per shard is ever in flight, which
+is what keeps per-key order. Failed entries go back to the head of their shard's
 queue, ahead of newer records, and may hold that shard back until a retry time.
 
 What it leaves out: cutting batches (`batcher.py`), the rate gates' control law
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from streamer.aggregate import Aggregate, AggregatingBuilder, unpack
 from streamer.batcher import Batch, BatchBuilder, first_sendable
 from streamer.limits import (
     DEFAULT_BUFFER_BYTES,
@@ -46,6 +49,9 @@ class BatchLimits:
     one_per_key: bool = True
     """At most one record per partition key in a call, so a failed record is always resent
     before any later record of its key is sent (see README, ordering)."""
+    aggregation_bytes: int = 0
+    """KPL aggregation: pack a shard's records into Kinesis records of up to this many bytes
+    (`aggregate.py`); 0 sends each record on its own."""
 
 
 class RateGate(Protocol):
@@ -110,10 +116,19 @@ class Accumulator:
         """`rate` is the per-shard rate limiting: settings for a `ShardLimiter` per shard, or
         any factory of `RateGate`s; None (or disabled settings) sends unlimited."""
         self._limits = limits
-        self._builder = BatchBuilder(
-            max_records=limits.max_records,
-            max_bytes=limits.max_bytes,
-            one_per_key=limits.one_per_key,
+        self._builder = (
+            AggregatingBuilder(
+                max_records=limits.max_records,
+                max_bytes=limits.max_bytes,
+                one_per_key=limits.one_per_key,
+                target_bytes=limits.aggregation_bytes,
+            )
+            if limits.aggregation_bytes
+            else BatchBuilder(
+                max_records=limits.max_records,
+                max_bytes=limits.max_bytes,
+                one_per_key=limits.one_per_key,
+            )
         )
         self._new_gate: GateFactory | None
         if isinstance(rate, RateSettings):
@@ -182,7 +197,7 @@ class Accumulator:
         until then; other keys of the shard keep flowing. With `pause` (a whole call failed) their
         shards send nothing at all before `retry_at`.
         """
-        for entry in reversed(entries):
+        for entry in reversed(self._repacked(entries)):
             shard_id = self._map.shard_for(entry.hash_key)
             entry.predicted_shard = shard_id
             entry.not_before = retry_at
@@ -193,6 +208,20 @@ class Accumulator:
                 queue.ready_at = max(queue.ready_at, retry_at)
             self._records += 1
             self._bytes += entry.size
+
+    def _repacked(self, entries: Sequence[Entry]) -> Sequence[Entry]:
+        """`entries`, with each aggregate whose records no longer share one shard (the shard
+        map changed while it was in flight) unpacked into its records, to be packed anew."""
+        shard_for = self._map.shard_for
+        out: list[Entry] = []
+        for entry in entries:
+            if type(entry) is Aggregate:
+                shard = shard_for(entry.hash_key)
+                if any(shard_for(m.hash_key) != shard for m in entry.members):
+                    out.extend(unpack(entry))
+                    continue
+            out.append(entry)
+        return out
 
     def take_all(self) -> list[Entry]:
         """Remove and return every buffered entry (for dead-lettering at a shutdown deadline)."""
@@ -248,11 +277,12 @@ class Accumulator:
         if limiter is not None:
             rec_allow, byte_allow = limiter.allowance(now)
             room = min(room, rec_allow)
+        records, size = len(batch.entries), batch.size
         taken, used = self._builder.take(queue.entries, batch, room, byte_allow, now)
         if not taken:
             return False
-        if limiter is not None:
-            limiter.spend(taken, used)
+        if limiter is not None:  # what is sent (aggregated, it differs from what left the queue)
+            limiter.spend(len(batch.entries) - records, batch.size - size)
         queue.size -= used
         self._bytes -= used
         self._records -= taken
@@ -310,7 +340,11 @@ class Accumulator:
         self._install(shard_map, previous=old)
         for queue in old.values():
             for entry in queue.entries:
-                self.add(entry, entry.enqueued_at)  # re-predicted, keeping its linger time
+                if type(entry) is Aggregate:  # re-packed: its records may go to other shards
+                    for member in unpack(entry):
+                        self.add(member, entry.enqueued_at)
+                else:
+                    self.add(entry, entry.enqueued_at)  # re-predicted, keeping its linger time
 
     def _install(self, shard_map: ShardMap, previous: dict[str, _ShardQueue] | None = None) -> None:
         self._queues = {}

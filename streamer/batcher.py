@@ -15,7 +15,7 @@ What it leaves out: the queues themselves, muting, linger and the rate gates' st
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -62,11 +62,18 @@ def first_sendable(entries: deque[Entry], now: float) -> float:
         if scanned >= BACKOFF_SCAN_LIMIT:
             break
         if entry.not_before > now:
-            blocked.add(entry.partition_key)
+            blocked.update(keys_held(entry))
             earliest = min(earliest, entry.not_before)
-        elif entry.partition_key not in blocked:
+        elif blocked.isdisjoint(keys_held(entry)):
             return entry.not_before
     return earliest
+
+
+def keys_held(entry: Entry) -> Iterable[str]:
+    """The partition keys of a queued entry: its own, or an aggregate's members' (see
+    `aggregate.py`); only read on the backoff path."""
+    keys: Iterable[str] | None = getattr(entry, "member_keys", None)
+    return (entry.partition_key,) if keys is None else keys
 
 
 class BatchBuilder:

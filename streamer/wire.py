@@ -1,7 +1,8 @@
 """Pure PutRecords wire format (JSON 1.1): encode a request body, decode its answer.
 
 What it does: builds the request body straight from the entries' bytes (base64 data, JSON-escaped
-partition key) without botocore's generic serializer and validator, and turns the answer into a
+partition key, and the explicit hash key of an aggregate) without botocore's generic serializer
+and validator, and turns the answer into a
 `PutOutcome` aligned by index or a `RequestFailure`. An answer whose record count differs from
 the request, or that is not valid JSON, fails the whole request explicitly.
 
@@ -37,6 +38,12 @@ def encode_put_records(stream: str, entries: Sequence[Entry], *, by_arn: bool = 
         append(b64encode(entry.data))
         append(b'","PartitionKey":')
         append(dumps(entry.partition_key))
+        if entry.explicit_hash_key is not None:  # an aggregate: routed to its shard's range
+            append(b',"ExplicitHashKey":"')
+            append(entry.explicit_hash_key.encode())
+            append(b'"}')
+            first = False
+            continue
         append(b"}")
         first = False
     append(b"]}")

@@ -1,0 +1,80 @@
+"""Pure KPL aggregated record format: many user records in one Kinesis record.
+
+What it does: `encode(records)` writes the format the Kinesis Producer Library writes and KCL,
+Firehose and the deaggregation modules read: the magic `F3 89 9A C2`, the protobuf message
+`AggregatedRecord` {1: repeated partition_key_table, 2: repeated explicit_hash_key_table,
+3: repeated Record {1: partition_key_index, 2: explicit_hash_key_index, 3: data}}, then the
+16-byte MD5 of the protobuf bytes. Partition keys are stored once each in the key table. The
+protobuf wire format for these fields is varints and length-delimited fields, written here by
+hand (no protobuf runtime on the hot path). `encoded_size` is the exact size of the encoding, and
+`record_cost` what one more user record adds, so a builder can stop before a target size.
+
+What it leaves out: which records are aggregated together (`aggregate.py`), explicit hash keys
+per user record (every user record here routes by its own partition key, so the table stays
+empty) and decoding (consumers and the tests use `aws-kinesis-agg`; the test endpoint has its
+own reader).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Final
+
+MAGIC: Final = b"\xf3\x89\x9a\xc2"
+DIGEST_BYTES: Final = 16
+OVERHEAD: Final = len(MAGIC) + DIGEST_BYTES
+"""Bytes every aggregated record carries besides its protobuf message."""
+
+_KEY_TABLE: Final = b"\x0a"  # field 1, length-delimited
+_RECORD: Final = b"\x1a"  # field 3, length-delimited
+_KEY_INDEX: Final = b"\x08"  # Record field 1, varint
+_DATA: Final = b"\x1a"  # Record field 3, length-delimited
+
+
+def varint(value: int) -> bytes:
+    """The protobuf base-128 varint of a non-negative integer."""
+    if value < 0x80:
+        return bytes((value,))
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def varint_size(value: int) -> int:
+    """How many bytes `varint(value)` takes."""
+    size = 1
+    while value >= 0x80:
+        value >>= 7
+        size += 1
+    return size
+
+
+def record_cost(data_len: int, key_len: int, key_index: int, new_key: bool) -> int:
+    """Bytes one user record adds to an aggregate: its Record message, plus its key's table
+    entry when the key is new to the aggregate."""
+    inner = 1 + varint_size(key_index) + 1 + varint_size(data_len) + data_len
+    cost = 1 + varint_size(inner) + inner
+    if new_key:
+        cost += 1 + varint_size(key_len) + key_len
+    return cost
+
+
+def encode(records: Iterable[tuple[str, bytes]]) -> bytes:
+    """One aggregated record holding `records` (partition key, data), in order."""
+    keys: dict[str, int] = {}
+    table: list[bytes] = []
+    body: list[bytes] = []
+    for key, data in records:
+        index = keys.get(key)
+        if index is None:
+            index = keys[key] = len(keys)
+            raw_key = key.encode()
+            table.append(_KEY_TABLE + varint(len(raw_key)) + raw_key)
+        inner = b"".join((_KEY_INDEX, varint(index), _DATA, varint(len(data)), data))
+        body.append(_RECORD + varint(len(inner)) + inner)
+    message = b"".join(table) + b"".join(body)
+    return b"".join((MAGIC, message, hashlib.md5(message).digest()))  # noqa: S324 - format's checksum
