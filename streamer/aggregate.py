@@ -11,8 +11,8 @@ aggregate in backoff holds back every key it holds. A failed aggregate is requeu
 resent whole; `members` maps its fate back to each user record (`expand`), and `unpack` gives the
 user records back, with the aggregate's attempts and errors, for resharding.
 
-What it leaves out: the wire encoding of the explicit hash key (`wire.py`), queues (`accumulator.py`)
-and what happens after a call (`settle.py`, `pipeline.py`).
+What it leaves out: the wire encoding of the explicit hash key (`wire.py`), queues
+(`accumulator.py`) and what happens after a call (`settle.py`, `pipeline.py`).
 """
 
 from __future__ import annotations

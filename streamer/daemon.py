@@ -29,8 +29,8 @@ import structlog
 from streamer import config
 from streamer.accumulator import Accumulator
 from streamer.check import destination, start_checks
+from streamer.compression import decompressor, exporter_for
 from streamer.deadletter import DeadLetterFile
-from streamer.export import Exporter
 from streamer.health import DestinationHealth
 from streamer.ingest import Ingest
 from streamer.kinesis import KinesisClient
@@ -141,7 +141,7 @@ class Daemon:
         started = clock()
         ready = await start_checks(self._client, s, clock)
         s = self.settings = dataclasses.replace(s, max_record_bytes=ready.record_limit.max_bytes)
-        dead = DeadLetterFile(s.dead_letter)
+        dead = DeadLetterFile(s.dead_letter, decode=decompressor(s.compression))
         metrics = None
         if s.metrics_address is not None:
             metrics = Metrics(
@@ -150,7 +150,7 @@ class Daemon:
             )
         pipeline = self._pipeline(ready.shard_map, dead, metrics)
         ingest = Ingest(
-            exporter=Exporter(s.activation()),
+            exporter=exporter_for(s.activation(), s.compression, s.line_limit),
             pipeline=pipeline,
             dead_letters=dead,
             stats=self.stats,

@@ -5,9 +5,10 @@ for bad input the source, line number and the whole line (`line`, as text; when 
 valid UTF-8 the text has them replaced and `line_b64` holds the original bytes), except for a
 line over the line limit, of which only the first part was kept (`line_truncated`, not
 replayable); for records given up after sending, the export record, partition key, attempts and
-each attempt's error. `copy` writes an entry read back from a dead-letter file (replay). The
-file is opened on first use, written through a buffer and flushed by `flush()` (the daemon calls
-it after each batch of work and at exit), so a quiet run leaves no empty file.
+each attempt's error (the record uncompressed when records are sent compressed, so it stays
+valid JSON and replayable). `copy` writes an entry read back from a dead-letter file (replay).
+The file is opened on first use, written through a buffer and flushed by `flush()` (the daemon
+calls it after each batch of work and at exit), so a quiet run leaves no empty file.
 
 What it leaves out: deciding what is dead-lettered, and replay (`replay.py`).
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -49,8 +51,10 @@ def line_preview(line: bytes) -> tuple[str, bool]:
 class DeadLetterFile:
     """Appends dead-letter entries as JSON lines to `path`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, decode: Callable[[bytes], bytes] | None = None) -> None:
+        """`decode` turns a sent record's data back into the export record (decompression)."""
         self.path = path
+        self._decode = decode
         self._file: IO[bytes] | None = None
         self.written = 0
 
@@ -106,7 +110,9 @@ class DeadLetterFile:
                 "partition_key": entry.partition_key,
                 "attempts": entry.attempts,
                 "errors": entry.errors or [],
-                "record": orjson.Fragment(entry.data),
+                "record": orjson.Fragment(
+                    entry.data if self._decode is None else self._decode(entry.data)
+                ),
             }
         )
 

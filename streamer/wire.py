@@ -2,9 +2,9 @@
 
 What it does: builds the request body straight from the entries' bytes (base64 data, JSON-escaped
 partition key, and the explicit hash key of an aggregate) without botocore's generic serializer
-and validator, and turns the answer into a
-`PutOutcome` aligned by index or a `RequestFailure`. An answer whose record count differs from
-the request, or that is not valid JSON, fails the whole request explicitly.
+and validator, and turns the answer into a `PutOutcome` aligned by index or a `RequestFailure`.
+An answer whose record count differs from the request, or that is not valid JSON, fails the
+whole request explicitly.
 
 What it leaves out: signing and HTTP (`aws/`), and deciding what to do with failures.
 """
