@@ -7,12 +7,14 @@ from __future__ import annotations
 import base64
 import itertools
 
+import pytest
 from aws_kinesis_agg.deaggregator import deaggregate_records
 
-from streamer import kpl
+from streamer import config, kpl
 from streamer.accumulator import Accumulator, BatchLimits
 from streamer.aggregate import Aggregate, expand, unpack, user_count
 from streamer.batcher import Batch
+from streamer.errors import ConfigError
 from streamer.limits import HASH_KEY_MAX
 from streamer.record import Entry
 from streamer.shard_map import Shard, ShardMap
@@ -227,3 +229,18 @@ def test_unpack_carries_the_aggregates_history_once() -> None:
     unpack(aggregate)
     assert [(m.attempts, m.errors, m.not_before) for m in members] == [(2, ["x"], 3.0)] * 2
     assert kpl.encode([("a", members[0].data), ("b", members[1].data)]) == aggregate.data
+
+
+def test_settings_turn_aggregation_on_and_clamp_the_target() -> None:
+    """Off by default; `kpl` aggregates at the target, never above the record limit; an unknown
+    format or codec is refused naming the key."""
+    base = {"stream": "s", "region": "eu-west-1"}
+    assert config.batch_limits(config.build(base)).aggregation_bytes == 0
+    on = config.build({**base, "aggregation": "kpl"})
+    assert config.batch_limits(on).aggregation_bytes == 51_200
+    small = config.build({**base, "aggregation": "kpl", "max_record_bytes": 4096})
+    assert config.batch_limits(small).aggregation_bytes == 4096
+    assert config.build({**base, "compression": "zstd"}).compression == "zstd"
+    for key, value in (("aggregation", "gzip"), ("compression", "lz4")):
+        with pytest.raises(ConfigError, match=key):
+            config.build({**base, key: value})
