@@ -62,6 +62,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--scaling-shards", type=_counts, help="default 1,4,64,512")
     parser.add_argument("--large-events", type=int, help="the large run (full: 2000000)")
     parser.add_argument("--large-runs", type=int, help="runs of the large run (default 3)")
+    parser.add_argument(
+        "--formats", type=_names, help="record formats suite producers ('' skips it)"
+    )
+    parser.add_argument(
+        "--limit-producers", type=_names, help="producers run against real shard limits"
+    )
+    parser.add_argument("--limit-events", type=int, help="events of each shard-limits run")
     parser.add_argument("--fail-rate", type=float, help="injected failure rate (default 0.1)")
     parser.add_argument("--ceiling-seconds", type=float, help="per ceiling run; 0 skips it")
     parser.add_argument(
@@ -78,7 +85,8 @@ def _parser() -> argparse.ArgumentParser:
 
 _PLAN_FLAGS = (
     "events", "runs", "shards", "producers", "scaling", "scaling_runs", "scaling_producers",
-    "scaling_shards", "large_events", "large_runs", "fail_rate",
+    "scaling_shards", "large_events", "large_runs", "fail_rate", "formats", "limit_producers",
+    "limit_events",
 )  # fmt: skip
 
 
