@@ -151,6 +151,11 @@ class Accumulator:
         return self._map
 
     @property
+    def aggregating(self) -> bool:
+        """Whether batches hold KPL aggregates (`aggregate.Aggregate`) of user records."""
+        return self._limits.aggregation_bytes > 0
+
+    @property
     def buffered_records(self) -> int:
         return self._records
 

@@ -299,8 +299,9 @@ class Pipeline:
         if out.succeeded_shards:
             acc.succeeded(out.succeeded_shards)
         if out.delivered:
-            delivered = expand(out.delivered)
-            if delivered is not out.delivered:  # aggregates: the fate of each user record
+            delivered = out.delivered
+            if acc.aggregating:  # the fate of each user record, never of an aggregate
+                delivered = expand(delivered)
                 stats.aggregates_sent += sum(type(e) is Aggregate for e in out.delivered)
             self._publish(Settled(Outcome.DELIVERED, entries=delivered))
         for entry, reason in out.dead:

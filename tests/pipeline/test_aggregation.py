@@ -17,8 +17,13 @@ import zstandard
 from aws_kinesis_agg.deaggregator import deaggregate_records
 
 from streamer import kpl
+from streamer.accumulator import Accumulator, BatchLimits
+from streamer.deadletter import DeadLetterFile
 from streamer.errors import RequestFailure
-from streamer.record import Entry, hash_key
+from streamer.pipeline import Pipeline, PipelineSettings
+from streamer.record import Entry, Outcome, Settled, Ticket, hash_key
+from streamer.retry import RetryPolicy
+from streamer.stats import Stats
 from tests.support.events import dead_letters, profile
 from tests.support.fakes import FakeKinesis
 from tests.support.inprocess import run_daemon, settings
@@ -150,3 +155,34 @@ async def test_compressed_records_are_sent_and_dead_letters_stay_json(
     sent = {orjson.loads(decompress(data))["_id"] for _, _, data in unpacked(fake)}
     assert sent | {d["record"]["_id"] for d in dead} == {f"e{i}" for i in [*range(40), 999]}
     assert len(big) > 2048
+
+
+async def test_settled_events_carry_every_user_records_ticket(tmp_path: Path) -> None:
+    """Aggregates delivered, retried and dead-lettered: the settled events name each user
+    record exactly once, never an aggregate."""
+    fatal = {0: "KMSDisabledException"}
+    fake = FakeKinesis(shard_count=2, script=[lambda e: {1: "InternalFailure"}, lambda e: fatal])
+    dead = DeadLetterFile(tmp_path / "dead.ndjson")
+    limits = BatchLimits(linger_s=0.0, aggregation_bytes=3_000)
+    pipeline = Pipeline(
+        client=fake,
+        accumulator=Accumulator(fake.map, limits),
+        policy=RetryPolicy(backoff_base_s=0.0, backoff_cap_s=0.001),
+        dead_letters=dead,
+        stats=Stats(),
+        settings=PipelineSettings(writers=1),
+    )
+    events: list[Settled] = []
+    pipeline.subscribe(events.append)
+    entries = [Entry(profile(i), f"ecid-{i}", "src", i + 1, 0.0) for i in range(200)]
+    async with pipeline:
+        pipeline.offer(entries, 0.0)
+        pipeline.kick()
+        await pipeline.close(5.0)
+    dead.close()
+    got = Counter(t for event in events for t in event.tickets)
+    assert got == Counter(Ticket("src", i + 1) for i in range(200))
+    outcomes = Counter(event.outcome for event in events for _ in event.tickets)
+    lost = len(dead_letters(tmp_path / "dead.ndjson"))
+    assert 1 < lost < 200
+    assert outcomes == {Outcome.DELIVERED: 200 - lost, Outcome.DEAD_LETTERED: lost}
