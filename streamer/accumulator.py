@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 from streamer.aggregate import Aggregate, AggregatingBuilder, unpack
 from streamer.batcher import Batch, BatchBuilder, first_sendable
@@ -31,6 +31,8 @@ from streamer.limits import (
     DEFAULT_LINGER_MS,
     MAX_RECORDS_PER_REQUEST,
     MAX_REQUEST_BYTES,
+    SHARD_WRITE_BYTES_PER_S,
+    SHARD_WRITE_RECORDS_PER_S,
 )
 from streamer.ratelimit import RateSettings, ShardLimiter
 from streamer.record import Entry
@@ -78,11 +80,20 @@ GateFactory = Callable[[float], RateGate]
 """Makes the rate gate of a new shard at time `now`."""
 
 
-class _ShardQueue:
-    __slots__ = ("entries", "limiter", "muted", "ready_at", "shard_id", "size")
+BYTES_PER_RECORD_TOKEN: Final = SHARD_WRITE_BYTES_PER_S / SHARD_WRITE_RECORDS_PER_S
+"""A shard's byte limit per unit of its record limit: turns the gate's records window into the
+bytes window an aggregating shard waits for."""
 
-    def __init__(self, shard_id: str, limiter: RateGate | None) -> None:
+
+class _ShardQueue:
+    __slots__ = ("aggregating", "entries", "limiter", "muted", "ready_at", "shard_id", "size")
+
+    def __init__(self, shard_id: str, limiter: RateGate | None, aggregating: bool) -> None:
         self.shard_id = shard_id
+        self.aggregating = aggregating
+        """Bytes bind, not records: wait for a window's worth of bytes before a call, as a
+        plain shard waits for a window's worth of records (else calls shrink to a few records
+        each as the bytes trickle in)."""
         self.entries: deque[Entry] = deque()
         self.size = 0
         self.muted = False
@@ -96,6 +107,9 @@ class _ShardQueue:
         if limiter is None:
             return at
         want = min(len(self.entries), limiter.batch_records)
+        if self.aggregating:
+            size = min(self.size, int(limiter.batch_records * BYTES_PER_RECORD_TOKEN))
+            return max(at, now + limiter.wait_s(now, records=1, size=size))
         return max(at, now + limiter.wait_s(now, records=want))
 
     def _first_sendable(self, now: float) -> float:
@@ -356,12 +370,12 @@ class Accumulator:
         for shard_id in shard_map.shard_ids:
             kept = previous.get(shard_id) if previous is not None else None
             if kept is not None:
-                queue = _ShardQueue(shard_id, kept.limiter)
+                queue = _ShardQueue(shard_id, kept.limiter, self.aggregating)
                 queue.muted = kept.muted
                 queue.ready_at = kept.ready_at
             else:
                 limiter = None if self._new_gate is None else self._new_gate(self._now)
-                queue = _ShardQueue(shard_id, limiter)
+                queue = _ShardQueue(shard_id, limiter, self.aggregating)
             self._queues[shard_id] = queue
         self._records = 0
         self._bytes = 0

@@ -61,17 +61,21 @@ def first_sendable(entries: deque[Entry], now: float) -> float:
     for scanned, entry in enumerate(entries):
         if scanned >= BACKOFF_SCAN_LIMIT:
             break
+        plain = type(entry) is Entry  # else an aggregate: it holds its members' keys
         if entry.not_before > now:
-            blocked.update(keys_held(entry))
+            if plain:
+                blocked.add(entry.partition_key)
+            else:
+                blocked.update(keys_held(entry))
             earliest = min(earliest, entry.not_before)
-        elif blocked.isdisjoint(keys_held(entry)):
+        elif entry.partition_key not in blocked if plain else blocked.isdisjoint(keys_held(entry)):
             return entry.not_before
     return earliest
 
 
 def keys_held(entry: Entry) -> Iterable[str]:
     """The partition keys of a queued entry: its own, or an aggregate's members' (see
-    `aggregate.py`); only read on the backoff path."""
+    `aggregate.py`)."""
     keys: Iterable[str] | None = getattr(entry, "member_keys", None)
     return (entry.partition_key,) if keys is None else keys
 
