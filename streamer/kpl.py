@@ -32,10 +32,7 @@ _KEY_INDEX: Final = b"\x08"  # Record field 1, varint
 _DATA: Final = b"\x1a"  # Record field 3, length-delimited
 
 
-def varint(value: int) -> bytes:
-    """The protobuf base-128 varint of a non-negative integer."""
-    if value < 0x80:
-        return bytes((value,))
+def _varint(value: int) -> bytes:
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)
@@ -44,10 +41,25 @@ def varint(value: int) -> bytes:
     return bytes(out)
 
 
+_SMALL: Final = 1 << 14
+_VARINTS: Final = tuple(_varint(i) for i in range(_SMALL))
+"""Varints of every value below 16,384 (one or two bytes), looked up instead of computed."""
+
+
+def varint(value: int) -> bytes:
+    """The protobuf base-128 varint of a non-negative integer."""
+    return _VARINTS[value] if value < _SMALL else _varint(value)
+
+
 def varint_size(value: int) -> int:
     """How many bytes `varint(value)` takes."""
-    size = 1
-    while value >= 0x80:
+    if value < 0x80:
+        return 1
+    if value < _SMALL:
+        return 2
+    size = 3
+    value >>= 21
+    while value:
         value >>= 7
         size += 1
     return size
@@ -56,7 +68,7 @@ def varint_size(value: int) -> int:
 def record_cost(data_len: int, key_len: int, key_index: int, new_key: bool) -> int:
     """Bytes one user record adds to an aggregate: its Record message, plus its key's table
     entry when the key is new to the aggregate."""
-    inner = 1 + varint_size(key_index) + 1 + varint_size(data_len) + data_len
+    inner = 2 + varint_size(key_index) + varint_size(data_len) + data_len
     cost = 1 + varint_size(inner) + inner
     if new_key:
         cost += 1 + varint_size(key_len) + key_len
@@ -66,15 +78,26 @@ def record_cost(data_len: int, key_len: int, key_index: int, new_key: bool) -> i
 def encode(records: Iterable[tuple[str, bytes]]) -> bytes:
     """One aggregated record holding `records` (partition key, data), in order."""
     keys: dict[str, int] = {}
-    table: list[bytes] = []
+    table: list[bytes] = [MAGIC]
     body: list[bytes] = []
+    add_key, add = table.append, body.append
     for key, data in records:
         index = keys.get(key)
         if index is None:
             index = keys[key] = len(keys)
             raw_key = key.encode()
-            table.append(_KEY_TABLE + varint(len(raw_key)) + raw_key)
-        inner = b"".join((_KEY_INDEX, varint(index), _DATA, varint(len(data)), data))
-        body.append(_RECORD + varint(len(inner)) + inner)
-    message = b"".join(table) + b"".join(body)
-    return b"".join((MAGIC, message, hashlib.md5(message).digest()))  # noqa: S324 - format's checksum
+            add_key(_KEY_TABLE)
+            add_key(varint(len(raw_key)))
+            add_key(raw_key)
+        size = len(data)
+        index_bytes, size_bytes = varint(index), varint(size)
+        add(_RECORD)
+        add(varint(2 + len(index_bytes) + len(size_bytes) + size))
+        add(_KEY_INDEX)
+        add(index_bytes)
+        add(_DATA)
+        add(size_bytes)
+        add(data)
+    table += body
+    blob = b"".join(table)
+    return blob + hashlib.md5(memoryview(blob)[len(MAGIC) :]).digest()  # noqa: S324 - format's checksum
