@@ -16,7 +16,7 @@ import pytest
 import zstandard
 from aws_kinesis_agg.deaggregator import deaggregate_records
 
-from streamer import kpl
+from streamer import kpl, replay
 from streamer.accumulator import Accumulator, BatchLimits
 from streamer.deadletter import DeadLetterFile
 from streamer.errors import RequestFailure
@@ -186,3 +186,26 @@ async def test_settled_events_carry_every_user_records_ticket(tmp_path: Path) ->
     lost = len(dead_letters(tmp_path / "dead.ndjson"))
     assert 1 < lost < 200
     assert outcomes == {Outcome.DELIVERED: 200 - lost, Outcome.DEAD_LETTERED: lost}
+
+
+async def test_compressed_aggregated_dead_letters_replay(tmp_path: Path) -> None:
+    """A run with zstd and aggregation whose records all fail leaves uncompressed JSON records;
+    `streamer replay` with the same settings sends them compressed and aggregated again."""
+    gone = RequestFailure("ResourceNotFoundException", "Stream s not found", retriable=False)
+    down = FakeKinesis(shard_count=2, script=[lambda e: gone] * 10)
+    formats = {"compression": "zstd", "aggregation": "kpl"}
+    await run_daemon(down, settings(tmp_path, **formats), (profile(i) for i in range(50)))
+    first = tmp_path / "dead.ndjson"
+    assert sorted(d["record"]["_id"] for d in dead_letters(first)) == sorted(
+        f"e{i}" for i in range(50)
+    )
+    up = FakeKinesis(shard_count=2)
+    again = settings(tmp_path, dead_letter=str(tmp_path / "again.ndjson"), **formats)
+    stats, _report, written = await replay.replay(again, up, first, "delivery")
+    assert (stats.delivered, written) == (50, 0)
+    assert len(up.accepted) < 10
+    read = unpacked(up)
+    decompress = zstandard.ZstdDecompressor().decompress
+    assert sorted(orjson.loads(decompress(data))["_id"] for _, _, data in read) == sorted(
+        f"e{i}" for i in range(50)
+    )
