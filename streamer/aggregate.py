@@ -119,13 +119,16 @@ class AggregatingBuilder(BatchBuilder):
                     break
                 continue
             whole = type(entry) is Aggregate
-            if not packer.admits(keys, whole=whole):
+            added = packer.admits(keys, whole=whole) and (
+                packer.add_whole(entry) if whole else packer.add(entry)
+            )
+            if added is None:
                 # A key already in a closed record of this call: waits for the next call.
                 skipped.append(entry)
                 if len(skipped) >= self.max_records:
                     break
                 continue
-            if not (packer.add_whole(entry) if whole else packer.add(entry)):
+            if not added:
                 entries.appendleft(entry)
                 break
         packer.close()
@@ -173,16 +176,21 @@ class _Packer:
         cost = entry.size if type(entry) is Aggregate else entry.size + _SLACK
         return sending + cost <= self.builder.max_bytes
 
-    def admits(self, keys: Iterable[str], *, whole: bool) -> bool:
+    def admits(self, keys: Iterable[str], *, whole: bool) -> bool | None:
+        """True if a record of `keys` may join the call (None: a key is in a closed record)."""
         closed = self.keys
         if closed is None:
             return True
         if whole:
-            return closed.isdisjoint(keys) and self.open_keys.keys().isdisjoint(keys)
-        return closed.isdisjoint(keys)
+            free = closed.isdisjoint(keys) and self.open_keys.keys().isdisjoint(keys)
+        else:
+            free = closed.isdisjoint(keys)
+        return True if free else None
 
-    def add(self, entry: Entry) -> bool:
-        """Pack a user record into the open aggregate (closing it first when full)."""
+    def add(self, entry: Entry) -> bool | None:
+        """Pack a user record into the open aggregate (closing it first when full): True if
+        taken, False if the call has no room, None if closing the aggregate put its key in a
+        closed record of the call (strict order: it waits for the next call)."""
         key = entry.partition_key
         key_len = len(key.encode())
         index = self.open_keys.get(key)
@@ -191,6 +199,8 @@ class _Packer:
         )
         if self.open and self.open_size + cost > self.builder.target_bytes:
             self.close()
+            if self.keys is not None and key in self.keys:
+                return None
             index = None
             cost = kpl.record_cost(len(entry.data), key_len, 0, True)
         if not self.open:
