@@ -19,10 +19,16 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 
 from streamer import kpl
 from streamer.batcher import BACKOFF_SCAN_LIMIT, Batch, BatchBuilder
 from streamer.record import Entry
+
+_key_of = attrgetter("partition_key")
+_pair_of = attrgetter("partition_key", "data")
+_first_seen_of = attrgetter("first_seen")
+_attempts_of = attrgetter("attempts")
 
 
 class Aggregate(Entry):
@@ -30,20 +36,23 @@ class Aggregate(Entry):
 
     __slots__ = ("base_attempts", "explicit_hash_key", "member_keys", "members")
 
-    def __init__(self, members: list[Entry]) -> None:
+    def __init__(
+        self, members: list[Entry], data: bytes | None = None, keys: Iterable[str] = ()
+    ) -> None:
+        """`data` and `keys`: the encoding and the keys, when the packer already made them."""
         first = members[0]
         self.members = members
-        self.member_keys = frozenset(m.partition_key for m in members)
-        self.data = kpl.encode([(m.partition_key, m.data) for m in members])
+        self.member_keys = frozenset(keys or map(_key_of, members))
+        self.data = data if data is not None else kpl.encode(map(_pair_of, members))
         self.partition_key = first.partition_key
         self.size = len(self.data) + len(first.partition_key.encode())
         self.hash_key = first.hash_key
         self.explicit_hash_key = str(first.hash_key)
         self.source = first.source
         self.line_no = first.line_no
-        self.first_seen = min(m.first_seen for m in members)
+        self.first_seen = min(map(_first_seen_of, members))
         self.enqueued_at = first.enqueued_at
-        self.base_attempts = self.attempts = max(m.attempts for m in members)
+        self.base_attempts = self.attempts = max(map(_attempts_of, members))
         self.errors = None
         self.predicted_shard = first.predicted_shard
         self.not_before = 0.0
@@ -146,8 +155,8 @@ class _Packer:
     """The open aggregate of one `take`, and the call's closed records and keys."""
 
     __slots__ = (
-        "allow", "batch", "builder", "keys", "open", "open_keys", "open_size", "records", "room",
-        "start_size", "taken", "used",
+        "allow", "batch", "builder", "keys", "open", "open_size", "records", "room", "start_size",
+        "taken", "used", "writer",
     )  # fmt: skip
 
     def __init__(self, builder: AggregatingBuilder, batch: Batch, room: int, allow: int) -> None:
@@ -158,7 +167,8 @@ class _Packer:
         self.start_size = batch.size
         self.keys: set[str] | None = set() if builder.one_per_key else None
         self.open: list[Entry] = []
-        self.open_keys: dict[str, int] = {}
+        self.writer: kpl.Builder | None = None
+        """The open aggregate's encoding, written as its records are added."""
         self.open_size = 0
         self.records = 0
         """Kinesis records this take closed into the batch."""
@@ -182,7 +192,10 @@ class _Packer:
         if closed is None:
             return True
         if whole:
-            free = closed.isdisjoint(keys) and self.open_keys.keys().isdisjoint(keys)
+            writer = self.writer
+            free = closed.isdisjoint(keys) and (
+                writer is None or writer.keys.keys().isdisjoint(keys)
+            )
         else:
             free = closed.isdisjoint(keys)
         return True if free else None
@@ -192,23 +205,24 @@ class _Packer:
         taken, False if the call has no room, None if closing the aggregate put its key in a
         closed record of the call (strict order: it waits for the next call)."""
         key = entry.partition_key
-        key_len = len(key.encode())
-        index = self.open_keys.get(key)
-        cost = kpl.record_cost(
-            len(entry.data), key_len, len(self.open_keys) if index is None else index, index is None
-        )
-        if self.open and self.open_size + cost > self.builder.target_bytes:
-            self.close()
-            if self.keys is not None and key in self.keys:
-                return None
-            index = None
-            cost = kpl.record_cost(len(entry.data), key_len, 0, True)
-        if not self.open:
+        data = entry.data
+        key_len = len(key) if key.isascii() else len(key.encode())
+        writer = self.writer
+        cost = 0
+        if writer is not None:
+            cost = writer.cost(key, key_len, len(data))
+            if self.open_size + cost > self.builder.target_bytes:
+                self.close()
+                if self.keys is not None and key in self.keys:
+                    return None
+                writer = None
+        if writer is None:
             if self.records >= self.room:
                 return False
-            self.open_size = kpl.OVERHEAD + key_len
-        if index is None:
-            self.open_keys[key] = len(self.open_keys)
+            writer = self.writer = kpl.Builder()
+            cost = writer.cost(key, key_len, len(data))
+            self.open_size = kpl.OVERHEAD + key_len  # the aggregate's own partition key
+        writer.add(key, data, cost)
         self.open.append(entry)
         self.open_size += cost
         self.taken += 1
@@ -227,13 +241,16 @@ class _Packer:
 
     def close(self) -> None:
         """Close the open aggregate into the batch (one record alone goes out plain)."""
-        members = self.open
-        if not members:
+        members, writer = self.open, self.writer
+        if writer is None:
             return
-        record = members[0] if len(members) == 1 else Aggregate(members)
-        self._append(record, self.open_keys)
+        if len(members) == 1:
+            record = members[0]
+        else:
+            record = Aggregate(members, writer.finish(), writer.keys)
+        self._append(record, writer.keys)
         self.open = []
-        self.open_keys = {}
+        self.writer = None
         self.open_size = 0
 
     def _append(self, record: Entry, keys: Iterable[str]) -> None:

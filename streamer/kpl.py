@@ -6,8 +6,9 @@ Firehose and the deaggregation modules read: the magic `F3 89 9A C2`, the protob
 3: repeated Record {1: partition_key_index, 2: explicit_hash_key_index, 3: data}}, then the
 16-byte MD5 of the protobuf bytes. Partition keys are stored once each in the key table. The
 protobuf wire format for these fields is varints and length-delimited fields, written here by
-hand (no protobuf runtime on the hot path). `encoded_size` is the exact size of the encoding, and
-`record_cost` what one more user record adds, so a builder can stop before a target size.
+hand (no protobuf runtime on the hot path). `Builder` writes one aggregate a record at a time
+and knows its exact size and what one more record would add, so a packer can stop before a
+target size without encoding twice.
 
 What it leaves out: which records are aggregated together (`aggregate.py`), explicit hash keys
 per user record (every user record here routes by its own partition key, so the table stays
@@ -75,29 +76,48 @@ def record_cost(data_len: int, key_len: int, key_index: int, new_key: bool) -> i
     return cost
 
 
-def encode(records: Iterable[tuple[str, bytes]]) -> bytes:
-    """One aggregated record holding `records` (partition key, data), in order."""
-    keys: dict[str, int] = {}
-    table: list[bytes] = [MAGIC]
-    body: list[bytes] = []
-    add_key, add = table.append, body.append
-    for key, data in records:
-        index = keys.get(key)
+class Builder:
+    """One aggregated record written a user record at a time; `size` is always its exact
+    encoded size, and `cost` says what a record would add before it is added."""
+
+    __slots__ = ("_body", "_table", "keys", "size")
+
+    def __init__(self) -> None:
+        self.keys: dict[str, int] = {}
+        """Partition key -> its index in the key table."""
+        self._table: list[bytes] = [MAGIC]
+        self._body: list[bytes] = []
+        self.size = OVERHEAD
+
+    def cost(self, key: str, key_len: int, data_len: int) -> int:
+        """Bytes adding a record of `data_len` bytes under `key` (`key_len` UTF-8 bytes) adds."""
+        index = self.keys.get(key)
         if index is None:
-            index = keys[key] = len(keys)
+            return record_cost(data_len, key_len, len(self.keys), True)
+        return record_cost(data_len, key_len, index, False)
+
+    def add(self, key: str, data: bytes, cost: int) -> None:
+        """Append a user record; `cost` is what `cost` returned for it."""
+        index = self.keys.get(key)
+        if index is None:
+            index = self.keys[key] = len(self.keys)
             raw_key = key.encode()
-            add_key(_KEY_TABLE)
-            add_key(varint(len(raw_key)))
-            add_key(raw_key)
+            self._table += (_KEY_TABLE, varint(len(raw_key)), raw_key)
         size = len(data)
         index_bytes, size_bytes = varint(index), varint(size)
-        add(_RECORD)
-        add(varint(2 + len(index_bytes) + len(size_bytes) + size))
-        add(_KEY_INDEX)
-        add(index_bytes)
-        add(_DATA)
-        add(size_bytes)
-        add(data)
-    table += body
-    blob = b"".join(table)
-    return blob + hashlib.md5(memoryview(blob)[len(MAGIC) :]).digest()  # noqa: S324 - format's checksum
+        inner = varint(2 + len(index_bytes) + len(size_bytes) + size)
+        self._body += (_RECORD, inner, _KEY_INDEX, index_bytes, _DATA, size_bytes, data)
+        self.size += cost
+
+    def finish(self) -> bytes:
+        """The aggregated record: magic, protobuf message, MD5 of the message."""
+        blob = b"".join(self._table + self._body)
+        return blob + hashlib.md5(memoryview(blob)[len(MAGIC) :]).digest()  # noqa: S324 - format's checksum
+
+
+def encode(records: Iterable[tuple[str, bytes]]) -> bytes:
+    """One aggregated record holding `records` (partition key, data), in order."""
+    builder = Builder()
+    for key, data in records:
+        builder.add(key, data, builder.cost(key, len(key.encode()), len(data)))
+    return builder.finish()

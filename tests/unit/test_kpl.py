@@ -88,6 +88,11 @@ def test_any_records_round_trip_and_their_size_is_predicted(
     blob = kpl.encode(records)
     assert deaggregate(blob) == records
     assert len(blob) == size_of(records)
+    builder = kpl.Builder()
+    for key, data in records:
+        builder.add(key, data, builder.cost(key, len(key.encode()), len(data)))
+    assert builder.finish() == blob
+    assert builder.size == len(blob)
 
 
 def test_large_records_use_multi_byte_lengths() -> None:
