@@ -41,21 +41,21 @@ class Aggregate(Entry):
     ) -> None:
         """`data` and `keys`: the encoding and the keys, when the packer already made them."""
         first = members[0]
+        # Entry's own initialiser sets every slot it has (a slot added there is set here too).
+        super().__init__(
+            data if data is not None else kpl.encode(map(_pair_of, members)),
+            first.partition_key,
+            first.source,
+            first.line_no,
+            min(map(_first_seen_of, members)),
+        )
         self.members = members
         self.member_keys = frozenset(keys or map(_key_of, members))
-        self.data = data if data is not None else kpl.encode(map(_pair_of, members))
-        self.partition_key = first.partition_key
-        self.size = len(self.data) + len(first.partition_key.encode())
         self.hash_key = first.hash_key
         self.explicit_hash_key = str(first.hash_key)
-        self.source = first.source
-        self.line_no = first.line_no
-        self.first_seen = min(map(_first_seen_of, members))
         self.enqueued_at = first.enqueued_at
         self.base_attempts = self.attempts = max(map(_attempts_of, members))
-        self.errors = None
         self.predicted_shard = first.predicted_shard
-        self.not_before = 0.0
 
     def __repr__(self) -> str:
         return f"Aggregate({len(self.members)} records, key={self.partition_key!r}, {self.size}B)"
