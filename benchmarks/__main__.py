@@ -65,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--node-events", type=int, help="the Node SDK comparison (full: 500000; 0 skips it)"
     )
+    parser.add_argument(
+        "--formats", type=_names, help="record formats suite producers ('' skips it)"
+    )
+    parser.add_argument(
+        "--limit-producers", type=_names, help="producers run against real shard limits"
+    )
+    parser.add_argument("--limit-events", type=int, help="events of each shard-limits run")
     parser.add_argument("--fail-rate", type=float, help="injected failure rate (default 0.1)")
     parser.add_argument("--ceiling-seconds", type=float, help="per ceiling run; 0 skips it")
     parser.add_argument(
@@ -81,7 +88,8 @@ def _parser() -> argparse.ArgumentParser:
 
 _PLAN_FLAGS = (
     "events", "runs", "shards", "producers", "scaling", "scaling_runs", "scaling_producers",
-    "scaling_shards", "large_events", "large_runs", "fail_rate", "node_events",
+    "scaling_shards", "large_events", "large_runs", "fail_rate", "node_events", "formats",
+    "limit_producers", "limit_events",
 )  # fmt: skip
 
 

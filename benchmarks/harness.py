@@ -1,23 +1,24 @@
 """The benchmark harness: every producer, same session, same endpoint process, same events.
 
 What it does: `Plan` lists the measurement points (`full_plan`, `quick_plan`): the main table
-(every producer, 600-byte events, no faults), the start-up cost of each (empty input), the
+(every main producer, 600-byte events, no faults), the start-up cost of each (empty input), the
 Node comparison (the streamer against the AWS SDK for JavaScript v3 loop, 500k events, 64
-shards; skipped when node or its npm packages are missing), and the scaling suites (shards;
-events, with RSS over time; record sizes; injected failures). `run_plan`
-snapshots the code under test, writes each workload once, starts one endpoint per endpoint
-configuration (shard count, failure rate), measures the endpoint's ceiling with
-`benchmarks.ceiling` against the main one, and runs the points against it through
-`runner.run_once`, interleaving the runs of different producers so a noisy neighbour hurts
-them alike. A point seen in two suites is measured once. Each point is summarised by the median
-of its runs (records/s = events / median wall time) and its spread; the result is a JSON-ready
-dict with the machine (CPUs, model, memory, Python, load average at start and end) and the
-command, which `benchmarks.report` turns into BENCHMARKS.md and the plot.
+shards; skipped when node or its npm packages are missing), the scaling suites (shards; events,
+with RSS over time; record sizes; injected failures), the record formats (aggregation,
+compression) and the per-shard limits (an endpoint enforcing them).
+`run_plan` snapshots the code under test, writes each workload once, starts one endpoint per
+endpoint configuration (shard count, failure rate, shard limits), measures the endpoint's ceiling
+with `benchmarks.ceiling` against the main one, and runs the points against it through
+`runner.run_once`, interleaving the runs of different producers so a noisy neighbour hurts them
+alike. A point seen in two suites is measured once. Each point is summarised by the median of its
+runs (`summaries.py`); the result is a JSON-ready dict with the machine (CPUs, model, memory,
+Python, load average at start and end) and the command, which `benchmarks.report` turns into
+BENCHMARKS.md and the plot.
 
 What it leaves out: measuring a single run (`runner.py`), describing the machine (`machine.py`),
-rendering (`report.py`), statistics beyond the median and range of a few runs, and isolating the
-machine: the load average is recorded instead, and the ratios within one session are the figures to
-compare.
+rendering (`report.py`), statistics
+beyond the median and range of a few runs, and isolating the machine: the load average is
+recorded instead, and the ratios within one session are the figures to compare.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,22 +33,31 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import orjson
 
 from benchmarks.machine import machine
-from benchmarks.producers import PRODUCERS, REFERENCE, STREAM, node_peer_ready, snapshot
+from benchmarks.producers import (
+    FORMAT_PRODUCERS,
+    LIMIT_PRODUCERS,
+    MAIN_PRODUCERS,
+    PRODUCERS,
+    REFERENCE,
+    STREAM,
+    node_peer_ready,
+    snapshot,
+)
 from benchmarks.runner import (
     Endpoint,
-    EventsFile,
     Run,
     Workloads,
     last_json,
     run_once,
 )
+from benchmarks.summaries import ceiling_summary, summarize
 
-SIZE_LABELS: Final = {"100": "100 B", "600": "600 B", "100k": "100 KB"}
+Key = tuple[str, int, int, str, float, bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +72,12 @@ class Point:
     fail_rate: float = 0.0
     runs: int = 3
     sample_rss: bool = False
+    limits: bool = False
+    """The endpoint enforces the per-shard write limits for this point (whatever the plan)."""
 
     @property
-    def key(self) -> tuple[str, int, int, str, float]:
-        return (self.producer, self.shards, self.events, self.size, self.fail_rate)
+    def key(self) -> Key:
+        return (self.producer, self.shards, self.events, self.size, self.fail_rate, self.limits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +88,7 @@ class Plan:
     events: int = 200_000
     runs: int = 3
     shards: int = 4
-    producers: tuple[str, ...] = tuple(p for p in PRODUCERS if p != "node_sdk")
+    producers: tuple[str, ...] = MAIN_PRODUCERS
     shard_limits: bool = False
     ceiling_s: float = 5.0
     scaling: bool = True
@@ -90,6 +101,12 @@ class Plan:
     small_record_events: int = 200_000
     fail_rate: float = 0.1
     startup: bool = True
+    formats: tuple[str, ...] = FORMAT_PRODUCERS
+    """The record formats suite (aggregation, compression), at the main table's size."""
+    limit_producers: tuple[str, ...] = LIMIT_PRODUCERS
+    """The runs against real per-shard limits; empty (like `formats`) skips the suite."""
+    limit_events: int = 100_000
+    """Events of each run against real per-shard limits (enough for several seconds of them)."""
     node_events: int = 500_000
     """The Node comparison: the streamer's whole process against the AWS SDK for JavaScript v3
     loop with pre-built records, at `node_shards` shards (0 events skips it)."""
@@ -106,6 +123,7 @@ class Plan:
                 Point("node", p, self.node_shards, self.node_events, runs=self.node_runs)
                 for p in (REFERENCE, "node_sdk")
             ]
+        main += self._format_points()
         if not self.scaling:
             return main
         scalers = [p for p in self.scaling_producers if p in PRODUCERS]
@@ -137,6 +155,16 @@ class Plan:
             ]
         return main + points
 
+    def _format_points(self) -> list[Point]:
+        """The record formats suite and the runs against real shard limits (issue 14)."""
+        shards = self.shards
+        points = [Point("formats", p, shards, self.events, runs=self.runs) for p in self.formats]
+        points += [
+            Point("limits", p, shards, self.limit_events, runs=self.runs, limits=True)
+            for p in self.limit_producers
+        ]
+        return points
+
 
 def full_plan(**overrides: Any) -> Plan:
     """The reference run: about 10-15 minutes on a 2-core machine."""
@@ -154,6 +182,7 @@ def quick_plan(**overrides: Any) -> Plan:
         large_events=200_000,
         big_record_events=500,
         small_record_events=20_000,
+        limit_events=40_000,
         node_events=50_000,
         node_runs=1,
     )
@@ -163,43 +192,7 @@ def quick_plan(**overrides: Any) -> Plan:
 # -- summaries ---------------------------------------------------------------------------------
 
 
-def summarize(point: Point, runs: list[Run], events: EventsFile) -> dict[str, Any]:
-    """The point, its runs and their medians (records/s is events over the median wall time)."""
-    walls = [r.wall_s for r in runs]
-    cpus = [r.cpu_s for r in runs]
-    endpoint = [r.endpoint_cpu_s for r in runs if r.endpoint_cpu_s is not None]
-    checks = [r.exactly_once for r in runs]
-    wall = statistics.median(walls)
-    cpu = statistics.median(cpus)
-    exactly_once = None if any(c is None for c in checks) else all(checks)
-    return {
-        **asdict(point),
-        "label": PRODUCERS[point.producer].label,
-        "size_label": SIZE_LABELS[point.size],
-        "mean_record_bytes": round(events.mean_record_bytes, 1),
-        "ok": all(r.exit_code == 0 for r in runs) and exactly_once is not False,
-        "exactly_once": exactly_once,
-        "exactly_once_runs": sum(1 for c in checks if c),
-        "median": {
-            "wall_s": round(wall, 4),
-            "records_per_s": round(point.events / wall, 1),
-            "mb_per_s": round(events.bytes / wall / 1e6, 2),
-            "cpu_s": round(cpu, 4),
-            "cpu_s_per_100k": round(cpu / point.events * 100_000, 4) if point.events else 0.0,
-            "peak_rss_mb": statistics.median(r.peak_rss_mb for r in runs),
-            "endpoint_cpu_s": round(statistics.median(endpoint), 4) if endpoint else None,
-        },
-        "spread": {
-            "records_per_s_min": round(point.events / max(walls), 1),
-            "records_per_s_max": round(point.events / min(walls), 1),
-        },
-        "runs": [asdict(r) for r in runs],
-    }
-
-
 # -- the plan ----------------------------------------------------------------------------------
-
-Key = tuple[str, int, int, str, float]
 
 
 def _ceiling(endpoint: Endpoint, seconds: float, record_bytes: int, cwd: Path) -> dict[str, Any]:
@@ -229,16 +222,16 @@ def _log(message: str) -> None:
     sys.stderr.flush()
 
 
-def _groups(points: list[Point]) -> dict[tuple[int, float], list[Point]]:
+def _groups(points: list[Point]) -> dict[tuple[int, float, bool], list[Point]]:
     """Points merged by key (most runs, RSS sampling if any asks), grouped by endpoint config."""
     unique: dict[Key, Point] = {}
     for point in points:
         seen = unique.get(point.key, point)
         runs, sample_rss = max(point.runs, seen.runs), point.sample_rss or seen.sample_rss
         unique[point.key] = replace(seen, runs=runs, sample_rss=sample_rss)
-    groups: dict[tuple[int, float], list[Point]] = {}
+    groups: dict[tuple[int, float, bool], list[Point]] = {}
     for point in unique.values():
-        groups.setdefault((point.shards, point.fail_rate), []).append(point)
+        groups.setdefault((point.shards, point.fail_rate, point.limits), []).append(point)
     return groups
 
 
@@ -264,13 +257,17 @@ class _Session:
     done: int = 0
     ceiling: list[dict[str, Any]] = field(default_factory=list)
 
-    def run_group(self, shards: int, fail_rate: float, group: list[Point]) -> dict[Key, Any]:
+    def run_group(
+        self, shards: int, fail_rate: float, limits: bool, group: list[Point]
+    ) -> dict[Key, Any]:
         """One endpoint for the group; its points' runs interleaved; returns their summaries."""
         plan = self.plan
         files = {p.key: self.workloads.get(p.events, p.size) for p in group}
         runs: dict[Key, list[Run]] = {p.key: [] for p in group}
-        with Endpoint(shards, fail_rate, plan.shard_limits, cwd=self.code) as endpoint:
-            if shards == plan.shards and fail_rate == 0.0 and plan.ceiling_s > 0:
+        shard_limits = plan.shard_limits or limits
+        with Endpoint(shards, fail_rate, shard_limits, cwd=self.code) as endpoint:
+            main = shards == plan.shards and fail_rate == 0.0 and not limits
+            if main and plan.ceiling_s > 0:
                 record_bytes = round(self.workloads.get(plan.events, "600").mean_record_bytes)
                 for _ in range(plan.runs):
                     self.ceiling.append(_ceiling(endpoint, plan.ceiling_s, record_bytes, self.code))
@@ -279,7 +276,7 @@ class _Session:
                 for point in (p for p in group if attempt < p.runs):
                     run = run_once(
                         PRODUCERS[point.producer], files[point.key], endpoint, self.work,
-                        shard_limits=plan.shard_limits, sample_rss=point.sample_rss, cwd=self.code,
+                        shard_limits=shard_limits, sample_rss=point.sample_rss, cwd=self.code,
                     )  # fmt: skip
                     runs[point.key].append(run)
                     self._progress(point, attempt, run)
@@ -313,8 +310,8 @@ def run_plan(plan: Plan, *, command: str, workdir: Path | None = None) -> dict[s
         _log(f"{plan.mode} plan on {info['nproc']} CPUs, load average {info['load_average']}")
         total = sum(p.runs for group in groups.values() for p in group)
         session = _Session(plan, work, code, Workloads(work, cwd=code), total)
-        for (shards, fail_rate), group in groups.items():
-            measured.update(session.run_group(shards, fail_rate, group))
+        for (shards, fail_rate, limits), group in groups.items():
+            measured.update(session.run_group(shards, fail_rate, limits, group))
 
     def suite(name: str) -> list[dict[str, Any]]:
         return [{**measured[p.key], "suite": name} for p in points if p.suite == name]
@@ -331,34 +328,18 @@ def run_plan(plan: Plan, *, command: str, workdir: Path | None = None) -> dict[s
         "main": suite("main"),
         "startup": suite("startup"),
         "node": suite("node"),
-        "ceiling": _ceiling_summary(session.ceiling),
+        "ceiling": ceiling_summary(session.ceiling),
         "scaling": {
             name: suite(name)
             for name in ("shards", "events", "sizes", "failures")
             if any(p.suite == name for p in points)
         },
+        "formats": suite("formats"),
+        "limits": suite("limits"),
         "ok": all(m["ok"] for m in measured.values()),
     }
     _log(f"done in {results['duration_s']:.0f} s; all runs ok: {results['ok']}")
     return results
-
-
-def _ceiling_summary(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
-    if not runs:
-        return None
-    rates = [float(r.get("records_per_s") or 0.0) for r in runs]
-    per_record = [
-        r["endpoint_cpu_us_per_record"] for r in runs if "endpoint_cpu_us_per_record" in r
-    ]
-    return {
-        "records_per_s": round(statistics.median(rates), 1),
-        "endpoint_cpu_us_per_record": round(statistics.median(per_record), 3)
-        if per_record
-        else None,
-        "record_bytes": runs[0].get("record_bytes"),
-        "connections": runs[0].get("connections"),
-        "runs": runs,
-    }
 
 
 def write_results(results: dict[str, Any], directory: Path) -> Path:

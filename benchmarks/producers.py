@@ -1,12 +1,14 @@
 """The producers under test, and the snapshot of the code they run from.
 
 What it does: `PRODUCERS` names each producer the harness can run (the streamer with each
-transport, the hand-written aiobotocore loop, async-kinesis with aggregation off and on, the AWS
-SDK for JavaScript v3 loop when `node_peer_ready`) with its label and its command line against an
-endpoint; `REFERENCE` is the one the others are compared with. `snapshot` copies `streamer/` and
-`benchmarks/` into the work directory, and every subprocess (endpoint, workload generator,
-producers) runs from that copy, so edits made to the working tree while a benchmark runs cannot
-change what later runs measure; the copy is compiled to bytecode once, as an installed package is.
+transport and record format, the hand-written aiobotocore loop, async-kinesis with aggregation
+off and on, the AWS SDK for JavaScript v3 loop when `node_peer_ready`) with its label and its
+command line against an endpoint; `REFERENCE` is the one the others are compared with;
+`MAIN_PRODUCERS`, `FORMAT_PRODUCERS` and `LIMIT_PRODUCERS` are who runs in the main table, the
+record formats suite and the shard limits suite. `snapshot` copies `streamer/` and `benchmarks/`
+into the work directory, and every subprocess (endpoint, workload generator, producers) runs
+from that copy, so edits made to the working tree while a benchmark runs cannot change what
+later runs measure; the copy is compiled to bytecode once, as an installed package is.
 What it leaves out: running and measuring them (`runner.py`), choosing what to run
 (`harness.py`).
 """
@@ -46,10 +48,12 @@ def _command(module: str, url: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", *module.split(), *target, *extra]
 
 
-def _streamer(transport: str, *, spool: bool = False) -> Callable[[str, Path, bool], list[str]]:
+def _streamer(
+    transport: str, *extra: str, spool: bool = False
+) -> Callable[[str, Path, bool], list[str]]:
     def argv(url: str, dead_letter: Path, shard_limits: bool) -> list[str]:
         factor = "1" if shard_limits else "0"  # 0: no client-side shard limit
-        options: tuple[str, ...] = ("--dead-letter", str(dead_letter), "--transport", transport)
+        options = ("--dead-letter", str(dead_letter), "--transport", transport, *extra)
         if spool:
             # a fresh spool per run (a killed run's leftovers would be replayed into the next)
             directory = dead_letter.with_suffix(".spool")
@@ -58,6 +62,11 @@ def _streamer(transport: str, *, spool: bool = False) -> Callable[[str, Path, bo
         return _command("streamer run", url, *options, "--shard-rate-factor", factor)
 
     return argv
+
+
+_KPL: Final = ("--aggregation", "kpl")
+_GZIP: Final = ("--compression", "gzip")
+_ZSTD: Final = ("--compression", "zstd")
 
 
 def _boto_loop(url: str, _dead_letter: Path, _shard_limits: bool) -> list[str]:
@@ -109,9 +118,29 @@ PRODUCERS: Final = {
             "AWS SDK for JavaScript v3 loop (500/call, 8 in flight, pre-built records)",
             _node_sdk,
         ),
+        # Record formats (issue 14): the endpoint de-aggregates and decompresses to count ids.
+        Producer("streamer_kpl", "streamer --aggregation kpl", _streamer("fast", *_KPL)),
+        Producer("streamer_gzip", "streamer --compression gzip", _streamer("fast", *_GZIP)),
+        Producer("streamer_zstd", "streamer --compression zstd", _streamer("fast", *_ZSTD)),
+        Producer(
+            "streamer_kpl_zstd",
+            "streamer --aggregation kpl --compression zstd",
+            _streamer("fast", *_KPL, *_ZSTD),
+        ),
     )
 }
 REFERENCE: Final = "streamer"
+MAIN_PRODUCERS: Final = (
+    "streamer", "streamer_botocore", "streamer_spool", "boto_loop", "async_kinesis_off",
+    "async_kinesis_on",
+)  # fmt: skip
+"""The main table: the streamer against the alternatives a user would pick."""
+FORMAT_PRODUCERS: Final = (
+    "streamer", "streamer_kpl", "streamer_gzip", "streamer_zstd", "streamer_kpl_zstd",
+)  # fmt: skip
+"""The record formats suite: the streamer with each aggregation and compression setting."""
+LIMIT_PRODUCERS: Final = ("streamer", "streamer_kpl")
+"""The per-shard limits suite: with and without aggregation, against real shard limits."""
 
 
 def snapshot(workdir: Path) -> tuple[Path, str]:

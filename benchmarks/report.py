@@ -1,13 +1,15 @@
 """Turns the harness's results into BENCHMARKS.md: every section of it, nothing by hand.
 
-What it does: `render_markdown(results, ...)` renders the sections listed in `SECTIONS`, in order:
-the method, the machine and the exact command, the main table (records/s, CPU s per 100k records,
-peak RSS, exactly-once and the ratios to the streamer, the endpoint ceiling, start-up alone), notes
-on the setup, the issue's targets with the measured figures, the comparison with the AWS SDK for
-JavaScript v3 loop, one table per scaling suite, and the plot (drawn by `plots.py`). It reads only
-the JSON-ready dict `benchmarks.harness.run_plan` returns, so a results file can be re-rendered
-without rerunning anything (`python -m benchmarks --render benchmarks/results/full.json`); a test
-checks that re-rendering the stored results reproduces the committed BENCHMARKS.md.
+What it does: `render_markdown(results, ...)` renders the sections listed in `SECTIONS`, in
+order: the method, the machine and the exact command, the main table (records/s, CPU s per 100k
+records, peak RSS, exactly-once and the ratios to the streamer, the endpoint ceiling, start-up
+alone), notes on the setup, the issue's targets with the measured figures, the comparison with
+the AWS SDK for JavaScript v3 loop, one table per scaling suite, the record formats and
+per-shard limits runs (`format_tables.py`), the spool's cost, and the plot (drawn by
+`plots.py`). It reads only the JSON-ready dict `benchmarks.harness.run_plan` returns, so a
+results file can be re-rendered without rerunning anything (`python -m benchmarks --render
+benchmarks/results/full.json`); a test checks that re-rendering the stored results reproduces
+the committed BENCHMARKS.md.
 
 Adding a section (a new figure asked for by an issue goes in this way, never by hand):
 1. have the harness put the figures in the results dict (a new key; old results files lack it);
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from benchmarks.format_tables import formats_lines, limits_lines
 from benchmarks.tables import (
     exactly_once,
     find_entry,
@@ -356,6 +359,15 @@ def spool_section(page: Page) -> list[str]:
 
 Section = Callable[[Page], list[str]]
 
+
+def _formats(page: Page) -> list[str]:
+    return formats_lines(page.results)
+
+
+def _limits(page: Page) -> list[str]:
+    return limits_lines(page.results)
+
+
 SECTIONS: Final[tuple[Section, ...]] = (
     _intro,
     _machine,
@@ -365,6 +377,8 @@ SECTIONS: Final[tuple[Section, ...]] = (
     spool_section,
     _node,
     _scaling,
+    _formats,
+    _limits,
     _plot,
 )
 """BENCHMARKS.md, in order: each section's lines end with a blank line (or are empty)."""

@@ -177,6 +177,8 @@ class Run:
     summary: dict[str, Any] | None
     stderr_tail: str = ""
     rss_samples: list[tuple[float, float]] = field(default_factory=list)
+    accepted_bytes: int = 0
+    """Bytes of data and partition keys the endpoint accepted (what was sent, once)."""
 
 
 def last_json(text: str) -> dict[str, Any] | None:
@@ -327,6 +329,7 @@ def run_once(
             else round(endpoint_after - endpoint_before, 4)
         ),
         accepted_records=stats["records_accepted"],
+        accepted_bytes=stats["bytes_accepted"],
         unique_ids=unique,
         duplicates=duplicates,
         missing=max(0, events.events - unique) if producer.per_event_records else 0,

@@ -4,9 +4,11 @@ What it does: holds accepted entries in one FIFO queue per predicted shard, boun
 and bytes as a whole (the async shell waits on `has_room` for backpressure). `drain(now)` picks
 the shards ready to send (not muted, out of backoff, allowed by their injected rate gate, and
 lingered long enough, or all of them when a full request's worth is pending in total or the
-buffer is flushing) and has `batcher.BatchBuilder` cut them into calls. A shard
-is muted while a batch holding its records is in flight, so at most one batch per shard is ever in
-flight, which is what keeps per-key order. Failed entries go back to the head of their shard's
+buffer is flushing) and has `batcher.BatchBuilder` cut them into calls
+(`aggregate.AggregatingBuilder` with KPL aggregation; resharding unpacks queued and failed
+aggregates so their records are re-packed for their new shards). A shard is muted while a
+batch holding its records is in flight, so at most one batch per shard is ever in flight, which
+is what keeps per-key order. Failed entries go back to the head of their shard's
 queue, ahead of newer records, and may hold that shard back until a retry time.
 
 What it leaves out: cutting batches (`batcher.py`), the rate gates' control law
@@ -19,8 +21,9 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
+from streamer.aggregate import Aggregate, AggregatingBuilder, unpack
 from streamer.batcher import Batch, BatchBuilder, first_sendable
 from streamer.limits import (
     DEFAULT_BUFFER_BYTES,
@@ -28,6 +31,8 @@ from streamer.limits import (
     DEFAULT_LINGER_MS,
     MAX_RECORDS_PER_REQUEST,
     MAX_REQUEST_BYTES,
+    SHARD_WRITE_BYTES_PER_S,
+    SHARD_WRITE_RECORDS_PER_S,
 )
 from streamer.ratelimit import RateSettings, ShardLimiter
 from streamer.record import Entry
@@ -46,6 +51,9 @@ class BatchLimits:
     one_per_key: bool = True
     """At most one record per partition key in a call, so a failed record is always resent
     before any later record of its key is sent (see README, ordering)."""
+    aggregation_bytes: int = 0
+    """KPL aggregation: pack a shard's records into Kinesis records of up to this many bytes
+    (`aggregate.py`); 0 sends each record on its own."""
 
 
 class RateGate(Protocol):
@@ -73,11 +81,20 @@ GateFactory = Callable[[float], RateGate]
 """Makes the rate gate of a new shard at time `now`."""
 
 
-class _ShardQueue:
-    __slots__ = ("entries", "limiter", "muted", "ready_at", "shard_id", "size")
+BYTES_PER_RECORD_TOKEN: Final = SHARD_WRITE_BYTES_PER_S / SHARD_WRITE_RECORDS_PER_S
+"""A shard's byte limit per unit of its record limit: turns the gate's records window into the
+bytes window an aggregating shard waits for."""
 
-    def __init__(self, shard_id: str, limiter: RateGate | None) -> None:
+
+class _ShardQueue:
+    __slots__ = ("aggregating", "entries", "limiter", "muted", "ready_at", "shard_id", "size")
+
+    def __init__(self, shard_id: str, limiter: RateGate | None, aggregating: bool) -> None:
         self.shard_id = shard_id
+        self.aggregating = aggregating
+        """Bytes bind, not records: wait for a window's worth of bytes before a call, as a
+        plain shard waits for a window's worth of records (else calls shrink to a few records
+        each as the bytes trickle in)."""
         self.entries: deque[Entry] = deque()
         self.size = 0
         self.muted = False
@@ -91,6 +108,9 @@ class _ShardQueue:
         if limiter is None:
             return at
         want = min(len(self.entries), limiter.batch_records)
+        if self.aggregating:
+            size = min(self.size, int(limiter.batch_records * BYTES_PER_RECORD_TOKEN))
+            return max(at, now + limiter.wait_s(now, records=1, size=size))
         return max(at, now + limiter.wait_s(now, records=want))
 
     def _first_sendable(self, now: float) -> float:
@@ -111,10 +131,19 @@ class Accumulator:
         """`rate` is the per-shard rate limiting: settings for a `ShardLimiter` per shard, or
         any factory of `RateGate`s; None (or disabled settings) sends unlimited."""
         self._limits = limits
-        self._builder = BatchBuilder(
-            max_records=limits.max_records,
-            max_bytes=limits.max_bytes,
-            one_per_key=limits.one_per_key,
+        self._builder = (
+            AggregatingBuilder(
+                max_records=limits.max_records,
+                max_bytes=limits.max_bytes,
+                one_per_key=limits.one_per_key,
+                target_bytes=limits.aggregation_bytes,
+            )
+            if limits.aggregation_bytes
+            else BatchBuilder(
+                max_records=limits.max_records,
+                max_bytes=limits.max_bytes,
+                one_per_key=limits.one_per_key,
+            )
         )
         self._new_gate: GateFactory | None
         if isinstance(rate, RateSettings):
@@ -135,6 +164,11 @@ class Accumulator:
     @property
     def shard_map(self) -> ShardMap:
         return self._map
+
+    @property
+    def aggregating(self) -> bool:
+        """Whether batches hold KPL aggregates (`aggregate.Aggregate`) of user records."""
+        return self._limits.aggregation_bytes > 0
 
     @property
     def buffered_records(self) -> int:
@@ -199,7 +233,7 @@ class Accumulator:
         until then; other keys of the shard keep flowing. With `pause` (a whole call failed) their
         shards send nothing at all before `retry_at`.
         """
-        for entry in reversed(entries):
+        for entry in reversed(self._repacked(entries)):
             shard_id = self._map.shard_for(entry.hash_key)
             entry.predicted_shard = shard_id
             entry.not_before = retry_at
@@ -210,6 +244,20 @@ class Accumulator:
                 queue.ready_at = max(queue.ready_at, retry_at)
             self._records += 1
             self._bytes += entry.size
+
+    def _repacked(self, entries: Sequence[Entry]) -> Sequence[Entry]:
+        """`entries`, with each aggregate whose records no longer share one shard (the shard
+        map changed while it was in flight) unpacked into its records, to be packed anew."""
+        shard_for = self._map.shard_for
+        out: list[Entry] = []
+        for entry in entries:
+            if type(entry) is Aggregate:
+                shard = shard_for(entry.hash_key)
+                if any(shard_for(m.hash_key) != shard for m in entry.members):
+                    out.extend(unpack(entry))
+                    continue
+            out.append(entry)
+        return out
 
     def take_all(self) -> list[Entry]:
         """Remove and return every buffered entry (for dead-lettering at a shutdown deadline)."""
@@ -265,11 +313,12 @@ class Accumulator:
         if limiter is not None:
             rec_allow, byte_allow = limiter.allowance(now)
             room = min(room, rec_allow)
+        records, size = len(batch.entries), batch.size
         taken, used = self._builder.take(queue.entries, batch, room, byte_allow, now)
         if not taken:
             return False
-        if limiter is not None:
-            limiter.spend(taken, used)
+        if limiter is not None:  # what is sent (aggregated, it differs from what left the queue)
+            limiter.spend(len(batch.entries) - records, batch.size - size)
         queue.size -= used
         self._bytes -= used
         self._records -= taken
@@ -329,19 +378,23 @@ class Accumulator:
         self._install(shard_map, previous=old)
         for queue in old.values():
             for entry in queue.entries:
-                self.add(entry, entry.enqueued_at)  # re-predicted, keeping its linger time
+                if type(entry) is Aggregate:  # re-packed: its records may go to other shards
+                    for member in unpack(entry):
+                        self.add(member, entry.enqueued_at)
+                else:
+                    self.add(entry, entry.enqueued_at)  # re-predicted, keeping its linger time
 
     def _install(self, shard_map: ShardMap, previous: dict[str, _ShardQueue] | None = None) -> None:
         self._queues = {}
         for shard_id in shard_map.shard_ids:
             kept = previous.get(shard_id) if previous is not None else None
             if kept is not None:
-                queue = _ShardQueue(shard_id, kept.limiter)
+                queue = _ShardQueue(shard_id, kept.limiter, self.aggregating)
                 queue.muted = kept.muted
                 queue.ready_at = kept.ready_at
             else:
                 limiter = None if self._new_gate is None else self._new_gate(self._now)
-                queue = _ShardQueue(shard_id, limiter)
+                queue = _ShardQueue(shard_id, limiter, self.aggregating)
             self._queues[shard_id] = queue
         self._records = 0
         self._bytes = 0

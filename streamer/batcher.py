@@ -15,7 +15,7 @@ What it leaves out: the queues themselves, muting, linger and the rate gates' st
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -61,12 +61,23 @@ def first_sendable(entries: deque[Entry], now: float) -> float:
     for scanned, entry in enumerate(entries):
         if scanned >= BACKOFF_SCAN_LIMIT:
             break
+        plain = type(entry) is Entry  # else an aggregate: it holds its members' keys
         if entry.not_before > now:
-            blocked.add(entry.partition_key)
+            if plain:
+                blocked.add(entry.partition_key)
+            else:
+                blocked.update(keys_held(entry))
             earliest = min(earliest, entry.not_before)
-        elif entry.partition_key not in blocked:
+        elif entry.partition_key not in blocked if plain else blocked.isdisjoint(keys_held(entry)):
             return entry.not_before
     return earliest
+
+
+def keys_held(entry: Entry) -> Iterable[str]:
+    """The partition keys of a queued entry: its own, or an aggregate's members' (see
+    `aggregate.py`)."""
+    keys: Iterable[str] | None = getattr(entry, "member_keys", None)
+    return (entry.partition_key,) if keys is None else keys
 
 
 class BatchBuilder:

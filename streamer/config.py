@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from streamer import destination, limits
 from streamer.accumulator import BatchLimits
+from streamer.compression import Codec
 from streamer.errors import ConfigError
 from streamer.export import Activation, Segment
 from streamer.kinesis import AwsSettings, Transport
@@ -38,6 +39,7 @@ from streamer.sources.http_request import HttpSettings
 from streamer.values import convert
 
 Ordering = Literal["strict", "relaxed"]
+Aggregation = Literal["none", "kpl"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["json", "console"]
 SpoolSync = Literal["interval", "always", "never"]
@@ -87,6 +89,9 @@ class Settings:
     transport: Transport = "fast"
     shard_rate_factor: float = limits.DEFAULT_SHARD_RATE_FACTOR
     ordering: Ordering = "strict"
+    aggregation: Aggregation = "none"
+    aggregation_target_bytes: int = limits.DEFAULT_AGGREGATION_TARGET_BYTES
+    compression: Codec = "none"
     # [daemon]
     inputs: tuple[InputSpec, ...] = (STDIN,)
     max_connections: int = limits.DEFAULT_MAX_CONNECTIONS
@@ -150,6 +155,9 @@ def batch_limits(s: Settings) -> BatchLimits:
         buffer_records=s.buffer_records,
         buffer_bytes=s.buffer_bytes,
         one_per_key=s.ordering == "strict",
+        aggregation_bytes=(
+            min(s.aggregation_target_bytes, s.record_limit) if s.aggregation == "kpl" else 0
+        ),
     )
 
 

@@ -30,8 +30,8 @@ import structlog
 from streamer import config
 from streamer.accumulator import Accumulator
 from streamer.check import destination, start_checks
+from streamer.compression import decompressor, exporter_for
 from streamer.deadletter import DeadLetterFile
-from streamer.export import Exporter
 from streamer.health import DestinationHealth
 from streamer.ingest import Ingest
 from streamer.kinesis import KinesisClient
@@ -142,14 +142,16 @@ class Daemon:
         s = self.settings
         clock = self._clock
         started = clock()
-        dead = self._dead = self._dead or DeadLetterFile(s.dead_letter, clock=clock)
+        dead = self._dead = self._dead or DeadLetterFile(
+            s.dead_letter, clock=clock, decode=decompressor(s.compression)
+        )
         dead.open()  # before any input is read: an unusable path is a start-up error (exit 2)
         ready = await start_checks(self._client, s, clock)
         s = self.settings = dataclasses.replace(s, max_record_bytes=ready.record_limit.max_bytes)
         metrics = self._metrics()
         pipeline = self._pipeline(ready.shard_map, dead, metrics)
         ingest = Ingest(
-            exporter=Exporter(s.activation()),
+            exporter=exporter_for(s.activation(), s.compression, s.line_limit),
             pipeline=pipeline,
             dead_letters=dead,
             stats=self.stats,

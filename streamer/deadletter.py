@@ -5,7 +5,8 @@ for bad input the source, line number and the whole line (`line`, as text; when 
 valid UTF-8 the text has them replaced and `line_b64` holds the original bytes), except for a
 line over the line limit, of which only the first part was kept (`line_truncated`, not
 replayable); for records given up after sending, the export record, partition key, attempts and
-each attempt's error. `copy` writes an entry read back from a dead-letter file (replay).
+each attempt's error (the record uncompressed when records are sent compressed, so it stays
+valid JSON and replayable). `copy` writes an entry read back from a dead-letter file (replay).
 
 `open()` is the start-up check: the file is created (0600) or opened for append before any
 input is read, and a path that cannot be (a directory, a path under a regular file, no
@@ -96,8 +97,11 @@ class DeadLetterFile:
         opener: Opener = open_append,
         clock: Callable[[], float] = time.monotonic,
         retry_s: float = DEAD_LETTER_RETRY_S,
+        decode: Callable[[bytes], bytes] | None = None,
     ) -> None:
+        """`decode` turns a sent record's data back into the export record (decompression)."""
         self.path = path
+        self._decode = decode
         self._opener = opener
         self._clock = clock
         self._retry_s = retry_s
@@ -205,7 +209,9 @@ class DeadLetterFile:
                 "partition_key": entry.partition_key,
                 "attempts": entry.attempts,
                 "errors": entry.errors or [],
-                "record": orjson.Fragment(entry.data),
+                "record": orjson.Fragment(
+                    entry.data if self._decode is None else self._decode(entry.data)
+                ),
             }
         )
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
+from streamer.compression import CompressingExporter
 from streamer.deadletter import CUT, DeadLetterFile
 from streamer.export import FILTERED, Exported, Exporter
 from streamer.pipeline import Pipeline
@@ -48,7 +49,7 @@ def rejection_category(result: object) -> str:
 class Ingest:
     """Shared state for every source feeding one pipeline."""
 
-    exporter: Exporter
+    exporter: Exporter | CompressingExporter
     pipeline: Pipeline
     dead_letters: DeadLetterFile
     stats: Stats

@@ -45,6 +45,9 @@ DEFAULT_BACKOFF_BASE_S: Final = 0.02
 DEFAULT_BACKOFF_CAP_S: Final = 2.0
 """Full-jitter backoff doubles from 20 ms up to 2 s: a sporadic InternalFailure costs a record
 little latency, while 20 attempts still span about the record's 30 s budget."""
+DEFAULT_AGGREGATION_TARGET_BYTES: Final = 51_200
+"""KPL aggregates are cut at this size by default, as the Kinesis Producer Library does; never
+above the record limit."""
 DEFAULT_WRITERS: Final = 16
 MAX_WRITERS: Final = 1024
 DEFAULT_BUFFER_RECORDS: Final = 20_000

@@ -85,6 +85,12 @@ class _RunCollector:
             ("streamer_records_delivered", "Records Kinesis acknowledged.", s.delivered),
             ("streamer_records_retried", "Record re-sends, one per record per retry.", s.retried),
             (
+                "streamer_aggregated_records_sent",
+                "KPL aggregated Kinesis records acknowledged (their user records count in "
+                "streamer_records_delivered).",
+                s.aggregates_sent,
+            ),
+            (
                 "streamer_possible_duplicates",
                 "Records re-sent after a call that may have written them.",
                 s.possible_duplicates,

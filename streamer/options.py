@@ -251,6 +251,26 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "strict: at most one record per partition key per call, so a retried record is always "
         "written before later records of its key; relaxed: pack freely",
     ),
+    Option(
+        "aggregation",
+        "producer",
+        "kpl: pack each shard's records into KPL aggregated records (the consumer must "
+        "de-aggregate: KCL and Firehose do; see README, Consumers); none: one record each",
+    ),
+    Option(
+        "aggregation_target_bytes",
+        "producer",
+        "size KPL aggregated records are cut at; never above the record limit",
+        "BYTES",
+        low=limits.MIN_RECORD_BYTES,
+        high=limits.MAX_RECORD_BYTES_CEILING,
+    ),
+    Option(
+        "compression",
+        "producer",
+        "compress each record's data on its own (the consumer must decompress; the record "
+        "limit applies to the compressed bytes)",
+    ),
     # -- [daemon] ---------------------------------------------------------------------------------
     Option(
         "inputs",

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import structlog
 
 from streamer.accumulator import Accumulator
+from streamer.aggregate import Aggregate, expand, user_count
 from streamer.batcher import Batch
 from streamer.deadletter import DeadLetterFile
 from streamer.errors import RequestFailure
@@ -173,7 +174,7 @@ class Pipeline:
 
     @property
     def in_flight_records(self) -> int:
-        return sum(len(b.entries) for b in self._inflight.values())
+        return sum(user_count(b.entries) for b in self._inflight.values())
 
     # -- what the daemon observes --------------------------------------------------------
     @property
@@ -298,12 +299,16 @@ class Pipeline:
         acc = self._acc
         stats = self._stats
         if out.requeue:
-            stats.retried += len(out.requeue)
+            stats.retried += user_count(out.requeue)
             acc.requeue(out.requeue, out.retry_at, pause=out.pause)
         if out.throttled_shards or out.succeeded_shards:
             acc.observe(batch, now, out.throttled_by_shard)
         if out.delivered:
-            self._publish(Settled(Outcome.DELIVERED, entries=out.delivered))
+            delivered = out.delivered
+            if acc.aggregating:  # the fate of each user record, never of an aggregate
+                delivered = expand(delivered)
+                stats.aggregates_sent += sum(type(e) is Aggregate for e in out.delivered)
+            self._publish(Settled(Outcome.DELIVERED, entries=delivered))
         for entry, reason in out.dead:
             self._give_up([entry], reason)
         stats.possible_duplicates += out.possible_duplicates
@@ -337,8 +342,10 @@ class Pipeline:
         if out.refresh_shard_map:
             self._refresher.request()
 
-    def _leave(self, entries: list[Entry], reason: str) -> None:
-        """Records sending stopped for: kept in the spool if they are there, else dead-lettered."""
+    def _leave(self, records: list[Entry], reason: str) -> None:
+        """Records sending stopped for: kept in the spool if they are there, else dead-lettered
+        (an aggregate as each of its user records, each kept by its own offset)."""
+        entries = list(expand(records))
         if self._settings.keep_spooled:
             kept = [e for e in entries if e.offset >= 0]
             if kept:
@@ -347,8 +354,10 @@ class Pipeline:
         if entries:
             self._give_up(entries, reason)
 
-    def _give_up(self, entries: list[Entry], reason: str) -> None:
-        """Dead-letter `entries` with one reason and announce them settled."""
+    def _give_up(self, records: list[Entry], reason: str) -> None:
+        """Dead-letter `records` (an aggregate as each of its user records) with one reason and
+        announce them settled."""
+        entries = expand(records)
         for entry in entries:
             self._dead.undelivered(entry, reason)
         self._publish(Settled(Outcome.DEAD_LETTERED, entries=entries, reason=reason))

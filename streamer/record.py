@@ -126,6 +126,10 @@ class Entry:
         "source",
     )
 
+    explicit_hash_key: str | None = None
+    """Routes the record instead of its partition key's hash (set by aggregates only; a class
+    attribute here, so a plain entry carries nothing for it)."""
+
     def __init__(
         self, data: bytes, partition_key: str, source: str, line_no: int, now: float
     ) -> None:

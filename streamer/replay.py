@@ -35,9 +35,10 @@ import structlog
 from streamer import config
 from streamer.accumulator import Accumulator
 from streamer.check import start_checks
+from streamer.compression import codec_functions, decompressor, exporter_for
 from streamer.deadletter import DeadLetterFile
 from streamer.errors import ConfigError
-from streamer.export import FILTERED, Exported, Exporter
+from streamer.export import FILTERED, Exported
 from streamer.ingest import rejection_category
 from streamer.kinesis import KinesisClient
 from streamer.limits import MAX_PARTITION_KEY_CHARS
@@ -192,7 +193,7 @@ async def replay(
     settings = dataclasses.replace(settings, max_record_bytes=ready.record_limit.max_bytes)
     stats = Stats()
     report = ReplayReport()
-    dead = DeadLetterFile(settings.dead_letter)
+    dead = DeadLetterFile(settings.dead_letter, decode=decompressor(settings.compression))
 
     def failed(_: str) -> None:
         report.failed = True
@@ -271,7 +272,11 @@ class _Feeder:
         origin: str,
     ) -> None:
         self._pipeline = pipeline
-        self._exporter = Exporter(settings.activation())
+        self._exporter = exporter_for(
+            settings.activation(), settings.compression, settings.line_limit
+        )
+        codec = codec_functions(settings.compression)
+        self._compress = None if codec is None else codec[0]
         self._max_record_bytes = settings.max_record_bytes
         self._dead = dead
         self._stats = stats
@@ -284,7 +289,8 @@ class _Feeder:
         stats = self._stats
         if isinstance(item, Record):
             stats.received += 1
-            self._offer(Entry(item.data, item.partition_key, item.source, item.line_no, now), now)
+            data = item.data if self._compress is None else self._compress(item.data)
+            self._offer(Entry(data, item.partition_key, item.source, item.line_no, now), now)
         elif isinstance(item, Line):
             stats.received += 1
             result = self._exporter.export(item.line)

@@ -43,6 +43,9 @@ class Stats:
     counted from the pipeline's settled events."""
     retried: int = 0
     """Record re-sends (one per record per retry)."""
+    aggregates_sent: int = 0
+    """Kinesis records in the KPL aggregated format the service took (their user records are
+    counted in `delivered`)."""
     throttled: int = 0
     """Per-record ProvisionedThroughputExceeded answers."""
     requests: int = 0
@@ -94,6 +97,7 @@ class Stats:
             "undeadlettered": self.undeadlettered,
             "rejected": self.rejected,
             "retried": self.retried,
+            "aggregates_sent": self.aggregates_sent,
             "throttled": self.throttled,
             "requests": self.requests,
             "request_failures": self.request_failures,

@@ -1,9 +1,10 @@
 """Pure PutRecords wire format (JSON 1.1): encode a request body, decode its answer.
 
 What it does: builds the request body straight from the entries' bytes (base64 data, JSON-escaped
-partition key) without botocore's generic serializer and validator, and turns the answer into a
-`PutOutcome` aligned by index or a `RequestFailure`. An answer whose record count differs from
-the request, or that is not valid JSON, fails the whole request explicitly.
+partition key, and the explicit hash key of an aggregate) without botocore's generic serializer
+and validator, and turns the answer into a `PutOutcome` aligned by index or a `RequestFailure`.
+An answer whose record count differs from the request, or that is not valid JSON, fails the
+whole request explicitly.
 
 What it leaves out: signing and HTTP (`aws/`), and deciding what to do with failures.
 """
@@ -38,6 +39,10 @@ def encode_put_records(stream: str, entries: Sequence[Entry], *, by_arn: bool = 
         append(b64(entry.data, newline=False))
         append(b'","PartitionKey":')
         append(dumps(entry.partition_key))
+        if entry.explicit_hash_key is not None:  # an aggregate: routed to its shard's range
+            append(b',"ExplicitHashKey":"')
+            append(entry.explicit_hash_key.encode())
+            append(b'"')
         opening = b'},{"Data":"'
     append(b"}]}" if entries else b"]}")
     return b"".join(parts)

@@ -5,7 +5,9 @@ What it does: `KinesisModel.handle(method, path, target, body)` dispatches a Kin
 input. PutRecords and PutRecord route each record to an open shard by MD5 of its partition key
 (or ExplicitHashKey), fail it at random (`fail_rate`), by the shard's token buckets
 (`shard_limits`) or by the next scripted fault, and count every accepted record by the unique id
-in its data, so a benchmark can tell loss from duplication. Time comes from the injected clock.
+in its data (in each user record of a KPL aggregate, decompressed when gzip or zstd:
+`userrecords`), so a benchmark can tell loss from duplication. Time comes from the injected
+clock.
 What it leaves out: HTTP (`http11`), sockets and threads (`server`); it is not thread-safe on its
 own (the server holds a lock around it). Request validation and the management operations live
 in `records` and `management`.
@@ -13,11 +15,13 @@ in `records` and `management`.
 
 from __future__ import annotations
 
+import binascii
 import random
 import time
+import zlib
 from bisect import bisect_left
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import orjson
@@ -47,6 +51,7 @@ from benchmarks.endpoint.management import (
 )
 from benchmarks.endpoint.records import Batch, decode, id_in_base64, id_in_bytes
 from benchmarks.endpoint.streams import Stream
+from benchmarks.endpoint.userrecords import deaggregate, decompress, looks_packed
 
 try:  # the builtin MD5 is about twice as fast as OpenSSL's for short keys
     from _md5 import md5 as _md5  # type: ignore[import-not-found]
@@ -100,6 +105,8 @@ class KinesisModel:
         self._duplicate_count = 0
         self._no_id = 0
         self._accepted = 0
+        self._user_records = 0
+        self._aggregates = 0
         self._bytes_accepted = 0
         self._failed: Counter[str] = Counter()
         self._requests: Counter[str] = Counter()
@@ -115,6 +122,8 @@ class KinesisModel:
             "requests": sum(self._requests.values()),
             "requests_by_op": dict(self._requests),
             "records_accepted": self._accepted,
+            "user_records_accepted": self._user_records,
+            "aggregated_records_accepted": self._aggregates,
             "bytes_accepted": self._bytes_accepted,
             "records_failed": sum(self._failed.values()),
             "records_failed_by_code": dict(self._failed),
@@ -258,6 +267,21 @@ class KinesisModel:
             return Reply(200, body, disconnect="truncate")
         return Reply(200, body)
 
+    def _packed_ids(self, blob: str | bytes) -> list[bytes | None]:
+        """The id of each user record in an aggregated or compressed record (None where a
+        record holds none or cannot be read)."""
+        try:
+            data = blob if isinstance(blob, bytes) else binascii.a2b_base64(blob)
+            packed = deaggregate(data)
+            if packed is not None:
+                self._aggregates += 1
+            bodies = [data] if packed is None else [body for _key, body in packed]
+            records = [decompress(body) for body in bodies]
+        except (binascii.Error, zlib.error, ValueError):
+            return [None]
+        needle, skip = self._needle, len(self._needle)
+        return [id_in_bytes(record, needle, skip) for record in records]
+
     def _decode(self, raw: list[Any]) -> Batch:
         config = self._config
         return decode(
@@ -281,7 +305,7 @@ class KinesisModel:
         ids = self._ids
         results: list[dict[str, str]] = []
         append = results.append
-        failed = accepted_bytes = 0
+        failed = accepted_bytes = user_records = 0
         sequence = self._sequence
         index = -1
         for key, explicit_hash, blob, size in zip(
@@ -304,14 +328,20 @@ class KinesisModel:
                     number = str(SEQUENCE_BASE + sequence)
                     shard.accepted += 1
                     accepted_bytes += size
-                    ident = find_id(blob, needle, skip)  # type: ignore[arg-type]
-                    if ident is None:
-                        self._no_id += 1
-                    elif ident in ids:
-                        self._duplicate_count += 1
-                        self._duplicates[ident] = self._duplicates.get(ident, 1) + 1
+                    idents: Sequence[bytes | None]
+                    if looks_packed(blob):  # an aggregate or a compressed record
+                        idents = self._packed_ids(blob)
                     else:
-                        ids.add(ident)
+                        idents = (find_id(blob, needle, skip),)  # type: ignore[arg-type]
+                    user_records += len(idents)
+                    for ident in idents:
+                        if ident is None:
+                            self._no_id += 1
+                        elif ident in ids:
+                            self._duplicate_count += 1
+                            self._duplicates[ident] = self._duplicates.get(ident, 1) + 1
+                        else:
+                            ids.add(ident)
                     if kept is not None:
                         kept.append((shard.shard_id, key, blob, number))  # type: ignore[arg-type]
                     append({"SequenceNumber": number, "ShardId": shard.shard_id})
@@ -330,6 +360,7 @@ class KinesisModel:
                 message = f"Rate exceeded for stream {stream.name} under account {ACCOUNT_ID}."
             append({"ErrorCode": code, "ErrorMessage": message})
         self._accepted += sequence - self._sequence
+        self._user_records += user_records
         self._bytes_accepted += accepted_bytes
         self._sequence = sequence
         return results, failed

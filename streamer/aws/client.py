@@ -314,7 +314,12 @@ class AwsKinesis:
         return decode_put_records(status, raw, len(entries))
 
     async def _put_botocore(self, entries: Sequence[Entry]) -> PutResult:
-        records = [{"Data": e.data, "PartitionKey": e.partition_key} for e in entries]
+        records: list[dict[str, Any]] = [
+            {"Data": e.data, "PartitionKey": e.partition_key} for e in entries
+        ]
+        for record, entry in zip(records, entries, strict=True):
+            if entry.explicit_hash_key is not None:  # an aggregate, routed to its shard
+                record["ExplicitHashKey"] = entry.explicit_hash_key
         try:
             answer = await self._client.put_records(**self._stream_ref, Records=records)
         except ClientError as exc:

@@ -26,7 +26,9 @@ def test_tiny_run_writes_results_report_and_plot(tmp_path: Path) -> None:
     command = [
         sys.executable, "-m", "benchmarks", "--events", str(EVENTS), "--runs", "1",
         "--producers", "streamer,boto_loop", "--no-scaling", "--ceiling-seconds", "0.5",
-        "--node-events", "0",        "--output-dir", str(tmp_path), "--markdown", str(markdown),
+        "--node-events", "0", "--output-dir", str(tmp_path), "--markdown", str(markdown),
+        "--formats", "streamer_kpl,streamer_zstd", "--limit-producers", "streamer_kpl",
+        "--limit-events", "3000",
     ]  # fmt: skip
     done = subprocess.run(
         command, cwd=REPO, capture_output=True, text=True, timeout=60, check=False
@@ -56,11 +58,22 @@ def test_tiny_run_writes_results_report_and_plot(tmp_path: Path) -> None:
     assert [e["events"] for e in results["startup"]] == [0, 0]
     assert results["ceiling"]["records_per_s"] > 0
     assert results["scaling"] == {}
+    formats = {e["producer"]: e for e in results["formats"]}
+    assert set(formats) == {"streamer_kpl", "streamer_zstd"}
+    assert all(e["exactly_once"] is True for e in formats.values())
+    assert formats["streamer_kpl"]["median"]["kinesis_records_per_event"] < 0.1
+    (limited,) = results["limits"]
+    assert limited["limits"] is True
+    assert limited["exactly_once"] is True
+    assert 0 < limited["median"]["byte_limit_share"] <= 1
 
     text = markdown.read_text()
     assert "| streamer (fast transport) |" in text
     assert "| aiobotocore loop (500/call, 8 tasks) |" in text
     assert "![throughput and scaling](throughput.png)" in text
+    assert "## Record formats" in text
+    assert "| streamer --aggregation kpl |" in text
+    assert "## Against real per-shard limits" in text
     assert (tmp_path / "throughput.png").read_bytes().startswith(b"\x89PNG")
 
 
@@ -69,7 +82,9 @@ def test_full_plan_covers_every_suite_and_merges_repeated_points() -> None:
     plan = harness.full_plan()
     points = plan.points()
     suites = {p.suite for p in points}
-    assert suites == {"main", "startup", "node", "shards", "events", "sizes", "failures"}
+    assert suites == {
+        "main", "startup", "node", "shards", "events", "sizes", "failures", "formats", "limits",
+    }  # fmt: skip
     node = {(p.producer, p.events, p.shards) for p in points if p.suite == "node"}
     assert node == {("streamer", 500_000, 64), ("node_sdk", 500_000, 64)}
     assert {p.shards for p in points if p.suite == "shards"} == {1, 4, 64, 512}
@@ -80,7 +95,7 @@ def test_full_plan_covers_every_suite_and_merges_repeated_points() -> None:
     groups = harness._groups(points)
     merged = [p for group in groups.values() for p in group]
     assert len({p.key for p in merged}) == len(merged)
-    streamer_main = next(p for p in merged if p.key == ("streamer", 4, 200_000, "600", 0.0))
+    streamer_main = next(p for p in merged if p.key == ("streamer", 4, 200_000, "600", 0.0, False))
     assert streamer_main.sample_rss
     assert streamer_main.runs == 3
 

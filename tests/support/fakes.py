@@ -1,9 +1,9 @@
 """A scripted in-memory `KinesisClient` for pipeline tests at the client seam.
 
-It routes records like Kinesis (MD5 over its shard ranges), accepts or fails each call as a
-script says, records every accepted record once per acceptance (so duplicates show), and checks
-that no two concurrent calls carry records of the same shard. `break_drain` makes the sender
-loop fail on purpose.
+It routes records like Kinesis (MD5 over its shard ranges, or the explicit hash key), accepts
+or fails each call as a script says, records every accepted record once per acceptance (so
+duplicates show), and checks that no two concurrent calls carry records of the same shard.
+`break_drain` makes the sender loop fail on purpose.
 What it leaves out: HTTP, the wire format and the real adapter (integration tests cover those).
 """
 
@@ -36,6 +36,12 @@ def listing(shards: Sequence[Shard], closed: Sequence[Shard] = ()) -> list[dict[
             }
         )
     return out
+
+
+def route(entry: Entry) -> int:
+    """The hash key Kinesis routes a record by: its explicit hash key, else its key's MD5."""
+    explicit = entry.explicit_hash_key
+    return hash_key(entry.partition_key) if explicit is None else int(explicit)
 
 
 # A step decides the answer to one call: it gets the entries and returns
@@ -104,7 +110,7 @@ class FakeKinesis:
                 if i in failures:
                     shard_ids.append(None)
                 else:
-                    shard_id = self.map.shard_for(hash_key(entry.partition_key))
+                    shard_id = self.map.shard_for(route(entry))
                     self.accepted.append((shard_id, entry.partition_key, entry.data))
                     shard_ids.append(shard_id)
             return PutOutcome(shard_ids, {i: (c, "scripted") for i, c in failures.items()})
@@ -113,7 +119,7 @@ class FakeKinesis:
 
     def _accept(self, entries: Sequence[Entry]) -> None:
         for entry in entries:
-            shard_id = self.map.shard_for(hash_key(entry.partition_key))
+            shard_id = self.map.shard_for(route(entry))
             self.accepted.append((shard_id, entry.partition_key, entry.data))
 
 
