@@ -19,9 +19,9 @@ rejects an entry: oversize records are refused before they get here.
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final
 
 from streamer.aggregate import Aggregate, AggregatingBuilder, unpack
 from streamer.batcher import Batch, BatchBuilder, first_sendable
@@ -34,7 +34,7 @@ from streamer.limits import (
     SHARD_WRITE_BYTES_PER_S,
     SHARD_WRITE_RECORDS_PER_S,
 )
-from streamer.ratelimit import RateSettings, ShardLimiter
+from streamer.ratelimit import GateFactory, RateGate, RateSettings, ShardLimiter
 from streamer.record import Entry
 from streamer.shard_map import ShardMap
 
@@ -54,31 +54,6 @@ class BatchLimits:
     aggregation_bytes: int = 0
     """KPL aggregation: pack a shard's records into Kinesis records of up to this many bytes
     (`aggregate.py`); 0 sends each record on its own."""
-
-
-class RateGate(Protocol):
-    """A shard's send-rate gate (`ratelimit.ShardLimiter` implements it)."""
-
-    @property
-    def batch_records(self) -> int: ...
-
-    @property
-    def share(self) -> float: ...
-
-    @property
-    def records_per_s(self) -> float: ...
-
-    def allowance(self, now: float) -> tuple[int, int]: ...
-
-    def spend(self, records: int, size: int) -> None: ...
-
-    def wait_s(self, now: float, records: int = 1, size: int = 1) -> float: ...
-
-    def observe(self, now: float, sent: int, throttled: int) -> None: ...
-
-
-GateFactory = Callable[[float], RateGate]
-"""Makes the rate gate of a new shard at time `now`."""
 
 
 BYTES_PER_RECORD_TOKEN: Final = SHARD_WRITE_BYTES_PER_S / SHARD_WRITE_RECORDS_PER_S

@@ -21,13 +21,12 @@ import dataclasses
 import functools
 import signal
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import structlog
 
-from streamer import config
+from streamer import config, views
 from streamer.accumulator import Accumulator
 from streamer.check import destination, start_checks
 from streamer.compression import decompressor, exporter_for
@@ -37,7 +36,6 @@ from streamer.ingest import Ingest
 from streamer.kinesis import KinesisClient
 from streamer.metrics import Gauges, Metrics
 from streamer.pipeline import Pipeline, SenderFailed
-from streamer.progress import ProgressMeter, report_progress
 from streamer.shard_map import ShardMap
 from streamer.sources.base import (
     ChunkSource,
@@ -47,7 +45,6 @@ from streamer.sources.base import (
     SingleSourceInput,
     Source,
 )
-from streamer.sources.http import HttpInputs
 from streamer.sources.registry import build_inputs
 from streamer.sources.stdin import STOP_WAIT_S
 from streamer.spool.restore import restore
@@ -333,72 +330,33 @@ class Daemon:
 
     # -- observability -------------------------------------------------------------------
     def _not_ready(self, pipeline: Pipeline, spool: Spool | None) -> str | None:
-        if self.failed:
-            return "the pipeline failed: see the error log"
-        if self.stopping.is_set():
-            return "shutting down: not accepting input"
-        if self._dead is not None and self._dead.problem is not None:
-            return f"{self._dead.problem}: input stopped, retrying"
-        problem = self.health.problem(self._clock()) or (spool.problem if spool else None)
-        if problem is not None:
-            return problem
-        if not pipeline.has_room():
-            return (
-                f"buffer saturated: {pipeline.buffered_records} records buffered, input is "
-                "waiting for room"
-            )
-        return None
+        return views.not_ready(
+            failed=self.failed,
+            stopping=self.stopping.is_set(),
+            dead=self._dead,
+            destination=self.health.problem(self._clock()),
+            spool=spool,
+            pipeline=pipeline,
+        )
 
     @property
-    def connections(self) -> ConnectionCounts:
+    def connections(self) -> views.ConnectionCounts:
         """Connections of the running inputs (open, accepted, rejected)."""
-        running = self._running
-        return ConnectionCounts(
-            open=sum(i.open_connections for i in running),
-            accepted=sum(i.accepted for i in running),
-            rejected=sum(i.rejected for i in running),
-        )
+        return views.connection_counts(self._running)
 
     def _gauges(self, pipeline: Pipeline, heartbeat: Heartbeat) -> Gauges:
-        clock = self._clock
-        return Gauges(
-            buffered_records=lambda: pipeline.buffered_records,
-            buffered_bytes=lambda: pipeline.buffered_bytes,
+        return views.gauges(
+            pipeline,
+            heartbeat,
+            lambda: self._running,
             buffer_capacity_records=self.settings.buffer_records,
-            in_flight_records=lambda: pipeline.in_flight_records,
-            oldest_buffered_age_s=lambda: pipeline.oldest_age(clock()),
-            shards=lambda: len(pipeline.shard_map),
-            shard_map_age_s=lambda: clock() - pipeline.shard_map.loaded_at,
-            loop_lag_s=lambda: heartbeat.lag_s,
-            connections_open=lambda: self.connections.open,
-            connections_accepted=lambda: self.connections.accepted,
-            connections_rejected=lambda: self.connections.rejected,
-            http_responses=self._http_responses,
-            shard_rate_limits=pipeline.shard_rate_limits,
+            clock=self._clock,
         )
-
-    def _http_responses(self) -> Counter[int]:
-        """HTTP input answers by status code."""
-        return sum((i.responses for i in self._running if isinstance(i, HttpInputs)), Counter())
 
     def _start_progress(self, pipeline: Pipeline) -> asyncio.Task[None]:
-        meter = ProgressMeter(self.stats, self._clock())
-        return asyncio.create_task(
-            report_progress(
-                meter,
-                interval_s=self.settings.progress_interval_s,
-                clock=self._clock,
-                queue=lambda: pipeline.buffered_records,
-                in_flight=lambda: pipeline.in_flight_records,
-            ),
-            name="progress",
+        return views.start_progress(
+            self.stats, pipeline, interval_s=self.settings.progress_interval_s, clock=self._clock
         )
-
-
-class ConnectionCounts(NamedTuple):
-    open: int
-    accepted: int
-    rejected: int
 
 
 def _open(name: str, factory: ChunkFactory) -> Source:

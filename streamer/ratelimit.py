@@ -29,9 +29,36 @@ the other writers: shares come out equal on average, each writer's own rate wand
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from streamer.limits import SHARD_WRITE_BYTES_PER_S, SHARD_WRITE_RECORDS_PER_S
+
+
+class RateGate(Protocol):
+    """A shard's send-rate gate, as the accumulator uses it (`ShardLimiter` implements it)."""
+
+    @property
+    def batch_records(self) -> int: ...
+
+    @property
+    def share(self) -> float: ...
+
+    @property
+    def records_per_s(self) -> float: ...
+
+    def allowance(self, now: float) -> tuple[int, int]: ...
+
+    def spend(self, records: int, size: int) -> None: ...
+
+    def wait_s(self, now: float, records: int = 1, size: int = 1) -> float: ...
+
+    def observe(self, now: float, sent: int, throttled: int) -> None: ...
+
+
+GateFactory = Callable[[float], RateGate]
+"""Makes the rate gate of a new shard at time `now`."""
 
 
 @dataclass(frozen=True, slots=True)

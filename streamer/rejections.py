@@ -11,6 +11,7 @@ dead-lettering (the ingest loop and the metrics do).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final, NamedTuple
 
 import msgspec
@@ -81,13 +82,23 @@ def json_type_of(line: bytes) -> str:
     )
 
 
-def explain_identity(raw: msgspec.Raw, exc: Exception) -> Rejected:
+def _explain(
+    raw: msgspec.Raw,
+    exc: Exception,
+    field: str,
+    category: str,
+    problem_of: Callable[[Any], str | None],
+) -> Rejected:
+    """Why `field` (`raw`) failed typed decoding with `exc`, in the user's terms."""
     try:
-        identity_map = _decode_any(raw)
+        value = _decode_any(raw)
     except (_ValidationError, _DecodeError, RecursionError) as undecodable:
-        return Rejected(f"identityMap cannot be read: {undecodable}", IDENTITY)
-    problem = _identity_problem(identity_map)
-    return Rejected(problem or f"identityMap is not valid: {exc}", IDENTITY)
+        return Rejected(f"{field} cannot be read: {undecodable}", category)
+    return Rejected(problem_of(value) or f"{field} is not valid: {exc}", category)
+
+
+def explain_identity(raw: msgspec.Raw, exc: Exception) -> Rejected:
+    return _explain(raw, exc, "identityMap", IDENTITY, _identity_problem)
 
 
 def _identity_problem(identity_map: Any) -> str | None:
@@ -106,12 +117,7 @@ def _identity_problem(identity_map: Any) -> str | None:
 
 
 def explain_segments(raw: msgspec.Raw, exc: Exception) -> Rejected:
-    try:
-        membership = _decode_any(raw)
-    except (_ValidationError, _DecodeError, RecursionError) as undecodable:
-        return Rejected(f"segmentMembership cannot be read: {undecodable}", SEGMENTS)
-    problem = _segments_problem(membership)
-    return Rejected(problem or f"segmentMembership is not valid: {exc}", SEGMENTS)
+    return _explain(raw, exc, "segmentMembership", SEGMENTS, _segments_problem)
 
 
 def _segments_problem(membership: Any) -> str | None:

@@ -15,6 +15,7 @@ What it leaves out: framing lines and what happens to them (`ingest.py`), parsin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -177,3 +178,37 @@ class SingleSourceInput:
             log.error("input source failed", source=self.name, error=repr(exc))
         else:
             log.info("input ended", source=self.name, lines=task.result())
+
+
+async def finish_or_cut(
+    tasks: Sequence[asyncio.Task[Any]], grace_s: float, cut: asyncio.Event | None
+) -> int:
+    """Let `tasks` (an input's readers, at close) finish within `grace_s` or until `cut` is
+    set, then cancel the rest; return how many were cancelled."""
+    if grace_s > 0:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace_s):
+                await _finished(tasks, cut)
+    late = [task for task in tasks if not task.done()]
+    for task in late:
+        task.cancel()
+    if late:
+        await asyncio.wait(late)
+    return len(late)
+
+
+async def _finished(tasks: Sequence[asyncio.Task[Any]], cut: asyncio.Event | None) -> None:
+    """Return once every task is done or `cut` is set."""
+    pending: set[asyncio.Future[Any]] = {t for t in tasks if not t.done()}
+    cutter: asyncio.Future[Any] | None = None
+    if cut is not None:
+        cutter = asyncio.ensure_future(cut.wait())
+    try:
+        while pending and not (cutter is not None and cutter.done()):
+            waiting = pending if cutter is None else {*pending, cutter}
+            _, pending = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if cutter is not None:
+                pending.discard(cutter)
+    finally:
+        if cutter is not None:
+            cutter.cancel()

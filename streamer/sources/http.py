@@ -28,7 +28,6 @@ What it leaves out: the health and metrics routes (they stay on the metrics addr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import ssl
 import time
@@ -46,7 +45,7 @@ from streamer.errors import ConfigError
 from streamer.pipeline import SenderFailed
 from streamer.record import Settled
 from streamer.sources.address import HostPort, InputSpec
-from streamer.sources.base import Feed, InputContext
+from streamer.sources.base import Feed, InputContext, finish_or_cut
 from streamer.sources.http_auth import TokenFile
 from streamer.sources.http_request import BadBody, BodyDecoder, BodyTooLarge, check_media
 from streamer.sources.http_tally import Tally
@@ -334,15 +333,9 @@ class HttpInputs:
         `cut`), then cut the rest. With a grace period the servers keep answering requests
         already taken in; `close(0)` stops them. Safe to call more than once."""
         self._closing = True
-        feeding = list(self._feeding)
-        if grace_s > 0 and feeding:
-            await _finished(feeding, grace_s, cut)
-        late = [task for task in feeding if not task.done()]
-        for task in late:
-            task.cancel()
+        late = await finish_or_cut(list(self._feeding), grace_s, cut)
         if late:
-            await asyncio.wait(late)
-            log.warning("HTTP request bodies cut at shutdown", requests=len(late))
+            log.warning("HTTP request bodies cut at shutdown", requests=late)
         if grace_s <= 0:
             runners, self._runners = self._runners, []
             for runner in runners:
@@ -360,25 +353,6 @@ async def _until(tally: Tally, condition: Callable[[], bool], timeout_s: float |
     except TimeoutError:
         return False
     return True
-
-
-async def _finished(
-    tasks: list[asyncio.Task[int]], timeout_s: float, cut: asyncio.Event | None
-) -> None:
-    """Return once every task is done, `timeout_s` passed, or `cut` is set."""
-    pending: set[asyncio.Future[Any]] = {t for t in tasks if not t.done()}
-    cutter = asyncio.ensure_future(cut.wait()) if cut is not None else None
-    try:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout_s):
-                while pending and not (cutter is not None and cutter.done()):
-                    waiting = pending if cutter is None else {*pending, cutter}
-                    _, pending = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                    if cutter is not None:
-                        pending.discard(cutter)
-    finally:
-        if cutter is not None:
-            cutter.cancel()
 
 
 def _tls_context(cert: Path | None, key: Path | None) -> ssl.SSLContext:

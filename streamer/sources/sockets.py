@@ -37,7 +37,6 @@ import stat
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
@@ -51,7 +50,7 @@ from streamer.limits import (
 from streamer.logthrottle import Every
 from streamer.sources import idle
 from streamer.sources.address import InputSpec
-from streamer.sources.base import CUT_AT_SHUTDOWN, CuttableSource, Feed, InputContext
+from streamer.sources.base import CUT_AT_SHUTDOWN, CuttableSource, Feed, InputContext, finish_or_cut
 
 log = structlog.get_logger("streamer.sockets")
 
@@ -279,16 +278,9 @@ class SocketInputs:
         for task in conns:
             if not task.done() and (conn := self._conns.get(task)) is not None:
                 self._end(conn, CUT_AT_SHUTDOWN)
-        if grace_s > 0:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(END_GRACE_S, grace_s)):
-                    await _finished(conns, cut)
-        late = [task for task in conns if not task.done()]
-        for task in late:
-            task.cancel()
+        late = await finish_or_cut(conns, min(END_GRACE_S, grace_s), cut)
         if late:
-            await asyncio.wait(late)
-            log.warning("connections cut at shutdown", connections=len(late))
+            log.warning("connections cut at shutdown", connections=late)
         for server in self._servers:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(server.wait_closed(), timeout=1.0)
@@ -305,23 +297,6 @@ class SocketInputs:
             for task in idle.shutdown_quiet(quiet, self._clock(), self._shutdown_idle_s):
                 self._end(self._conns[task], CUT_AT_SHUTDOWN)
             await asyncio.wait(list(self._conns), timeout=tick)
-
-
-async def _finished(tasks: list[asyncio.Task[object]], cut: asyncio.Event | None) -> None:
-    """Return once every task is done or `cut` is set."""
-    pending: set[asyncio.Future[Any]] = {t for t in tasks if not t.done()}
-    cutter: asyncio.Future[Any] | None = None
-    if cut is not None:
-        cutter = asyncio.ensure_future(cut.wait())
-    try:
-        while pending and not (cutter is not None and cutter.done()):
-            waiting = pending if cutter is None else {*pending, cutter}
-            _, pending = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-            if cutter is not None:
-                pending.discard(cutter)
-    finally:
-        if cutter is not None:
-            cutter.cancel()
 
 
 async def _chunks(
