@@ -203,13 +203,12 @@ def test_sigkill_during_http_intake_loses_no_acknowledged_event(tmp_path: Path, 
     assert set(ids) == expected
     duplicates = sum(ids.values()) - len(ids)
     assert duplicates == endpoint_duplicates
-    replayed = [
-        e.get("lines", 0)
-        for run in range(2, crashes.runs + 1)
-        for e in _events(tmp_path / f"run{run}" / "stderr.log")
-        if e.get("event") == "spool replayed"
-    ]
+    logs = [tmp_path / f"run{run}" / "stderr.log" for run in range(2, crashes.runs + 1)]
+    restarts = [e for log in logs for e in _events(log)]
+    replayed = [e["lines"] for e in restarts if e.get("event") == "spool replayed"]
     assert sum(replayed) == sum(crashes.spooled_at_kill), (replayed, crashes.spooled_at_kill)
+    torn = [e for e in restarts if e.get("event") == "spool: skipped a torn or corrupt tail"]
+    assert len(torn) == crashes.torn_at_kill, torn  # a write the kill cut short is skipped
     assert summary["replayed"] == crashes.spooled_at_kill[-1]
     # every duplicate is a line the spool held at a kill, or in a body sent more than once
     resent = {f"c{b}-{i}" for b, n in crashes.sends.items() if n > 1 for i in range(PER_BODY)}
