@@ -1,8 +1,11 @@
-"""The settings table's rows for the daemon ([daemon]).
+"""Rows of `[daemon]`: inputs, the dead-letter file, drain, logs, metrics, spool, HTTP input.
 
-What it does: one `Option` per key that belongs in [daemon] of the config file.
+What it does: one `Option` per key of the running daemon: what it listens on and how it treats
+connections (limits, idle and shutdown timeouts), where undeliverable records go, how long a
+drain may take, logging, the status endpoint and readiness, the crash-safe spool and the HTTP
+input's limits, token and TLS files.
 
-What it leaves out: the other sections' rows, and what a row means (`row.py`).
+What it leaves out: the producer's tuning (`producer.py`) and the destination (`top.py`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""The settings table's rows for the producer ([producer]).
+"""Rows of `[producer]`: how records are batched, limited, retried, ordered and encoded.
 
-What it does: one `Option` per key that belongs in [producer] of the config file.
+What it does: one `Option` per producer key (linger, writers, request/record/line limits,
+buffer, retry budgets and backoff, timeout, transport, rate factor, ordering, aggregation,
+compression), with the bounds each number must lie in.
 
-What it leaves out: the other sections' rows, and what a row means (`row.py`).
+What it leaves out: where records come from and go (`daemon.py`, `top.py`).
 """
 
 from __future__ import annotations

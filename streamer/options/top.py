@@ -1,8 +1,10 @@
-"""The settings table's rows for the destination and the activation (top level).
+"""Rows of the top level of the config file: where records go and what is exported.
 
-What it does: one `Option` per key that belongs at the top level of the config file.
+What it does: the destination (name, stream or stream ARN, region, endpoint, credentials,
+profile, role to assume) and the activation (mapped segments, selected attributes, segment
+decorations, partition-key namespace), one `Option` each, in the order `--help` lists them.
 
-What it leaves out: the other sections' rows, and what a row means (`row.py`).
+What it leaves out: the producer's and the daemon's keys (`producer.py`, `daemon.py`).
 """
 
 from __future__ import annotations
