@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("streamer.spool")
 
+INLINE_WRITE_BYTES: Final = 128 * 1024
+"""A chunk's frames up to this size are written on the loop's thread (a write to the page
+cache takes tens of microseconds, less than handing it to the writer thread); larger ones, and
+every fsync, go to worker threads."""
 RETRY_S: Final = 1.0
 """How often a failed spool write or sync is tried again."""
 
@@ -116,10 +120,13 @@ class Spool:
             while not ledger.has_room():
                 self._room.clear()
                 await self._room.wait()
-            async with self._writing:  # one write at a time, in the spool's own thread
+            async with self._writing:  # one write at a time
                 write = self.store.prepare(frames)
                 try:
-                    await asyncio.get_running_loop().run_in_executor(self._writer, write.run)
+                    if len(write.data) <= INLINE_WRITE_BYTES:
+                        write.run()  # a page-cache write: cheaper than a thread hand-off
+                    else:
+                        await asyncio.get_running_loop().run_in_executor(self._writer, write.run)
                 except OSError as exc:
                     self._in_trouble("write", exc)
                 else:
