@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import subprocess
-import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from streamer.aws import AwsKinesis
 from streamer.daemon import Daemon
 from streamer.errors import ExitCode
 from streamer.stats import Stats
+from tests.support.answering import serve_answers
 from tests.support.events import dead_letters
 from tests.support.processes import aws_env, run_streamer, streamer_cmd
 
@@ -70,27 +70,6 @@ def one_sentence(proc: subprocess.CompletedProcess[bytes]) -> str:
     last = err.strip().splitlines()[-1]
     assert last.startswith("streamer: "), err
     return last
-
-
-def _serve(answer: Callable[[web.Request], Awaitable[web.Response]]) -> Iterator[str]:
-    """Run an aiohttp app answering every POST with `answer`, in a thread; yield its URL."""
-    loop = asyncio.new_event_loop()
-    app = web.Application(client_max_size=32 * 2**20)
-    app.router.add_post("/", answer)
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = runner.addresses[0][1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
 
 
 def _json(body: dict[str, Any], status: int = 200) -> web.Response:
@@ -141,7 +120,7 @@ def large_stream() -> Iterator[LargeStream]:
             return _json({"FailedRecordCount": 0, "Records": results})
         return _json({"__type": "UnknownOperationException", "message": action}, status=400)
 
-    for url in _serve(answer):
+    for url in serve_answers(answer, max_body_bytes=32 * 2**20):
         yield LargeStream(url, sizes)
 
 
@@ -156,7 +135,7 @@ def shards_refused() -> Iterator[str]:
         message = "User is not authorized to perform: kinesis:ListShards"
         return _json({"__type": "AccessDeniedException", "message": message}, status=400)
 
-    yield from _serve(answer)
+    yield from serve_answers(answer, max_body_bytes=32 * 2**20)
 
 
 @pytest.fixture
@@ -172,7 +151,7 @@ def refusing_sts() -> Iterator[str]:
         )
         return web.Response(status=403, text=xml, content_type="text/xml")
 
-    yield from _serve(refuse)
+    yield from serve_answers(refuse)
 
 
 # -- start-up failures: one sentence, the documented code ------------------------------------

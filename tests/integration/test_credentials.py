@@ -4,9 +4,7 @@ sentence."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 
 import orjson
 import pytest
@@ -15,30 +13,10 @@ from aiohttp import web
 from streamer.aws import AwsKinesis
 from streamer.errors import CredentialsError, ExitCode, StreamMissingError
 from streamer.kinesis import AwsSettings
+from tests.support.answering import serve_answers
 from tests.support.processes import aws_env, run_streamer
 
 pytestmark = pytest.mark.integration
-
-
-def _serve(answer: Callable[[web.Request], Awaitable[web.Response]]) -> Iterator[str]:
-    """Run an aiohttp app answering every POST with `answer`, in a thread; yield its URL."""
-    loop = asyncio.new_event_loop()
-    app = web.Application()
-    app.router.add_post("/", answer)
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = runner.addresses[0][1]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
 
 
 @pytest.fixture
@@ -54,7 +32,7 @@ def refusing_endpoint() -> Iterator[str]:
             status=400, body=orjson.dumps(body), content_type="application/x-amz-json-1.1"
         )
 
-    yield from _serve(refuse)
+    yield from serve_answers(refuse)
 
 
 @pytest.fixture
@@ -72,7 +50,7 @@ def deleting_stream_endpoint() -> Iterator[str]:
         }
         return web.Response(body=orjson.dumps(body), content_type="application/x-amz-json-1.1")
 
-    yield from _serve(describe)
+    yield from serve_answers(describe)
 
 
 def _list_shards_refused(code: str) -> Iterator[str]:
@@ -94,7 +72,7 @@ def _list_shards_refused(code: str) -> Iterator[str]:
         }
         return web.Response(body=orjson.dumps(body), content_type="application/x-amz-json-1.1")
 
-    yield from _serve(answer)
+    yield from serve_answers(answer)
 
 
 @pytest.fixture

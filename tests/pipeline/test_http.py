@@ -5,7 +5,6 @@ the buffer staying full, shutting down, and the per-status metrics."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import gzip
 import ipaddress
@@ -31,6 +30,7 @@ from streamer.sources.sockets import ListenError
 from tests.support.events import dead_letters, profile
 from tests.support.fakes import FakeKinesis
 from tests.support.inprocess import settings
+from tests.support.running import running, until
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
 
@@ -39,28 +39,6 @@ def cfg(tmp_path: Path, *inputs: str, **overrides: Any) -> Any:
     return settings(
         tmp_path, inputs=list(inputs or ["http://127.0.0.1:0"]), shard_rate_factor=0, **overrides
     )
-
-
-@contextlib.asynccontextmanager
-async def running(daemon: Daemon) -> AsyncIterator[asyncio.Task[Any]]:
-    """Run the daemon in a task until ready; stop it (and wait for it) on exit."""
-    task = asyncio.create_task(daemon.run())
-    ready = asyncio.create_task(daemon.ready.wait())
-    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
-    ready.cancel()
-    if task.done():
-        task.result()  # raise the start-up failure
-    try:
-        yield task
-    finally:
-        daemon.stop()
-        await asyncio.wait_for(asyncio.shield(task), 20)
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.005)
 
 
 async def post(

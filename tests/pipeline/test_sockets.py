@@ -10,7 +10,7 @@ import shutil
 import socket
 import stat
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from streamer.sources.sockets import ListenError
 from tests.support.events import dead_letters, profile
 from tests.support.fakes import FakeKinesis, break_drain
 from tests.support.inprocess import chunks_of, settings
+from tests.support.running import running, until
 
 
 @pytest.fixture
@@ -35,28 +36,6 @@ def sock_dir() -> Iterator[Path]:
 
 def cfg(tmp_path: Path, *inputs: str, **overrides: Any) -> Settings:
     return settings(tmp_path, inputs=list(inputs), shard_rate_factor=0, **overrides)
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.005)
-
-
-@contextlib.asynccontextmanager
-async def running(daemon: Daemon) -> AsyncIterator[asyncio.Task[Any]]:
-    """Run the daemon in a task until ready; stop it (and wait for it) on exit."""
-    task = asyncio.create_task(daemon.run())
-    ready = asyncio.create_task(daemon.ready.wait())
-    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
-    ready.cancel()
-    if task.done():
-        task.result()  # raise the start-up failure
-    try:
-        yield task
-    finally:
-        daemon.stop()
-        await asyncio.wait_for(asyncio.shield(task), 10)
 
 
 async def connect(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
