@@ -4,6 +4,7 @@ sentence."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 
 import orjson
@@ -87,21 +88,18 @@ def list_shards_missing_endpoint() -> Iterator[str]:
     yield from _list_shards_refused("ResourceNotFoundException")
 
 
-def test_list_shards_denied_exits_5(list_shards_denied_endpoint: str) -> None:
-    """An AccessDenied on ListShards is a credentials failure, exit 5 with one sentence."""
-    proc = run_streamer(
-        [
-            "run",
-            "--stream",
-            "s",
-            "--region",
-            "eu-west-1",
-            "--endpoint-url",
-            list_shards_denied_endpoint,
-        ],
+def _run_against(endpoint: str) -> subprocess.CompletedProcess[bytes]:
+    """`streamer run` on stream `s` at `endpoint`, with no input."""
+    return run_streamer(
+        ["run", "--stream", "s", "--region", "eu-west-1", "--endpoint-url", endpoint],
         b"",
         env=aws_env(),
     )
+
+
+def test_list_shards_denied_exits_5(list_shards_denied_endpoint: str) -> None:
+    """An AccessDenied on ListShards is a credentials failure, exit 5 with one sentence."""
+    proc = _run_against(list_shards_denied_endpoint)
     assert proc.returncode == ExitCode.CREDENTIALS, proc.stderr.decode()
     refused = b"AWS refused the credentials (AccessDeniedException) when listing the shards"
     assert refused in proc.stderr
@@ -150,18 +148,6 @@ def test_refused_credentials_exit_5(refusing_endpoint: str) -> None:
 
 def test_stream_not_active_exits_4(deleting_stream_endpoint: str) -> None:
     """A stream that is not ACTIVE stops start-up with exit 4 and says its status."""
-    proc = run_streamer(
-        [
-            "run",
-            "--stream",
-            "s",
-            "--region",
-            "eu-west-1",
-            "--endpoint-url",
-            deleting_stream_endpoint,
-        ],
-        b"",
-        env=aws_env(),
-    )
+    proc = _run_against(deleting_stream_endpoint)
     assert proc.returncode == ExitCode.STREAM_NOT_ACTIVE, proc.stderr.decode()
     assert b"stream 's' is DELETING, not ACTIVE" in proc.stderr
