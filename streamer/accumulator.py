@@ -314,7 +314,11 @@ class Accumulator:
         of what it sent that was throttled (see `ratelimit`)."""
         if self._new_gate is None:
             return
-        sent = Counter(entry.predicted_shard for entry in batch.entries)
+        entries = batch.entries
+        if len(batch.shard_ids) == 1:  # a full shard's call: no per-record count needed
+            sent: Mapping[str, int] = {batch.shard_ids[0]: len(entries)}
+        else:
+            sent = Counter(entry.predicted_shard for entry in entries)
         for shard_id, count in sent.items():
             queue = self._queues.get(shard_id)
             if queue is not None and queue.limiter is not None:
