@@ -52,6 +52,8 @@ def _metrics(text: str) -> dict[str, float]:
         if base == "streamer_shard_rate_limit_records_per_second":
             if 'stat="median"' in name:
                 out["median_limit"] = float(value)
+            elif 'stat="min"' in name:
+                out["min_limit"] = float(value)
         elif base in ("streamer_records_delivered_total", "streamer_records_throttled_total"):
             out[base] = out.get(base, 0.0) + float(value)
     return out
@@ -66,8 +68,8 @@ class Daemon:
     metrics_url: str
     stop_at: float
     rate_per_s: float | None = None
-    samples: list[tuple[float, float, float, float]] = field(default_factory=list)
-    """(t, delivered, throttled, median per-shard limit)"""
+    samples: list[tuple[float, float, float, float, float]] = field(default_factory=list)
+    """(t, delivered, throttled, median and min per-shard limit)"""
     stderr: list[bytes] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
     first_id: int = 0
@@ -103,7 +105,7 @@ class Daemon:
     def delivered_at(self, t: float) -> float:
         """Records delivered by time `t` (the last sample at or before it)."""
         best = 0.0
-        for at, delivered, _, _ in self.samples:
+        for at, delivered, *_ in self.samples:
             if at > t:
                 break
             best = delivered
@@ -234,5 +236,6 @@ def _sample(daemon: Daemon, now: float) -> None:
                 m.get("streamer_records_delivered_total", 0.0),
                 m.get("streamer_records_throttled_total", 0.0),
                 m.get("median_limit", 0.0),
+                m.get("min_limit", 0.0),
             )
         )

@@ -134,10 +134,7 @@ def _summarize(
         result["outside_rate_settled"] = round(outside.rate(*settled), 1)
     if case.join_at is not None and case.leave_at is not None:
         result.update(_join_leave(case, ours, capacity))
-    result["series"] = {
-        d.name: [[t, delivered, thr, limit] for t, delivered, thr, limit in d.samples]
-        for d in daemons
-    }
+    result["series"] = {d.name: [list(sample) for sample in d.samples] for d in daemons}
     return result
 
 
@@ -194,7 +191,7 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     capacity = result["shards"] * RECORDS_PER_SHARD_S
     for name, series in result["series"].items():
         times, rates = [], []
-        for (t0, d0, _, _), (t1, d1, _, _) in zip(series, series[2:], strict=False):
+        for (t0, d0, *_), (t1, d1, *_) in zip(series, series[2:], strict=False):
             if t1 > t0:
                 times.append((t0 + t1) / 2)
                 rates.append((d1 - d0) / (t1 - t0))

@@ -6,17 +6,22 @@ adaptive `share` of that ceiling. `allowance(now)` says how many records and byt
 send now; `spend` takes them. The share is a congestion controller that assumes nothing about who
 else writes to the shard (other daemons, other producers): `observe(now, sent, throttled)` counts
 what each call sent to the shard and how much of it was throttled, and once per `interval_s`:
-- some throttled: share *= (1 - beta * throttled / sent) * (1 - backoff): with beta 1 the share
-  falls to what the shard actually accepted from this writer, in proportion to the overload (so
-  a little throttling costs a little rate, and N writers that overshoot together fall back to
-  about their part), then a further `backoff` to leave room (Flink AsyncSinkWriter's AIMD, with a
-  proportional decrease);
+- some throttled: share *= max(min_kept, 1 - beta * throttled / sent) * (1 - backoff): with beta
+  1 the share falls to what the shard actually accepted from this writer, in proportion to the
+  overload (so a little throttling costs a little rate, and N writers that overshoot together
+  fall back to about their part), but by at most half in one interval (one call that met an
+  empty bucket is mostly refused, which says little about the writer's part), then a further
+  `backoff` to leave room (Flink AsyncSinkWriter's AIMD, with a proportional decrease);
 - none throttled: in slow start (a new shard starts at `initial_share`, until its first
   throttling) the share doubles, so a lone writer reaches the full rate within about a second;
   after that it grows by `increase_step` per interval (TCP congestion avoidance), and after
   `increase_grace` clean intervals in a row by one more step per further clean interval (up to
   `increase_max_steps`), so freed capacity is taken back quickly (CUBIC's probing away from the
-  last loss, in its simplest form).
+  last loss, in its simplest form). An interval in which the gate did not hold the writer back
+  (its bucket overflowed: tokens went unused) does not raise the share: a writer held back by
+  something else (its own slowest shard, its input) learns nothing about this shard's room, and
+  a share that grew unused would overshoot all at once when the demand comes (TCP's congestion
+  window validation).
 Multiplicative cuts with additive growth converge on equal shares for writers that see the same
 throttled fraction (Chiu and Jain's argument for AIMD); the send times are jittered so that
 writers do not fall into a lockstep in which one of them takes most of the throttling.
@@ -72,17 +77,19 @@ class RateSettings:
     """Where a new shard's share starts; slow start doubles it per clean interval."""
     min_share: float = 0.01
     """The adaptive share never drops below this fraction of the ceiling."""
-    interval_s: float = 0.3
+    interval_s: float = 0.25
     """At most one change of share per interval (about the time a cut takes to show)."""
     beta: float = 1.0
     """Decrease in proportion: share *= (1 - beta * throttled fraction) * (1 - backoff)."""
+    min_kept: float = 0.5
+    """...keeping at least this part of the share before the backoff (at most halved at once)."""
     backoff: float = 0.2
     """The cut beyond the overload: writers leave a little room, and unequal shares draw
     closer by this much at every cut (so a joining writer catches up within seconds)."""
     increase_step: float = 0.004
     """Additive increase per clean interval, as a fraction of the ceiling (4 records/s)."""
     increase_grace: int = 10
-    """Clean intervals in a row (3 s) after which the increase starts to accelerate..."""
+    """Clean intervals in a row (2.5 s) after which the increase starts to accelerate..."""
     increase_max_steps: int = 8
     """...by one more step per further clean interval, up to this many steps per interval: near
     the rate of the last throttling the probing stays gentle, while capacity that was freed
@@ -101,20 +108,26 @@ class RateSettings:
 
 
 class _Bucket:
-    __slots__ = ("capacity", "level", "rate", "updated")
+    __slots__ = ("capacity", "level", "overflowed", "rate", "updated")
 
     def __init__(self, rate: float, now: float, share: float) -> None:
         self.rate = rate
         self.capacity = rate  # one second of burst
         self.level = rate * share
         self.updated = now
+        self.overflowed = False
+        """Tokens were thrown away since the flag was last cleared: the gate held nothing back."""
 
     def refill(self, now: float, share: float) -> float:
         elapsed = now - self.updated
         # At least one unit of burst, so a tiny rate still lets a record through in time.
         ceiling = max(self.capacity * share, 1.0)
         if elapsed > 0:
-            self.level = min(ceiling, self.level + elapsed * self.rate * share)
+            level = self.level + elapsed * self.rate * share
+            if level > ceiling:
+                level = ceiling
+                self.overflowed = True
+            self.level = level
             self.updated = now
         elif self.level > ceiling:
             self.level = ceiling  # the share was just cut: no burst at the old rate
@@ -197,14 +210,22 @@ class ShardLimiter:
         s = self._settings
         if now - self._interval_started < s.interval_s or self._sent == 0:
             return
+        records, size = self._records, self._bytes
+        idle = records.overflowed and size.overflowed
+        records.overflowed = size.overflowed = False
         if self._throttled:
+            # Leaving slow start, the whole overshoot is cut: the writers that doubled together
+            # were refused alike, so what the shard took from each is its part.
+            kept = 0.0 if self.slow_start else s.min_kept
             self.slow_start = False
             self._clean_streak = 0
-            kept = max(0.0, 1.0 - s.beta * self._throttled / self._sent) * (1.0 - s.backoff)
-            self.share = max(s.min_share, self.share * kept)
+            took = max(kept, 1.0 - s.beta * self._throttled / self._sent)
+            self.share = max(s.min_share, self.share * took * (1.0 - s.backoff))
         elif self.slow_start:
             self.share = min(1.0, self.share * 2.0)
             self.slow_start = self.share < 1.0
+        elif idle:
+            pass  # the gate held nothing back: nothing learned about more room (no increase)
         else:
             self._clean_streak += 1
             steps = min(max(1, self._clean_streak - s.increase_grace), s.increase_max_steps)

@@ -12,8 +12,9 @@ from benchmarks.fleet import Daemon, _metrics
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_metrics_reading_sums_labels_and_takes_the_median_limit() -> None:
-    """Throttled counts are summed over shards; the median limit is read from its `stat`."""
+def test_metrics_reading_sums_labels_and_takes_the_median_and_min_limits() -> None:
+    """Throttled counts are summed over shards; the median and min limits are read from their
+    `stat`."""
     text = "\n".join(
         [
             "# HELP streamer_records_throttled_total x",
@@ -28,13 +29,14 @@ def test_metrics_reading_sums_labels_and_takes_the_median_limit() -> None:
         "streamer_records_throttled_total": 7.0,
         "streamer_records_delivered_total": 100.0,
         "median_limit": 250.0,
+        "min_limit": 10.0,
     }
 
 
 def test_rate_between_samples() -> None:
     """A daemon's rate over a window comes from the last samples at or before its ends."""
     daemon = Daemon("d0", proc=None, metrics_url="", stop_at=0.0)  # type: ignore[arg-type]
-    daemon.samples = [(0.0, 0, 0, 0), (1.0, 100, 0, 0), (2.0, 300, 0, 0), (3.0, 600, 0, 0)]
+    daemon.samples = [(t, n, 0, 0, 0) for t, n in ((0.0, 0), (1.0, 100), (2.0, 300), (3.0, 600))]
     assert daemon.rate(1.0, 3.0) == 250.0
     assert daemon.rate(1.5, 2.5) == 200.0
 

@@ -210,3 +210,66 @@ def test_tiny_rate_never_stalls_a_shard() -> None:
     wait = limiter.wait_s(100.0)
     assert wait < float("inf")
     assert limiter.allowance(100.0 + wait + 1.0)[0] >= 1
+
+
+def test_a_heavy_throttling_at_most_halves_the_share() -> None:
+    """After slow start, a call that met an empty bucket (nine tenths refused) keeps half of the
+    share before the backoff, not a tenth: one unlucky call says little about the writer's part."""
+    settings = RateSettings(initial_share=0.5, interval_s=1.0, backoff=0.2, min_kept=0.5)
+    limiter = ShardLimiter(settings, now=0.0)
+    limiter.observe(1.0, sent=100, throttled=10)  # leaves slow start
+    share = limiter.share
+    assert share == pytest.approx(0.5 * 0.9 * 0.8)
+    limiter.observe(2.0, sent=100, throttled=90)
+    assert limiter.share == pytest.approx(share * 0.5 * 0.8)
+
+
+def test_leaving_slow_start_cuts_the_whole_overshoot() -> None:
+    """The first throttling ends slow start with the full proportional cut: writers that doubled
+    together were refused alike, so what the shard took is each one's part."""
+    settings = RateSettings(initial_share=0.5, interval_s=1.0, backoff=0.2, min_kept=0.5)
+    limiter = ShardLimiter(settings, now=0.0)
+    limiter.observe(1.0, sent=100, throttled=75)
+    assert limiter.share == pytest.approx(0.5 * 0.25 * 0.8)
+    assert not limiter.slow_start
+
+
+def _out_of_slow_start(settings: RateSettings) -> ShardLimiter:
+    limiter = ShardLimiter(settings, now=0.0)
+    limiter.spend(*limiter.allowance(0.0))
+    limiter.observe(1.0, sent=100, throttled=50)
+    assert not limiter.slow_start
+    return limiter
+
+
+def test_an_unused_rate_is_not_raised() -> None:
+    """An interval in which the gate held nothing back (its buckets overflowed: the writer sent
+    less than it was allowed) adds nothing; one in which it spent what it was allowed does."""
+    settings = RateSettings(
+        initial_share=0.5, interval_s=1.0, increase_step=0.01, backoff=0.0, batch_jitter=0.0
+    )
+    limiter = _out_of_slow_start(settings)
+    share = limiter.share
+    for t in (2.0, 3.0, 4.0):  # sends a tenth of what it may: the buckets fill and overflow
+        records, size = limiter.allowance(t - 0.5)
+        limiter.spend(records // 10, size // 10)
+        limiter.allowance(t)
+        limiter.observe(t, sent=records // 10, throttled=0)
+    assert limiter.share == share
+    # Then it sends all it may, 4 times a second: held back by the gate, it probes upward (from
+    # the second such interval: the first began with full buckets, which overflowed).
+    for t in (5.0, 6.0, 7.0):
+        for quarter in (0.75, 0.5, 0.25, 0.0):
+            limiter.spend(*limiter.allowance(t - quarter))
+        limiter.observe(t, sent=100, throttled=0)
+    assert limiter.share == pytest.approx(share + 0.02)
+
+
+def test_an_unused_rate_is_still_cut_when_throttled() -> None:
+    """Overflowing buckets do not shield a shard from a cut: throttling is throttling."""
+    settings = RateSettings(initial_share=0.5, interval_s=1.0, backoff=0.2, batch_jitter=0.0)
+    limiter = _out_of_slow_start(settings)
+    share = limiter.share
+    limiter.allowance(1.9)  # nothing spent for a while: overflowed
+    limiter.observe(2.0, sent=10, throttled=1)
+    assert limiter.share == pytest.approx(share * 0.9 * 0.8)
