@@ -8,7 +8,10 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 STAMP="$VENV/.installed-$1"
-if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
+# Reinstall when the build configuration or the compiled module's source changed (the install
+# compiles streamer/_native.c in place; without a C compiler the pure-Python path is used).
+if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ] || [ "$ROOT/setup.py" -nt "$STAMP" ] \
+  || [ "$ROOT/streamer/_native.c" -nt "$STAMP" ]; then
   "$VENV/bin/python" -m pip install --quiet --upgrade pip >/dev/null
   "$VENV/bin/python" -m pip install --quiet -e "$ROOT[$1]"
   touch "$STAMP"

@@ -26,7 +26,7 @@ from typing import Any
 
 import structlog
 
-from streamer import config, views
+from streamer import config, views, wire
 from streamer.accumulator import Accumulator
 from streamer.check import destination, start_checks
 from streamer.compression import decompressor, exporter_for
@@ -271,6 +271,7 @@ class Daemon:
             inputs=self.inputs,
             status=self.status_url,
             startup_s=startup_s,
+            compiled=wire.COMPILED,  # the compiled body builder, or the pure path
         )
         self.ready.set()
         stopper = asyncio.create_task(self.stopping.wait())

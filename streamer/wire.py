@@ -11,8 +11,9 @@ What it leaves out: signing and HTTP (`aws/`), and deciding what to do with fail
 
 from __future__ import annotations
 
+import os
 from binascii import b2a_base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import orjson
@@ -23,13 +24,21 @@ from streamer.record import Entry
 
 CONTENT_TYPE: Final = "application/x-amz-json-1.1"
 TARGET_PREFIX: Final = "Kinesis_20131202."
+PURE_ENV: Final = "STREAMER_PURE"
+"""Set (to anything but 0) to use the pure-Python path instead of the compiled one."""
 
 
 def encode_put_records(stream: str, entries: Sequence[Entry], *, by_arn: bool = False) -> bytes:
     """The PutRecords request body for `entries`, in order; `by_arn`: `stream` is the stream's
     ARN (sent as StreamARN, e.g. for a stream in another account)."""
     head = b'{"StreamARN":' if by_arn else b'{"StreamName":'
-    parts = [head, orjson.dumps(stream), b',"Records":[']
+    return _records_body(b"".join((head, orjson.dumps(stream), b',"Records":[')), entries)
+
+
+def records_body(prefix: bytes, entries: Sequence[Entry]) -> bytes:
+    """`prefix`, then the body's records and its closing brackets (the pure reference of the
+    compiled `streamer._native.records_body`, which builds the same bytes in one buffer)."""
+    parts = [prefix]
     append = parts.append
     dumps = orjson.dumps
     b64 = b2a_base64
@@ -46,6 +55,23 @@ def encode_put_records(stream: str, entries: Sequence[Entry], *, by_arn: bool = 
         opening = b'},{"Data":"'
     append(b"}]}" if entries else b"]}")
     return b"".join(parts)
+
+
+def _compiled_records_body() -> Callable[[bytes, Sequence[Entry]], bytes] | None:
+    """The compiled `records_body`, unless STREAMER_PURE is set or it was not built."""
+    if os.environ.get(PURE_ENV, "") not in ("", "0"):
+        return None
+    try:
+        from streamer._native import records_body as compiled  # noqa: PLC0415
+    except ImportError:  # built without a C compiler: the pure path
+        return None
+    return compiled
+
+
+_compiled = _compiled_records_body()
+COMPILED: Final = _compiled is not None
+"""Whether the compiled body builder is in use (for the start-up log and tests)."""
+_records_body = records_body if _compiled is None else _compiled
 
 
 def error_code(body: Any) -> tuple[str, str]:

@@ -1,0 +1,100 @@
+"""The compiled body builder (`streamer._native`) against its pure-Python reference: the same
+bytes for any entries, and STREAMER_PURE forces the pure path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streamer import wire
+from streamer.aggregate import Aggregate
+from streamer.record import Entry
+
+native = pytest.importorskip("streamer._native", reason="built without a C compiler")
+
+KEYS = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=40)
+ESCAPES = st.text(st.sampled_from('\x00\x01\x08\t\n\x0b\x0c\r\x1f "\\/\x7f\u2028é😀'), max_size=8)
+PREFIXES = st.sampled_from([b"", b'{"StreamName":"s","Records":[', b'{"StreamARN":"a","Records":['])
+
+
+def entry(data: bytes, key: str, line_no: int = 1) -> Entry:
+    return Entry(data, key, source="t", line_no=line_no, now=0.0)
+
+
+def entries_from(records: Sequence[tuple[bytes, str, int]]) -> list[Entry]:
+    """Plain entries, with each record whose group is 0 packed with its neighbours into an
+    aggregate (which carries an explicit hash key)."""
+    out: list[Entry] = []
+    for i, (data, key, group) in enumerate(records):
+        plain = entry(data, key, i + 1)
+        if group == 0 and out and type(out[-1]) is Entry:
+            out[-1] = Aggregate([out[-1], plain])
+        else:
+            out.append(plain)
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    PREFIXES,
+    st.lists(
+        st.tuples(st.binary(max_size=70), KEYS | ESCAPES.filter(bool), st.integers(0, 3)),
+        max_size=25,
+    ),
+)
+def test_compiled_body_is_the_pure_body(
+    prefix: bytes, records: list[tuple[bytes, str, int]]
+) -> None:
+    """Any data (empty too), any valid Unicode key, plain records and aggregates: the same bytes."""
+    entries = entries_from(records)
+    assert native.records_body(prefix, entries) == wire.records_body(prefix, entries)
+
+
+def test_compiled_body_escapes_like_orjson() -> None:
+    """Every control character, quote and backslash in a key is escaped as orjson escapes it."""
+    key = "".join(map(chr, range(0x20))) + '"\\\x7f\u2028é😀'
+    body = native.records_body(b"", [entry(b"", key), entry(b"\x00\xff", "k")])
+    assert body == wire.records_body(b"", [entry(b"", key), entry(b"\x00\xff", "k")])
+    assert orjson.loads(b"[" + body[:-2] + b"]")[0]["PartitionKey"] == key
+
+
+def test_compiled_body_refuses_what_is_not_an_entry() -> None:
+    """Data that is not bytes is a TypeError and a missing field an AttributeError (as in the
+    pure builder), never a malformed body."""
+    bad = entry(b"x", "k")
+    bad.data = "text"  # type: ignore[assignment]
+    with pytest.raises(TypeError, match="bytes"):
+        native.records_body(b"", [bad])
+    with pytest.raises(AttributeError):
+        native.records_body(b"", [object()])
+
+
+def test_the_compiled_path_is_used_when_built() -> None:
+    """Unless STREAMER_PURE is set, the wire format uses the compiled builder."""
+    if os.environ.get(wire.PURE_ENV, "") not in ("", "0"):
+        pytest.skip("the pure path is forced in this run")
+    assert wire.COMPILED
+
+
+def test_streamer_pure_forces_the_pure_path() -> None:
+    """With STREAMER_PURE=1 a fresh process uses the pure builder, and builds the same body."""
+    script = (
+        "import sys\n"
+        "from streamer import wire\n"
+        "from streamer.record import Entry\n"
+        "entries = [Entry(b'\\x00data', 'k\\u00e9\\n', 't', 1, 0.0)]\n"
+        "sys.stdout.buffer.write(b'%d' % wire.COMPILED + wire.encode_put_records('s', entries))\n"
+    )
+    env = {**os.environ, wire.PURE_ENV: "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, check=True, timeout=60
+    )
+    expected = wire.encode_put_records("s", [entry(b"\x00data", "k\u00e9\n")])
+    assert done.stdout == b"0" + expected
