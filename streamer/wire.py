@@ -11,21 +11,19 @@ What it leaves out: signing and HTTP (`aws/`), and deciding what to do with fail
 
 from __future__ import annotations
 
-import os
 from binascii import b2a_base64
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import orjson
 
+from streamer import _compiled
 from streamer.errors import MALFORMED_RESULT, RequestFailure, classify_request_error
 from streamer.kinesis import PutOutcome, PutResult
 from streamer.record import Entry
 
 CONTENT_TYPE: Final = "application/x-amz-json-1.1"
 TARGET_PREFIX: Final = "Kinesis_20131202."
-PURE_ENV: Final = "STREAMER_PURE"
-"""Set (to anything but 0) to use the pure-Python path instead of the compiled one."""
 
 
 def encode_put_records(stream: str, entries: Sequence[Entry], *, by_arn: bool = False) -> bytes:
@@ -58,20 +56,21 @@ def records_body(prefix: bytes, entries: Sequence[Entry]) -> bytes:
 
 
 def _compiled_records_body() -> Callable[[bytes, Sequence[Entry]], bytes] | None:
-    """The compiled `records_body`, unless STREAMER_PURE is set or it was not built."""
-    if os.environ.get(PURE_ENV, "") not in ("", "0"):
+    """The compiled `records_body`, unless STREAMER_PURE is set or it is not built from the
+    current source."""
+    if _compiled.pure_forced() or not _compiled.fresh("_native", ["_native.c"]):
         return None
     try:
         from streamer._native import records_body as compiled  # noqa: PLC0415
-    except ImportError:  # built without a C compiler: the pure path
+    except ImportError:  # built for another Python, say: the pure path
         return None
     return compiled
 
 
-_compiled = _compiled_records_body()
-COMPILED: Final = _compiled is not None
+_builder = _compiled_records_body()
+COMPILED: Final = _builder is not None
 """Whether the compiled body builder is in use (for the start-up log and tests)."""
-_records_body = records_body if _compiled is None else _compiled
+_records_body = records_body if _builder is None else _builder
 
 
 def error_code(body: Any) -> tuple[str, str]:

@@ -1,5 +1,6 @@
-"""The compiled body builder (`streamer._native`) against its pure-Python reference: the same
-bytes for any entries, and STREAMER_PURE forces the pure path."""
+"""The compiled parts: the body builder (`streamer._native`) builds the same bytes as its
+pure-Python reference for any entries, compiled modules run only while fresh, and STREAMER_PURE
+forces the pure path for all of them."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from importlib.machinery import EXTENSION_SUFFIXES
+from pathlib import Path
 
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamer import wire
+import streamer
+from streamer import _compiled, batcher, wire
 from streamer.aggregate import Aggregate
 from streamer.record import Entry
 
@@ -65,36 +69,74 @@ def test_compiled_body_escapes_like_orjson() -> None:
     assert orjson.loads(b"[" + body[:-2] + b"]")[0]["PartitionKey"] == key
 
 
+class Loose:
+    """An entry-shaped object whose fields may hold anything."""
+
+    explicit_hash_key: object = None
+
+    def __init__(self, data: object, partition_key: object) -> None:
+        self.data = data
+        self.partition_key = partition_key
+
+
 def test_compiled_body_refuses_what_is_not_an_entry() -> None:
-    """Data that is not bytes is a TypeError and a missing field an AttributeError (as in the
-    pure builder), never a malformed body."""
-    bad = entry(b"x", "k")
-    bad.data = "text"  # type: ignore[assignment]
+    """Data that is not bytes or a key that is not text is a TypeError and a missing field an
+    AttributeError (as in the pure builder), never a malformed body."""
     with pytest.raises(TypeError, match="bytes"):
-        native.records_body(b"", [bad])
+        native.records_body(b"", [Loose("text", "k")])
+    with pytest.raises(TypeError, match="str"):
+        native.records_body(b"", [Loose(b"x", 1)])
     with pytest.raises(AttributeError):
         native.records_body(b"", [object()])
 
 
 def test_the_compiled_path_is_used_when_built() -> None:
     """Unless STREAMER_PURE is set, the wire format uses the compiled builder."""
-    if os.environ.get(wire.PURE_ENV, "") not in ("", "0"):
+    if _compiled.pure_forced():
         pytest.skip("the pure path is forced in this run")
     assert wire.COMPILED
 
 
 def test_streamer_pure_forces_the_pure_path() -> None:
-    """With STREAMER_PURE=1 a fresh process uses the pure builder, and builds the same body."""
+    """With STREAMER_PURE=1 a fresh process uses the pure builder and the compiled modules'
+    sources, and builds the same body."""
     script = (
-        "import sys\n"
-        "from streamer import wire\n"
+        "import sys, importlib\n"
+        "from streamer import _compiled, wire\n"
+        "for name in _compiled.COMPILED:\n"
+        "    assert importlib.import_module('streamer.' + name).__file__.endswith('.py'), name\n"
         "from streamer.record import Entry\n"
         "entries = [Entry(b'\\x00data', 'k\\u00e9\\n', 't', 1, 0.0)]\n"
         "sys.stdout.buffer.write(b'%d' % wire.COMPILED + wire.encode_put_records('s', entries))\n"
     )
-    env = {**os.environ, wire.PURE_ENV: "1"}
+    env = {**os.environ, _compiled.PURE_ENV: "1"}
     done = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, check=True, timeout=60
     )
     expected = wire.encode_put_records("s", [entry(b"\x00data", "k\u00e9\n")])
     assert done.stdout == b"0" + expected
+
+
+def test_compiled_modules_run_when_built_and_fresh() -> None:
+    """With their shared library built after their sources, the hot modules run compiled."""
+    if _compiled.pure_forced() or not _compiled.fresh(
+        _compiled.GROUP_LIB, [name.replace(".", "/") + ".py" for name in _compiled.COMPILED]
+    ):
+        pytest.skip("the compiled modules are not built, or are stale, or the pure path is forced")
+    assert streamer.MODULES_COMPILED
+    assert not batcher.__file__.endswith(".py")
+
+
+def test_a_build_older_than_a_source_is_stale(tmp_path: Path) -> None:
+    """An extension counts only while it is newer than each of its sources (and exists)."""
+    suffix = EXTENSION_SUFFIXES[0]
+    (tmp_path / "a.py").write_text("")
+    (tmp_path / "b.py").write_text("")
+    assert not _compiled.fresh("lib", ["a.py"], directory=str(tmp_path))
+    (tmp_path / f"lib{suffix}").write_bytes(b"")
+    os.utime(tmp_path / "a.py", (1000, 1000))
+    os.utime(tmp_path / "b.py", (3000, 3000))
+    os.utime(tmp_path / f"lib{suffix}", (2000, 2000))
+    assert _compiled.fresh("lib", ["a.py"], directory=str(tmp_path))
+    assert not _compiled.fresh("lib", ["a.py", "b.py"], directory=str(tmp_path))
+    assert not _compiled.fresh("lib", ["a.py", "missing.py"], directory=str(tmp_path))
