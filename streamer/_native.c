@@ -28,14 +28,21 @@ static char *put(char *out, const char *s, size_t n) {
     return out + n;
 }
 
+static char PAIRS[4096 * 2]; /* the two base64 characters of each 12-bit value */
+
+static void init_pairs(void) {
+    for (int v = 0; v < 4096; v++) {
+        PAIRS[2 * v] = B64[v >> 6];
+        PAIRS[2 * v + 1] = B64[v & 63];
+    }
+}
+
 static char *base64(char *out, const unsigned char *in, Py_ssize_t n) {
     Py_ssize_t i = 0;
-    for (; i + 2 < n; i += 3) {
+    for (; i + 2 < n; i += 3) { /* 3 bytes: two 12-bit halves, two characters each */
         unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-        out[0] = B64[v >> 18];
-        out[1] = B64[(v >> 12) & 63];
-        out[2] = B64[(v >> 6) & 63];
-        out[3] = B64[v & 63];
+        memcpy(out, PAIRS + 2 * (v >> 12), 2);
+        memcpy(out + 2, PAIRS + 2 * (v & 4095), 2);
         out += 4;
     }
     if (i < n) {
@@ -209,5 +216,6 @@ PyMODINIT_FUNC PyInit__native(void) {
     s_partition_key = PyUnicode_InternFromString("partition_key");
     s_explicit_hash_key = PyUnicode_InternFromString("explicit_hash_key");
     if (!s_data || !s_partition_key || !s_explicit_hash_key) return NULL;
+    init_pairs();
     return PyModule_Create(&module);
 }
