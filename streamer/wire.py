@@ -4,7 +4,8 @@ What it does: builds the request body straight from the entries' bytes (base64 d
 partition key, and the explicit hash key of an aggregate) without botocore's generic serializer
 and validator, and turns the answer into a `PutOutcome` aligned by index or a `RequestFailure`.
 An answer whose record count differs from the request, or that is not valid JSON, fails the
-whole request explicitly.
+whole request explicitly. The records part of the body is built by the C twin of
+`records_body` (`_native.c`: one pass, one buffer) when it is built and STREAMER_PURE is unset.
 
 What it leaves out: signing and HTTP (`aws/`), and deciding what to do with failures.
 """
