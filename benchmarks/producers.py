@@ -154,7 +154,9 @@ def snapshot(workdir: Path) -> tuple[Path, str]:
             ignore=shutil.ignore_patterns("__pycache__", "results", "node_modules"),
             dirs_exist_ok=True,
         )
-    for path in sorted(target.rglob("*.py")):
+    # The compiled module built in place (`streamer/_native*.so`) is copied with its package;
+    # its source is hashed with the Python files.
+    for path in sorted(p for p in target.rglob("*") if p.suffix in (".py", ".c")):
         digest.update(path.relative_to(target).as_posix().encode())
         digest.update(path.read_bytes())
     # Bytecode up front, as an installed package has it: with PYTHONDONTWRITEBYTECODE set in the

@@ -8,7 +8,18 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 STAMP="$VENV/.installed-$1"
-if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
+# Reinstall when the build configuration or the source of a compiled module changed: the install
+# compiles streamer/_native.c and the modules listed in streamer/_compiled.py in place (without
+# a C compiler the pure-Python modules run; a compiled module older than its source is not used).
+stale() {
+  [ ! -f "$STAMP" ] && return 0
+  local input
+  for input in "$ROOT/pyproject.toml" "$ROOT/setup.py" $("$VENV/bin/python" "$ROOT/streamer/_compiled.py"); do
+    [ "$input" -nt "$STAMP" ] && return 0
+  done
+  return 1
+}
+if stale; then
   "$VENV/bin/python" -m pip install --quiet --upgrade pip >/dev/null
   "$VENV/bin/python" -m pip install --quiet -e "$ROOT[$1]"
   touch "$STAMP"

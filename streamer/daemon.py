@@ -26,7 +26,8 @@ from typing import Any
 
 import structlog
 
-from streamer import config, views
+import streamer
+from streamer import config, views, wire
 from streamer.accumulator import Accumulator
 from streamer.check import destination, start_checks
 from streamer.compression import decompressor, exporter_for
@@ -271,6 +272,8 @@ class Daemon:
             inputs=self.inputs,
             status=self.status_url,
             startup_s=startup_s,
+            compiled_body=wire.COMPILED,  # the C body builder, or its pure twin
+            compiled_modules=streamer.MODULES_COMPILED,  # the mypyc-built hot modules, or pure
         )
         self.ready.set()
         stopper = asyncio.create_task(self.stopping.wait())

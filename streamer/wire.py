@@ -4,7 +4,8 @@ What it does: builds the request body straight from the entries' bytes (base64 d
 partition key, and the explicit hash key of an aggregate) without botocore's generic serializer
 and validator, and turns the answer into a `PutOutcome` aligned by index or a `RequestFailure`.
 An answer whose record count differs from the request, or that is not valid JSON, fails the
-whole request explicitly.
+whole request explicitly. The records part of the body is built by the C twin of
+`records_body` (`_native.c`: one pass, one buffer) when it is built and STREAMER_PURE is unset.
 
 What it leaves out: signing and HTTP (`aws/`), and deciding what to do with failures.
 """
@@ -12,11 +13,12 @@ What it leaves out: signing and HTTP (`aws/`), and deciding what to do with fail
 from __future__ import annotations
 
 from binascii import b2a_base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import orjson
 
+from streamer import _compiled
 from streamer.errors import MALFORMED_RESULT, RequestFailure, classify_request_error
 from streamer.kinesis import PutOutcome, PutResult
 from streamer.record import Entry
@@ -29,7 +31,13 @@ def encode_put_records(stream: str, entries: Sequence[Entry], *, by_arn: bool = 
     """The PutRecords request body for `entries`, in order; `by_arn`: `stream` is the stream's
     ARN (sent as StreamARN, e.g. for a stream in another account)."""
     head = b'{"StreamARN":' if by_arn else b'{"StreamName":'
-    parts = [head, orjson.dumps(stream), b',"Records":[']
+    return _records_body(b"".join((head, orjson.dumps(stream), b',"Records":[')), entries)
+
+
+def records_body(prefix: bytes, entries: Sequence[Entry]) -> bytes:
+    """`prefix`, then the body's records and its closing brackets (the pure reference of the
+    compiled `streamer._native.records_body`, which builds the same bytes in one buffer)."""
+    parts = [prefix]
     append = parts.append
     dumps = orjson.dumps
     b64 = b2a_base64
@@ -46,6 +54,24 @@ def encode_put_records(stream: str, entries: Sequence[Entry], *, by_arn: bool = 
         opening = b'},{"Data":"'
     append(b"}]}" if entries else b"]}")
     return b"".join(parts)
+
+
+def _compiled_records_body() -> Callable[[bytes, Sequence[Entry]], bytes] | None:
+    """The compiled `records_body`, unless STREAMER_PURE is set or it is not built from the
+    current source."""
+    if _compiled.pure_forced() or not _compiled.fresh("_native", ["_native.c"]):
+        return None
+    try:
+        from streamer._native import records_body as compiled  # noqa: PLC0415
+    except ImportError:  # built for another Python, say: the pure path
+        return None
+    return compiled
+
+
+_builder = _compiled_records_body()
+COMPILED: Final = _builder is not None
+"""Whether the compiled body builder is in use (for the start-up log and tests)."""
+_records_body = records_body if _builder is None else _builder
 
 
 def error_code(body: Any) -> tuple[str, str]:

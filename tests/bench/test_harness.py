@@ -7,6 +7,7 @@ the results file, the report and the plot.
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import orjson
 
 from benchmarks import harness
 from benchmarks.endpoint import EndpointConfig, KinesisModel
+from benchmarks.producers import snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = 2_000
@@ -116,3 +118,21 @@ def test_endpoint_answers_describe_stream_for_clients_that_start_with_it() -> No
     assert description["HasMoreShards"] is True
     missing = model.handle("POST", "/", "Kinesis_20131202.DescribeStream", b'{"StreamName":"x"}')
     assert missing.status == 400
+
+
+def test_snapshot_runs_the_compiled_module_when_it_is_built(tmp_path: Path) -> None:
+    """The benchmark's copy of the code uses the compiled body builder exactly when the working
+    tree does (the in-place build travels with the package)."""
+    code, _ = snapshot(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", "from streamer import wire; print(wire.__file__, wire.COMPILED)"],
+        cwd=code,
+        env={"PATH": "/usr/bin:/bin", "PYTHONSAFEPATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    where, compiled = done.stdout.split()
+    assert Path(where).is_relative_to(code)
+    assert compiled == str(importlib.util.find_spec("streamer._native") is not None)

@@ -1,0 +1,221 @@
+/* Compiled twin of `streamer.wire.records_body` (the pure version there is the reference).
+
+What it does: `records_body(prefix, entries)` writes a PutRecords body in one pass into one
+buffer: `prefix`, then per entry `{"Data":"<base64>","PartitionKey":"<JSON-escaped key>"}`
+(with `,"ExplicitHashKey":"<key>"` for an aggregate), then the closing brackets. The output is
+byte for byte what the pure version builds (orjson's escaping: the short forms \b \t \n \f \r,
+other control characters as \u00XX, `"` and `\` escaped, everything else as UTF-8).
+
+What it leaves out: everything else (decoding answers, signing, sending).
+*/
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+static PyObject *s_data, *s_partition_key, *s_explicit_hash_key;
+
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char HEX[] = "0123456789abcdef";
+
+static const char OPEN_FIRST[] = "{\"Data\":\"";
+static const char OPEN_NEXT[] = "},{\"Data\":\"";
+static const char KEY[] = "\",\"PartitionKey\":\"";
+static const char EHK[] = ",\"ExplicitHashKey\":\"";
+
+#define LIT(s) (sizeof(s) - 1)
+
+static char *put(char *out, const char *s, size_t n) {
+    memcpy(out, s, n);
+    return out + n;
+}
+
+static char PAIRS[4096 * 2]; /* the two base64 characters of each 12-bit value */
+
+static void init_pairs(void) {
+    for (int v = 0; v < 4096; v++) {
+        PAIRS[2 * v] = B64[v >> 6];
+        PAIRS[2 * v + 1] = B64[v & 63];
+    }
+}
+
+static char *base64(char *out, const unsigned char *in, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+    for (; i + 2 < n; i += 3) { /* 3 bytes: two 12-bit halves, two characters each */
+        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+        memcpy(out, PAIRS + 2 * (v >> 12), 2);
+        memcpy(out + 2, PAIRS + 2 * (v & 4095), 2);
+        out += 4;
+    }
+    if (i < n) {
+        unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0);
+        out[0] = B64[v >> 18];
+        out[1] = B64[(v >> 12) & 63];
+        out[2] = i + 1 < n ? B64[(v >> 6) & 63] : '=';
+        out[3] = '=';
+        out += 4;
+    }
+    return out;
+}
+
+static Py_ssize_t escaped_size(const unsigned char *s, Py_ssize_t n) {
+    Py_ssize_t size = n;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (c < 0x20) {
+            size += (c == '\b' || c == '\t' || c == '\n' || c == '\f' || c == '\r') ? 1 : 5;
+        } else if (c == '"' || c == '\\') {
+            size += 1;
+        }
+    }
+    return size;
+}
+
+static char *escape(char *out, const unsigned char *s, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *out++ = (char)c;
+            continue;
+        }
+        *out++ = '\\';
+        switch (c) {
+        case '"': *out++ = '"'; break;
+        case '\\': *out++ = '\\'; break;
+        case '\b': *out++ = 'b'; break;
+        case '\t': *out++ = 't'; break;
+        case '\n': *out++ = 'n'; break;
+        case '\f': *out++ = 'f'; break;
+        case '\r': *out++ = 'r'; break;
+        default:
+            out = put(out, "u00", 3);
+            *out++ = HEX[c >> 4];
+            *out++ = HEX[c & 15];
+        }
+    }
+    return out;
+}
+
+/* What one entry contributes, read once (new references in data, key, ehk). */
+typedef struct {
+    PyObject *data, *key, *ehk;
+    const char *key_utf8, *ehk_utf8;
+    Py_ssize_t key_len, ehk_len;
+} Part;
+
+static void release(Part *parts, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_XDECREF(parts[i].data);
+        Py_XDECREF(parts[i].key);
+        Py_XDECREF(parts[i].ehk);
+    }
+    PyMem_Free(parts);
+}
+
+static int read_entry(PyObject *entry, Part *p) {
+    p->data = PyObject_GetAttr(entry, s_data);
+    if (p->data == NULL) return -1;
+    if (!PyBytes_Check(p->data)) {
+        PyErr_Format(PyExc_TypeError, "entry data must be bytes, not %.100s",
+                     Py_TYPE(p->data)->tp_name);
+        return -1;
+    }
+    p->key = PyObject_GetAttr(entry, s_partition_key);
+    if (p->key == NULL) return -1;
+    if (!PyUnicode_Check(p->key)) {
+        PyErr_Format(PyExc_TypeError, "partition key must be str, not %.100s",
+                     Py_TYPE(p->key)->tp_name);
+        return -1;
+    }
+    p->key_utf8 = PyUnicode_AsUTF8AndSize(p->key, &p->key_len);
+    if (p->key_utf8 == NULL) return -1;
+    p->ehk = PyObject_GetAttr(entry, s_explicit_hash_key);
+    if (p->ehk == NULL) return -1;
+    if (p->ehk == Py_None) {
+        p->ehk_utf8 = NULL;
+        p->ehk_len = 0;
+        return 0;
+    }
+    if (!PyUnicode_Check(p->ehk)) {
+        PyErr_Format(PyExc_TypeError, "explicit hash key must be str or None, not %.100s",
+                     Py_TYPE(p->ehk)->tp_name);
+        return -1;
+    }
+    p->ehk_utf8 = PyUnicode_AsUTF8AndSize(p->ehk, &p->ehk_len);
+    return p->ehk_utf8 == NULL ? -1 : 0;
+}
+
+static PyObject *records_body(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "records_body(prefix, entries) takes 2 arguments");
+        return NULL;
+    }
+    Py_buffer prefix;
+    if (PyObject_GetBuffer(args[0], &prefix, PyBUF_SIMPLE) < 0) return NULL;
+    PyObject *seq = PySequence_Fast(args[1], "entries must be a sequence");
+    if (seq == NULL) {
+        PyBuffer_Release(&prefix);
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    Part *parts = PyMem_Calloc(n ? (size_t)n : 1, sizeof(Part));
+    PyObject *out = NULL;
+    if (parts == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t size = prefix.len + (n ? 3 : 2);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Part *p = &parts[i];
+        if (read_entry(items[i], p) < 0) goto done;
+        Py_ssize_t data_len = PyBytes_GET_SIZE(p->data);
+        size += (i ? LIT(OPEN_NEXT) : LIT(OPEN_FIRST)) + (data_len + 2) / 3 * 4 + LIT(KEY) +
+                escaped_size((const unsigned char *)p->key_utf8, p->key_len) + 1;
+        if (p->ehk_utf8 != NULL) size += LIT(EHK) + p->ehk_len + 1;
+    }
+    out = PyBytes_FromStringAndSize(NULL, size);
+    if (out == NULL) goto done;
+    char *w = put(PyBytes_AS_STRING(out), prefix.buf, (size_t)prefix.len);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Part *p = &parts[i];
+        w = i ? put(w, OPEN_NEXT, LIT(OPEN_NEXT)) : put(w, OPEN_FIRST, LIT(OPEN_FIRST));
+        w = base64(w, (const unsigned char *)PyBytes_AS_STRING(p->data),
+                   PyBytes_GET_SIZE(p->data));
+        w = put(w, KEY, LIT(KEY));
+        w = escape(w, (const unsigned char *)p->key_utf8, p->key_len);
+        *w++ = '"';
+        if (p->ehk_utf8 != NULL) {
+            w = put(w, EHK, LIT(EHK));
+            w = put(w, p->ehk_utf8, (size_t)p->ehk_len);
+            *w++ = '"';
+        }
+    }
+    w = n ? put(w, "}]}", 3) : put(w, "]}", 2);
+    if (w != PyBytes_AS_STRING(out) + size) {  /* cannot happen: the sizes above are exact */
+        Py_CLEAR(out);
+        PyErr_SetString(PyExc_SystemError, "records_body: size mismatch");
+    }
+done:
+    if (parts != NULL) release(parts, n);
+    Py_DECREF(seq);
+    PyBuffer_Release(&prefix);
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"records_body", (PyCFunction)(void (*)(void))records_body, METH_FASTCALL,
+     "records_body(prefix, entries) -> bytes: the PutRecords body after `prefix`."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "streamer._native", "Compiled hot loops (see wire.py).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__native(void) {
+    s_data = PyUnicode_InternFromString("data");
+    s_partition_key = PyUnicode_InternFromString("partition_key");
+    s_explicit_hash_key = PyUnicode_InternFromString("explicit_hash_key");
+    if (!s_data || !s_partition_key || !s_explicit_hash_key) return NULL;
+    init_pairs();
+    return PyModule_Create(&module);
+}

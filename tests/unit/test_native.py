@@ -1,0 +1,160 @@
+"""The compiled parts: the body builder (`streamer._native`) builds the same bytes as its
+pure-Python reference for any entries, compiled modules run only while fresh, and STREAMER_PURE
+forces the pure path for all of them."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Sequence
+from importlib.machinery import EXTENSION_SUFFIXES
+from pathlib import Path
+from types import ModuleType
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import streamer
+from streamer import _compiled, batcher, wire
+from streamer.aggregate import Aggregate
+from streamer.record import Entry
+
+CC = (sysconfig.get_config_var("CC") or "cc").split()[0]
+needs_compiler = pytest.mark.skipif(
+    shutil.which(CC) is None, reason="no C compiler: everything runs as Python"
+)
+
+
+def native() -> ModuleType:
+    """The compiled module (built wherever a C compiler is)."""
+    return importlib.import_module("streamer._native")
+
+
+KEYS = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=40)
+ESCAPES = st.text(st.sampled_from('\x00\x01\x08\t\n\x0b\x0c\r\x1f "\\/\x7f\u2028é😀'), max_size=8)
+PREFIXES = st.sampled_from([b"", b'{"StreamName":"s","Records":[', b'{"StreamARN":"a","Records":['])
+
+
+def entry(data: bytes, key: str, line_no: int = 1) -> Entry:
+    return Entry(data, key, source="t", line_no=line_no, now=0.0)
+
+
+def entries_from(records: Sequence[tuple[bytes, str, int]]) -> list[Entry]:
+    """Plain entries, with each record whose group is 0 packed with its neighbours into an
+    aggregate (which carries an explicit hash key)."""
+    out: list[Entry] = []
+    for i, (data, key, group) in enumerate(records):
+        plain = entry(data, key, i + 1)
+        if group == 0 and out and type(out[-1]) is Entry:
+            out[-1] = Aggregate([out[-1], plain])
+        else:
+            out.append(plain)
+    return out
+
+
+@needs_compiler
+@settings(max_examples=300, deadline=None)
+@given(
+    PREFIXES,
+    st.lists(
+        st.tuples(st.binary(max_size=70), KEYS | ESCAPES.filter(bool), st.integers(0, 3)),
+        max_size=25,
+    ),
+)
+def test_compiled_body_is_the_pure_body(
+    prefix: bytes, records: list[tuple[bytes, str, int]]
+) -> None:
+    """Any data (empty too), any valid Unicode key, plain records and aggregates: the same bytes."""
+    entries = entries_from(records)
+    assert native().records_body(prefix, entries) == wire.records_body(prefix, entries)
+
+
+@needs_compiler
+def test_compiled_body_escapes_like_orjson() -> None:
+    """Every control character, quote and backslash in a key is escaped as orjson escapes it."""
+    key = "".join(map(chr, range(0x20))) + '"\\\x7f\u2028é😀'
+    body = native().records_body(b"", [entry(b"", key), entry(b"\x00\xff", "k")])
+    assert body == wire.records_body(b"", [entry(b"", key), entry(b"\x00\xff", "k")])
+    assert orjson.loads(b"[" + body[:-2] + b"]")[0]["PartitionKey"] == key
+
+
+class Loose:
+    """An entry-shaped object whose fields may hold anything."""
+
+    explicit_hash_key: object = None
+
+    def __init__(self, data: object, partition_key: object) -> None:
+        self.data = data
+        self.partition_key = partition_key
+
+
+@needs_compiler
+def test_compiled_body_refuses_what_is_not_an_entry() -> None:
+    """Data that is not bytes or a key that is not text is a TypeError and a missing field an
+    AttributeError (as in the pure builder), never a malformed body."""
+    with pytest.raises(TypeError, match="bytes"):
+        native().records_body(b"", [Loose("text", "k")])
+    with pytest.raises(TypeError, match="str"):
+        native().records_body(b"", [Loose(b"x", 1)])
+    with pytest.raises(AttributeError):
+        native().records_body(b"", [object()])
+
+
+@needs_compiler
+def test_the_compiled_path_is_used_when_built() -> None:
+    """Unless STREAMER_PURE is set, the wire format uses the compiled builder."""
+    if _compiled.pure_forced():
+        pytest.skip("the pure path is forced in this run")
+    assert wire.COMPILED
+
+
+def test_streamer_pure_forces_the_pure_path() -> None:
+    """With STREAMER_PURE=1 a fresh process uses the pure builder and the compiled modules'
+    sources, and builds the same body."""
+    script = (
+        "import sys, importlib\n"
+        "from streamer import _compiled, wire\n"
+        "for name in _compiled.COMPILED:\n"
+        "    assert importlib.import_module('streamer.' + name).__file__.endswith('.py'), name\n"
+        "from streamer.record import Entry\n"
+        "entries = [Entry(b'\\x00data', 'k\\u00e9\\n', 't', 1, 0.0)]\n"
+        "sys.stdout.buffer.write(b'%d' % wire.COMPILED + wire.encode_put_records('s', entries))\n"
+    )
+    env = {**os.environ, _compiled.PURE_ENV: "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, check=True, timeout=60
+    )
+    expected = wire.encode_put_records("s", [entry(b"\x00data", "k\u00e9\n")])
+    assert done.stdout == b"0" + expected
+
+
+@needs_compiler
+def test_compiled_modules_run_where_a_compiler_is() -> None:
+    """With a C compiler, the install compiles the hot modules and they run compiled (this
+    fails when one no longer compiles with mypyc, or its source changed since the install:
+    `pip install -e .`, or `./scripts/test.sh`, rebuilds)."""
+    if _compiled.pure_forced():
+        pytest.skip("the pure path is forced in this run")
+    assert streamer.MODULES_COMPILED, "compiled modules missing or stale: pip install -e ."
+    assert not batcher.__file__.endswith(".py")
+
+
+def test_a_build_older_than_a_source_is_stale(tmp_path: Path) -> None:
+    """An extension counts only while it is newer than each of its sources (and exists)."""
+    suffix = EXTENSION_SUFFIXES[0]
+    (tmp_path / "a.py").write_text("")
+    (tmp_path / "b.py").write_text("")
+    assert not _compiled.fresh("lib", ["a.py"], directory=str(tmp_path))
+    (tmp_path / f"lib{suffix}").write_bytes(b"")
+    os.utime(tmp_path / "a.py", (1000, 1000))
+    os.utime(tmp_path / "b.py", (3000, 3000))
+    os.utime(tmp_path / f"lib{suffix}", (2000, 2000))
+    assert _compiled.fresh("lib", ["a.py"], directory=str(tmp_path))
+    assert not _compiled.fresh("lib", ["a.py", "b.py"], directory=str(tmp_path))
+    assert not _compiled.fresh("lib", ["a.py", "missing.py"], directory=str(tmp_path))
