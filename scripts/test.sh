@@ -7,4 +7,8 @@ source scripts/node_peer.sh
 ruff check streamer tests benchmarks scripts
 ruff format --check streamer tests benchmarks scripts
 mypy
-exec python -m pytest -q -p no:cacheprovider "$@"
+python -m pytest -q -p no:cacheprovider "$@"
+if [ "$#" -eq 0 ]; then
+  # The pure-Python path (no mypyc module, no C body builder) passes the same pure-logic tests.
+  STREAMER_PURE=1 python -m pytest -q -p no:cacheprovider tests/unit tests/pipeline
+fi

@@ -24,19 +24,23 @@ TOTAL = 200_000
 
 
 class Feeder(threading.Thread):
-    """Writes events into the daemon's stdin until it breaks."""
+    """Writes events into the daemon's stdin until it breaks. The events are made beforehand,
+    so the pipe is always fuller than the daemon can drain: at the kill it holds lines read and
+    not yet delivered (a feeder slower than the daemon would leave it idle, its spool empty)."""
 
     def __init__(self, proc: subprocess.Popen[bytes]) -> None:
         super().__init__(daemon=True)
         self.proc = proc
+        self.chunks = [
+            b"".join(event(1, i) + b"\n" for i in range(start, start + 1000))
+            for start in range(0, TOTAL, 1000)
+        ]
 
     def run(self) -> None:
         assert self.proc.stdin is not None
         try:
-            for start in range(0, TOTAL, 100):
-                self.proc.stdin.write(
-                    b"".join(event(1, i) + b"\n" for i in range(start, start + 100))
-                )
+            for chunk in self.chunks:
+                self.proc.stdin.write(chunk)
                 self.proc.stdin.flush()
         except (BrokenPipeError, ValueError, OSError):
             return
