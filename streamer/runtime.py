@@ -24,7 +24,6 @@ Python-level allocation, which pymalloc handles.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 from typing import Final
 
@@ -37,12 +36,8 @@ GC_YOUNG_THRESHOLD: Final = 50_000
 
 def cap_malloc_arenas(arenas: int = ARENAS) -> bool:
     """Ask glibc to use at most `arenas` malloc arenas; return whether it accepted."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
+    try:  # the process's own symbols, libc's among them (find_library would run ldconfig)
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
