@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import uvloop
 
-from streamer import check, config, daemon, logs, replay, runtime
+from streamer import check, config, daemon, deadletter, logs, runtime
 from streamer.aws import AwsKinesis
 from streamer.errors import ConfigError, ExitCode, StreamerError
 from streamer.options import OPTIONS, Option, takes
@@ -136,7 +136,7 @@ def _add_options(parser: argparse.ArgumentParser, command: str) -> None:
         )
         parser.add_argument(
             "--kind",
-            choices=replay.KINDS,
+            choices=deadletter.KINDS,
             default="delivery",
             help="which entries to send again: delivery (records, as they are) or input (lines, "
             "exported again) (default delivery)",
@@ -189,7 +189,9 @@ async def _check(settings: config.Settings, path: Path | None) -> int:
     return int(ExitCode.OK)
 
 
-async def _replay(settings: config.Settings, path: Path, kind: replay.Kind) -> int:
+async def _replay(settings: config.Settings, path: Path, kind: deadletter.Kind) -> int:
+    from streamer import replay  # noqa: PLC0415 - only `streamer replay` loads it
+
     async with AwsKinesis(config.aws_settings(settings)) as client:
         _, report, written = await replay.replay(settings, client, path, kind)
     return int(ExitCode.FAILURE if written or report.failed else ExitCode.OK)

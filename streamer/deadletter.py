@@ -33,7 +33,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import orjson
 import structlog
@@ -48,6 +48,9 @@ from streamer.record import Entry
 
 log = structlog.get_logger("streamer.deadletter")
 
+Kind = Literal["delivery", "input"]
+"""An entry's `kind`: a record given up after sending, or an input line."""
+KINDS: tuple[Kind, ...] = ("delivery", "input")
 CUT: str = "cut"
 """The rejection category of a line cut by the daemon (shutdown, idle close), not by the client."""
 

@@ -20,7 +20,7 @@ import asyncio
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from streamer.compression import CompressingExporter
 from streamer.deadletter import CUT, DeadLetterFile
@@ -29,8 +29,10 @@ from streamer.pipeline import Pipeline
 from streamer.record import Entry, Outcome, Settled, Ticket
 from streamer.sources.base import CUT_AT_SHUTDOWN, Source
 from streamer.sources.lines import LineSplitter, Overlong
-from streamer.spool.spool import Spool
 from streamer.stats import Stats
+
+if TYPE_CHECKING:
+    from streamer.spool.spool import Spool
 
 OVERLONG: Final = "overlong"
 """The rejection category of a line over the line limit."""

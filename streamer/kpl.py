@@ -43,8 +43,11 @@ def _varint(value: int) -> bytes:
 
 
 _SMALL: Final = 1 << 14
-_VARINTS: Final = tuple(_varint(i) for i in range(_SMALL))
-"""Varints of every value below 16,384 (one or two bytes), looked up instead of computed."""
+_VARINTS: Final = tuple(
+    bytes((i,)) if i < 0x80 else bytes((i & 0x7F | 0x80, i >> 7)) for i in range(_SMALL)
+)
+"""Varints of every value below 16,384 (one or two bytes), looked up instead of computed (built
+without `_varint`'s loop: half the import time)."""
 
 
 def varint(value: int) -> bytes:

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 import structlog
@@ -36,7 +36,7 @@ from streamer import config
 from streamer.accumulator import Accumulator
 from streamer.check import start_checks
 from streamer.compression import codec_functions, decompressor, exporter_for
-from streamer.deadletter import DeadLetterFile
+from streamer.deadletter import KINDS, DeadLetterFile, Kind
 from streamer.errors import ConfigError
 from streamer.export import FILTERED, Exported
 from streamer.ingest import rejection_category
@@ -48,8 +48,6 @@ from streamer.stats import Stats
 
 log = structlog.get_logger("streamer.replay")
 
-Kind = Literal["delivery", "input"]
-KINDS: tuple[Kind, ...] = ("delivery", "input")
 OFFER_BATCH = 256
 """Entries offered between two waits for room in the buffer (backpressure)."""
 

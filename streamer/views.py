@@ -13,17 +13,18 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from streamer.deadletter import DeadLetterFile
-from streamer.metrics import Gauges
 from streamer.pipeline import Pipeline
 from streamer.progress import ProgressMeter, report_progress
 from streamer.sources.base import Input
-from streamer.sources.http import HttpInputs
-from streamer.spool.spool import Spool
 from streamer.stats import Stats
 from streamer.status import Heartbeat
+
+if TYPE_CHECKING:
+    from streamer.metrics import Gauges
+    from streamer.spool.spool import Spool
 
 
 class ConnectionCounts(NamedTuple):
@@ -70,6 +71,9 @@ def connection_counts(inputs: Sequence[Input]) -> ConnectionCounts:
 
 def http_responses(inputs: Sequence[Input]) -> Counter[int]:
     """HTTP input answers by status code."""
+    # at scrape time, not at start-up: a run without an HTTP input does not load it
+    from streamer.sources.http import HttpInputs  # noqa: PLC0415
+
     return sum((i.responses for i in inputs if isinstance(i, HttpInputs)), Counter())
 
 
@@ -82,6 +86,8 @@ def gauges(
     clock: Callable[[], float],
 ) -> Gauges:
     """The gauges `/metrics` reads at scrape time."""
+    from streamer.metrics import Gauges  # noqa: PLC0415 - only with metrics, see `daemon._metrics`
+
     return Gauges(
         buffered_records=lambda: pipeline.buffered_records,
         buffered_bytes=lambda: pipeline.buffered_bytes,

@@ -3,7 +3,9 @@
 What it does: `INPUTS` maps a scheme to its row (parser, usage text, input factory);
 `parse_input` turns an `--input` value into an `InputSpec` through it, and `build_inputs` makes
 the running inputs from the specs, one per factory, so inputs of one factory share it (every
-socket listener shares one connection limit). A new input is a module in `sources/` and one row
+socket listener shares one connection limit). A row names its factory's module, imported only
+when an input of that kind is built: a run pays for the inputs it has (the HTTP input's aiohttp
+server costs about 0.1 s of CPU at start-up). A new input is a module in `sources/` and one row
 here.
 
 What it leaves out: the inputs themselves and the address syntax (`address.py`).
@@ -11,33 +13,39 @@ What it leaves out: the inputs themselves and the address syntax (`address.py`).
 
 from __future__ import annotations
 
+import importlib
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 from streamer.sources.address import STDIN, InputSpec, parse_tcp, parse_unix
-from streamer.sources.base import Input, InputContext, InputFactory
-from streamer.sources.http import HttpInputs
 from streamer.sources.http_request import parse_http
-from streamer.sources.sockets import SocketInputs
-from streamer.sources.stdin import stdin_input
+
+if TYPE_CHECKING:
+    from streamer.sources.base import Input, InputContext, InputFactory
 
 
 @dataclass(frozen=True, slots=True)
 class InputKind:
-    """One row: `parse(text, rest)` reads the part after `scheme://` (None: the value is the
-    bare scheme name, as `stdin`), `usage` shows the syntax in errors."""
+    """One row: `factory` names the input factory as `module:attribute` (imported when an input
+    of this kind is built), `parse(text, rest)` reads the part after `scheme://` (None: the
+    value is the bare scheme name, as `stdin`), `usage` shows the syntax in errors."""
 
     usage: str
-    build: InputFactory
+    factory: str
     parse: Callable[[str, str], InputSpec] | None = None
 
 
+_SOCKETS = "streamer.sources.sockets:SocketInputs.build"
+_HTTP = "streamer.sources.http:HttpInputs.build"
+
 INPUTS: dict[str, InputKind] = {
-    "stdin": InputKind("stdin", stdin_input),
-    "tcp": InputKind("tcp://HOST:PORT", SocketInputs.build, parse_tcp),
-    "unix": InputKind("unix:///path/to/socket", SocketInputs.build, parse_unix),
-    "http": InputKind("http://HOST:PORT", HttpInputs.build, parse_http),
-    "https": InputKind("https://HOST:PORT", HttpInputs.build, parse_http),
+    "stdin": InputKind("stdin", "streamer.sources.stdin:stdin_input"),
+    "tcp": InputKind("tcp://HOST:PORT", _SOCKETS, parse_tcp),
+    "unix": InputKind("unix:///path/to/socket", _SOCKETS, parse_unix),
+    "http": InputKind("http://HOST:PORT", _HTTP, parse_http),
+    "https": InputKind("https://HOST:PORT", _HTTP, parse_http),
 }
 
 STDIN_ALIASES = ("stdin", "-")
@@ -61,7 +69,13 @@ def parse_input(text: str) -> InputSpec:
 
 def build_inputs(specs: Sequence[InputSpec], context: InputContext) -> list[Input]:
     """The inputs for `specs`, one per factory, in the order of the table."""
-    groups: dict[InputFactory, list[InputSpec]] = {kind.build: [] for kind in INPUTS.values()}
+    groups: dict[str, list[InputSpec]] = {kind.factory: [] for kind in INPUTS.values()}
     for spec in specs:
-        groups[INPUTS[spec.kind].build].append(spec)
-    return [build(group, context) for build, group in groups.items() if group]
+        groups[INPUTS[spec.kind].factory].append(spec)
+    return [load_factory(factory)(group, context) for factory, group in groups.items() if group]
+
+
+def load_factory(name: str) -> InputFactory:
+    """The input factory a row names (`module:attribute`), importing its module."""
+    module, _, attribute = name.partition(":")
+    return cast("InputFactory", operator.attrgetter(attribute)(importlib.import_module(module)))

@@ -10,8 +10,10 @@ from streamer import config, limits
 from streamer.errors import ConfigError
 from streamer.sources.address import STDIN, HostPort, InputSpec, parse_host_port
 from streamer.sources.base import InputContext, SingleSourceInput
-from streamer.sources.registry import build_inputs, parse_input
+from streamer.sources.http import HttpInputs
+from streamer.sources.registry import INPUTS, build_inputs, load_factory, parse_input
 from streamer.sources.sockets import SocketInputs
+from streamer.sources.stdin import stdin_input
 
 
 @pytest.mark.parametrize(
@@ -118,3 +120,15 @@ def test_registry_builds_one_socket_input_for_tcp_and_unix() -> None:
     assert isinstance(sockets, SocketInputs)
     assert sockets.endless
     assert [str(s) for s in sockets.specs] == ["tcp://127.0.0.1:0", "unix:///tmp/x.sock"]
+
+
+def test_every_registry_row_names_a_factory_that_loads() -> None:
+    """Each row's `module:attribute` imports and is the input factory of its scheme."""
+    expected = {
+        "stdin": stdin_input,
+        "tcp": SocketInputs.build,
+        "unix": SocketInputs.build,
+        "http": HttpInputs.build,
+        "https": HttpInputs.build,
+    }
+    assert {name: load_factory(kind.factory) for name, kind in INPUTS.items()} == expected

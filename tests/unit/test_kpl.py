@@ -70,6 +70,21 @@ def test_varints_at_their_edges() -> None:
         assert kpl.varint_size(value) == len(kpl.varint(value))
 
 
+def test_every_looked_up_varint_is_the_encoding() -> None:
+    """The table of varints below 16,384 holds each value's base-128 encoding, and past it the
+    computed ones continue the sequence."""
+
+    def reference(value: int) -> bytes:
+        groups = []
+        while True:
+            groups.append(value & 0x7F)
+            value >>= 7
+            if not value:
+                return bytes([g | 0x80 for g in groups[:-1]] + groups[-1:])
+
+    assert [kpl.varint(v) for v in range(2**14 + 3)] == [reference(v) for v in range(2**14 + 3)]
+
+
 @given(
     st.lists(
         st.tuples(

@@ -1,0 +1,65 @@
+"""Start-up imports only what a run needs: the real `streamer run` against moto's server, its
+imports read from the interpreter's own log of them (`-X importtime`, every module the process
+imported, start-up and run alike)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from local_kinesis import REGION
+
+from tests.support.processes import aws_env
+
+pytestmark = pytest.mark.integration
+
+OPTIONAL = (
+    "aiohttp.web",  # the HTTP input's and the status endpoint's server
+    "streamer.sources.http",
+    "streamer.spool",
+    "streamer.replay",
+    "streamer.metrics",
+    "prometheus_client",
+    "zstandard",
+)
+
+
+def imported_by_run(moto_url: str, stream: str, tmp_path: Path, *flags: str) -> set[str]:
+    """The modules a `streamer run` with empty standard input and `flags` imported."""
+    command = [sys.executable, "-X", "importtime", "-m", "streamer", "run", "--stream", stream]
+    command += ["--region", REGION, "--endpoint-url", moto_url, "--shard-rate-factor", "0"]
+    command += ["--dead-letter", str(tmp_path / "dead.ndjson"), *flags]
+    proc = subprocess.run(
+        command, input=b"", env=aws_env(), capture_output=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    lines = proc.stderr.decode().splitlines()
+    return {line.rsplit("|", 1)[1].strip() for line in lines if line.startswith("import time:")}
+
+
+def optional_parts(modules: set[str]) -> set[str]:
+    return {m for m in modules for part in OPTIONAL if m == part or m.startswith(part + ".")}
+
+
+def test_a_plain_stdin_run_imports_no_optional_part(
+    moto_url: str, new_stream: Callable[[int], str], tmp_path: Path
+) -> None:
+    """No HTTP server, spool, replay, metrics or zstd in a run that uses none of them."""
+    modules = imported_by_run(moto_url, new_stream(1), tmp_path)
+    assert {"streamer.cli", "streamer.sources.stdin", "aiobotocore.session"} <= modules
+    assert optional_parts(modules) == set()
+
+
+def test_a_run_that_uses_them_imports_them(
+    moto_url: str, new_stream: Callable[[int], str], tmp_path: Path
+) -> None:
+    """The same run with a spool, zstd records and a metrics endpoint loads those parts."""
+    flags = ["--spool-dir", str(tmp_path / "spool"), "--compression", "zstd"]
+    flags += ["--metrics-address", "127.0.0.1:0"]
+    loaded = optional_parts(imported_by_run(moto_url, new_stream(1), tmp_path, *flags))
+    assert {"aiohttp.web", "streamer.spool", "streamer.metrics", "zstandard"} <= loaded
+    assert "streamer.sources.http" not in loaded
+    assert "streamer.replay" not in loaded

@@ -1,0 +1,53 @@
+"""The Kinesis client verifies TLS everywhere there is TLS: only a plain-HTTP endpoint reached
+without a proxy skips loading the CA bundle."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamer.aws.client import tls_verify
+
+PROXY_VARIABLES = (
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+)
+
+
+@pytest.fixture
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in (*PROXY_VARIABLES, "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "verify"),
+    [
+        ("http://127.0.0.1:4567", False),
+        ("https://kinesis.eu-west-1.amazonaws.com", None),
+        ("https://127.0.0.1:4567", None),
+        (None, None),
+    ],
+)
+def test_only_plain_http_skips_verification(
+    no_proxy: pytest.MonkeyPatch, endpoint: str | None, verify: bool | None
+) -> None:
+    """http:// has no TLS to verify; https:// and the default endpoint keep botocore's default."""
+    assert tls_verify(endpoint) is verify
+
+
+def test_a_proxy_keeps_verification(no_proxy: pytest.MonkeyPatch) -> None:
+    """Through a proxy (which may speak TLS) the default stays, even for an http:// endpoint."""
+    no_proxy.setenv("HTTP_PROXY", "https://proxy.example:3128")
+    assert tls_verify("http://127.0.0.1:4567") is None
+
+
+def test_a_proxy_for_other_schemes_or_hosts_changes_nothing(no_proxy: pytest.MonkeyPatch) -> None:
+    """An https-only proxy or a NO_PROXY list does not carry http:// requests."""
+    no_proxy.setenv("HTTPS_PROXY", "https://proxy.example:3128")
+    no_proxy.setenv("NO_PROXY", "localhost")
+    assert tls_verify("http://127.0.0.1:4567") is False
