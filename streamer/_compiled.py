@@ -32,9 +32,11 @@ COMPILED: Final = (
     "settle",
     "ingest",
     "sources.lines",
+    "export",
 )
 """The modules compiled by mypyc, relative to the package (with `aggregate`, whose class
-subclasses `record.Entry`: a compiled class cannot be subclassed by an interpreted one)."""
+subclasses `record.Entry`: a compiled class cannot be subclassed by an interpreted one; `export`
+without its msgspec structs, which stay interpreted in `export_types`)."""
 GROUP_LIB: Final = "_hot__mypyc"
 """Their shared library, in the package directory."""
 
