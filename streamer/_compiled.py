@@ -32,11 +32,9 @@ COMPILED: Final = (
     "settle",
     "ingest",
     "sources.lines",
-    "export",
 )
 """The modules compiled by mypyc, relative to the package (with `aggregate`, whose class
-subclasses `record.Entry`: a compiled class cannot be subclassed by an interpreted one; `export`
-without its msgspec structs, which stay interpreted in `export_types`)."""
+subclasses `record.Entry`: a compiled class cannot be subclassed by an interpreted one)."""
 GROUP_LIB: Final = "_hot__mypyc"
 """Their shared library, in the package directory."""
 
