@@ -18,8 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from array import array
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import repeat
+from operator import attrgetter
 from typing import TYPE_CHECKING, Final
 
 import structlog
@@ -34,6 +38,10 @@ if TYPE_CHECKING:
     from streamer.config import Settings
 
 log = structlog.get_logger("streamer.spool")
+
+_source_of = attrgetter("source")
+_line_no_of = attrgetter("line_no")
+_consume = deque[None](maxlen=0).extend
 
 INLINE_WRITE_BYTES: Final = 128 * 1024
 """A chunk's frames up to this size are written on the loop's thread (a write to the page
@@ -134,8 +142,10 @@ class Spool:
                     break
             await asyncio.sleep(self._retry_s)
         self._out_of_trouble()
-        for entry, offset in zip(entries, write.offsets, strict=True):
-            entry.offset = offset
+        offsets = write.offsets
+        if len(offsets) != len(entries):  # pragma: no cover - prepare numbers every line
+            raise AssertionError("spool offsets do not match the entries")
+        _consume(map(setattr, entries, repeat("offset"), offsets))  # no Python step per entry
         self._policy.appended(self._clock())
         self._wake.set()
 
@@ -225,16 +235,21 @@ class Spool:
 
 def _frames(entries: Sequence[Entry], lines: Sequence[bytes]) -> list[tuple[bytes, int]]:
     """One frame per run of lines of one source (one, from a chunk), with its line count."""
+    total = len(entries)
+    sources = list(map(_source_of, entries))
+    source = sources[0]
+    if total <= MAX_GROUP_LINES and sources.count(source) == total:  # a chunk: one frame
+        seqs = array("Q", map(_line_no_of, entries))
+        return [(encode_group(encode_source(source), seqs, lines), total)]
     out: list[tuple[bytes, int]] = []
     start = 0
-    total = len(entries)
     while start < total:
-        source = entries[start].source
+        source = sources[start]
         stop = start + 1
         limit = min(start + MAX_GROUP_LINES, total)
-        while stop < limit and entries[stop].source == source:
+        while stop < limit and sources[stop] == source:
             stop += 1
-        seqs = [e.line_no for e in entries[start:stop]]
+        seqs = array("Q", map(_line_no_of, entries[start:stop]))
         out.append((encode_group(encode_source(source), seqs, lines[start:stop]), stop - start))
         start = stop
     return out
