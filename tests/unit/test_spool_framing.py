@@ -15,6 +15,8 @@ from streamer.spool.framing import (
     encode,
     encode_group,
     encode_source,
+    encode_unsealed,
+    seal,
 )
 
 LINES = st.lists(
@@ -137,3 +139,28 @@ def test_groups_of_lines_come_back_line_by_line(groups: list[list[tuple[str, int
         expected += [(position, i, group[0][0], n, b) for i, (_, n, b) in enumerate(group)]
         position += len(frame)
     assert [tuple(f) for f in got] == expected
+
+
+@given(LINES.filter(bool))
+def test_a_sealed_frame_is_the_documented_layout(group: list[tuple[str, int, bytes]]) -> None:
+    """`encode_unsealed` then `seal` (where it is written) gives, byte for byte, the layout the
+    reader checks: length, crc32 of the payload, then the payload; sealing twice changes
+    nothing."""
+    source = encode_source(group[0][0])
+    seqs = [n for _, n, _ in group]
+    lines = [b for _, _, b in group]
+    payload = b"".join(
+        [
+            GROUP_HEAD.pack(len(source), len(lines)),
+            source,
+            b"".join(n.to_bytes(8, "little") for n in seqs),
+            b"".join(len(b).to_bytes(4, "little") for b in lines),
+            *lines,
+        ]
+    )
+    frame = encode_unsealed(source, seqs, lines)
+    assert frame[HEADER.size :] == payload
+    seal(frame)
+    assert bytes(frame) == HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+    seal(frame)
+    assert bytes(frame) == encode_group(source, seqs, lines)
