@@ -19,10 +19,8 @@ from __future__ import annotations
 import asyncio
 import time
 from array import array
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from itertools import repeat
 from operator import attrgetter
 from typing import TYPE_CHECKING, Final
 
@@ -41,7 +39,6 @@ log = structlog.get_logger("streamer.spool")
 
 _source_of = attrgetter("source")
 _line_no_of = attrgetter("line_no")
-_consume = deque[None](maxlen=0).extend
 
 INLINE_WRITE_BYTES: Final = 128 * 1024
 """A chunk's frames up to this size are written on the loop's thread (a write to the page
@@ -142,10 +139,8 @@ class Spool:
                     break
             await asyncio.sleep(self._retry_s)
         self._out_of_trouble()
-        offsets = write.offsets
-        if len(offsets) != len(entries):  # pragma: no cover - prepare numbers every line
-            raise AssertionError("spool offsets do not match the entries")
-        _consume(map(setattr, entries, repeat("offset"), offsets))  # no Python step per entry
+        for entry, offset in zip(entries, write.offsets, strict=True):
+            entry.offset = offset
         self._policy.appended(self._clock())
         self._wake.set()
 
