@@ -229,13 +229,14 @@ class Spool:
 
 
 def _frames(
-    entries: Sequence[Entry], lines: Sequence[bytes]
+    entries: Sequence[Entry], lines: Sequence[bytes], max_lines: int = MAX_GROUP_LINES
 ) -> list[tuple[bytes | bytearray, int]]:
-    """One frame per run of lines of one source (one, from a chunk), with its line count."""
+    """One unsealed frame per run of lines of one source (one, from a chunk) of at most
+    `max_lines`, with its line count."""
     total = len(entries)
     sources = list(map(_source_of, entries))
     source = sources[0]
-    if total <= MAX_GROUP_LINES and sources.count(source) == total:  # a chunk: one frame
+    if total <= max_lines and sources.count(source) == total:  # a chunk: one frame
         seqs = array("Q", map(_line_no_of, entries))
         return [(encode_unsealed(encode_source(source), seqs, lines), total)]
     out: list[tuple[bytes | bytearray, int]] = []
@@ -243,7 +244,7 @@ def _frames(
     while start < total:
         source = sources[start]
         stop = start + 1
-        limit = min(start + MAX_GROUP_LINES, total)
+        limit = min(start + max_lines, total)
         while stop < limit and sources[stop] == source:
             stop += 1
         seqs = array("Q", map(_line_no_of, entries[start:stop]))
