@@ -1,18 +1,15 @@
 """Spool entries on disk: one frame per group of accepted lines, with a length and a checksum.
 
 What it does: `encode_group` frames the lines one source gave in one chunk (those that will be
-exported) with their line numbers: the unit that is written, synced and acknowledged together. A
-frame is `u32 payload length | u32 crc32(payload) | payload` (big-endian), the payload `u16
-source length | u32 line count | source (UTF-8) | u64 line numbers | u32 line lengths | the raw
-lines` (the arrays little-endian), so the hot path does no per-line packing. `encode_unsealed`
-builds a frame with its checksum left blank and `seal` fills it in, so the checksum of a large
-frame is computed where it is written (the writer thread, without the GIL) rather than on the
-event loop. A line is `(frame position, item)`. A `FrameReader` is fed a segment's bytes in any
-slicing and returns the lines of the complete, intact frames in order. At the end (`finish`),
-bytes that do not make a whole intact frame are a torn tail: a crash mid-write (too short) or
-corruption (checksum mismatch, impossible length). Since no frame boundary can be trusted after
-a bad frame, everything from it to the end is reported as one `Torn` span, with its position and
-byte count.
+exported) with their line numbers: the unit that is written, synced and acknowledged together.
+A frame is `u32 payload length | u32 crc32(payload) | payload` (big-endian), the payload
+`u16 source length | u32 line count | source (UTF-8) | u64 line numbers | u32 line lengths |
+the raw lines` (the arrays little-endian), so the hot path does no per-line packing. A line is
+`(frame position, item)`. A `FrameReader` is fed a segment's bytes in any slicing and returns
+the lines of the complete, intact frames in order. At the end (`finish`), bytes that do not make
+a whole intact frame are a torn tail: a crash mid-write (too short) or corruption (checksum
+mismatch, impossible length). Since no frame boundary can be trusted after a bad frame,
+everything from it to the end is reported as one `Torn` span, with its position and byte count.
 
 What it leaves out: files, segments and what was settled (`segments.py`, `store.py`).
 """
@@ -42,8 +39,7 @@ assert array("Q").itemsize == 8
 assert array("I").itemsize == 4
 
 _crc32 = zlib.crc32
-_pack_header_into = HEADER.pack_into
-_unpack_length = struct.Struct(">I").unpack_from
+_pack_header = HEADER.pack
 _pack_head = GROUP_HEAD.pack
 
 
@@ -72,36 +68,17 @@ def _le(values: array[int]) -> bytes:
     return values.tobytes()
 
 
-def encode_unsealed(source: bytes, seqs: Sequence[int], lines: Sequence[bytes]) -> bytearray:
-    """The frame of `lines` (at most MAX_GROUP_LINES), numbered `seqs`, from `source` (UTF-8),
-    with a blank checksum: `seal` it before it is written."""
+def encode_group(source: bytes, seqs: Sequence[int], lines: Sequence[bytes]) -> bytes:
+    """The frame of `lines` (at most MAX_GROUP_LINES), numbered `seqs`, from `source` (UTF-8)."""
     parts = [
-        bytes(HEADER.size),
         _pack_head(len(source), len(lines)),
         source,
         _le(array("Q", seqs)),
         _le(array("I", map(len, lines))),
     ]
     parts += lines
-    frame = bytearray().join(parts)
-    _pack_header_into(frame, 0, len(frame) - HEADER.size, 0)
-    return frame
-
-
-def seal(frame: bytearray, at: int = 0) -> None:
-    """Fill in the checksum of the unsealed frame at `at` in `frame` (again: the same)."""
-    length = _unpack_length(frame, at)[0]
-    start = at + HEADER.size
-    with memoryview(frame) as view:
-        crc = _crc32(view[start : start + length])  # without the GIL for a large frame
-    _pack_header_into(frame, at, length, crc)
-
-
-def encode_group(source: bytes, seqs: Sequence[int], lines: Sequence[bytes]) -> bytes:
-    """The frame of `lines` (at most MAX_GROUP_LINES), numbered `seqs`, from `source` (UTF-8)."""
-    frame = encode_unsealed(source, seqs, lines)
-    seal(frame)
-    return bytes(frame)
+    payload = b"".join(parts)
+    return _pack_header(len(payload), _crc32(payload)) + payload
 
 
 def encode(source: bytes, seq: int, line: bytes) -> bytes:

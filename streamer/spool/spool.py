@@ -28,7 +28,7 @@ import structlog
 
 from streamer.limits import SPOOL_SEGMENT_BYTES as SEGMENT_BYTES
 from streamer.record import Entry, Outcome, Settled
-from streamer.spool.framing import MAX_GROUP_LINES, Frame, encode_source, encode_unsealed
+from streamer.spool.framing import MAX_GROUP_LINES, Frame, encode_group, encode_source
 from streamer.spool.segments import SyncPolicy, offset_of, segment_bytes_for
 from streamer.spool.store import SpoolStore, SyncJob
 
@@ -230,16 +230,16 @@ class Spool:
 
 def _frames(
     entries: Sequence[Entry], lines: Sequence[bytes], max_lines: int = MAX_GROUP_LINES
-) -> list[tuple[bytes | bytearray, int]]:
-    """One unsealed frame per run of lines of one source (one, from a chunk) of at most
-    `max_lines`, with its line count."""
+) -> list[tuple[bytes, int]]:
+    """One frame per run of lines of one source (one, from a chunk) of at most `max_lines`,
+    with its line count."""
     total = len(entries)
     sources = list(map(_source_of, entries))
     source = sources[0]
     if total <= max_lines and sources.count(source) == total:  # a chunk: one frame
         seqs = array("Q", map(_line_no_of, entries))
-        return [(encode_unsealed(encode_source(source), seqs, lines), total)]
-    out: list[tuple[bytes | bytearray, int]] = []
+        return [(encode_group(encode_source(source), seqs, lines), total)]
+    out: list[tuple[bytes, int]] = []
     start = 0
     while start < total:
         source = sources[start]
@@ -248,7 +248,7 @@ def _frames(
         while stop < limit and sources[stop] == source:
             stop += 1
         seqs = array("Q", map(_line_no_of, entries[start:stop]))
-        out.append((encode_unsealed(encode_source(source), seqs, lines[start:stop]), stop - start))
+        out.append((encode_group(encode_source(source), seqs, lines[start:stop]), stop - start))
         start = stop
     return out
 

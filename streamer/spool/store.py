@@ -5,9 +5,8 @@ What it does: `SpoolStore.open` creates the directory (`0700`) and takes its loc
 segments a previous run left and starts a new one, so new lines never mix with what is
 replayed. `append` writes frames to the active segment (rolling to a new one past the segment
 size) and returns their lines' offsets; a failed write is cut back so no partial frame stays
-behind. It is split in `prepare` (on the loop), `Write.run` (seals unsealed frames, then writes;
-in a thread for a large write: a write can wait for the disk while a sync holds the page it
-appends to, and the checksum is then computed off the loop) and `commit`.
+behind. It is split in `prepare` (on the loop), `Write.run` (in a thread: a write can wait for
+the disk while a sync holds the page it appends to) and `commit`.
 `settle` appends settled lines to the segment's `.done` file (not synced: losing it costs
 duplicates, never records) and deletes segments whose entries are all settled. `replay`
 streams the entries older runs left unsettled, segment by segment, skipping torn tails (logged
@@ -31,7 +30,7 @@ from typing import Final
 import structlog
 
 from streamer.errors import ConfigError
-from streamer.spool.framing import Frame, FrameReader, seal
+from streamer.spool.framing import Frame, FrameReader
 from streamer.spool.segments import (
     LOCAL_BITS,
     LOCK_NAME,
@@ -77,20 +76,14 @@ class Write:
     """One append: its bytes, where they go, and the offsets of its lines."""
 
     fd: int
-    data: bytes | bytearray
+    data: bytes
     start: int
     offsets: list[int]
     lines: int
-    unsealed: list[int]
-    """Where frames with a blank checksum start in `data` (sealed here, before writing)."""
 
     def run(self) -> None:
         """Write it all, or cut back to `start` and raise OSError (no partial frame stays)."""
-        data = self.data
-        for at in self.unsealed:
-            assert isinstance(data, bytearray)
-            seal(data, at)
-        view = memoryview(data)
+        view = memoryview(self.data)
         try:
             while view:
                 written = os.write(self.fd, view)
@@ -171,16 +164,15 @@ class SpoolStore:
         self.ledger.activate(segment)
 
     # -- writing -------------------------------------------------------------------------
-    def append(self, frames: list[tuple[bytes | bytearray, int]]) -> list[int]:
-        """Write frames (each with its line count; a bytearray is an unsealed frame, see
-        `framing.encode_unsealed`) to the active segment; the offsets of their lines. Raises
-        OSError with nothing half-written left behind."""
+    def append(self, frames: list[tuple[bytes, int]]) -> list[int]:
+        """Write frames (each with its line count) to the active segment; the offsets of their
+        lines. Raises OSError with nothing half-written left behind."""
         write = self.prepare(frames)
         write.run()
         self.commit(write)
         return write.offsets
 
-    def prepare(self, frames: list[tuple[bytes | bytearray, int]]) -> Write:
+    def prepare(self, frames: list[tuple[bytes, int]]) -> Write:
         """The write of `frames` (run it, in any thread, then `commit` it); one at a time."""
         if self._position >= self.segment_bytes or (
             not self.ledger.has_room() and self.ledger.active_finished()
@@ -189,22 +181,15 @@ class SpoolStore:
             self._trim()
         segment = self.ledger.active
         offsets: list[int] = []
-        unsealed: list[int] = []
         position = self._position
         lines = 0
         for frame, count in frames:
             base = offset_of(segment, position)
             offsets += range(base, base + count)
-            if type(frame) is bytearray:
-                unsealed.append(position - self._position)
             position += len(frame)
             lines += count
-        data: bytes | bytearray
-        if len(frames) == 1:
-            data = frames[0][0]
-        else:
-            data = (bytearray() if unsealed else b"").join(f for f, _ in frames)
-        return Write(self._fd, data, self._position, offsets, lines, unsealed)
+        data = frames[0][0] if len(frames) == 1 else b"".join(f for f, _ in frames)
+        return Write(self._fd, data, self._position, offsets, lines)
 
     def commit(self, write: Write) -> None:
         """`write` ran without error: its lines are in the active segment."""

@@ -16,8 +16,6 @@ from streamer.spool.framing import (
     encode,
     encode_group,
     encode_source,
-    encode_unsealed,
-    seal,
 )
 from streamer.spool.spool import _frames as _chunk_frames
 
@@ -143,31 +141,6 @@ def test_groups_of_lines_come_back_line_by_line(groups: list[list[tuple[str, int
     assert [tuple(f) for f in got] == expected
 
 
-@given(LINES.filter(bool))
-def test_a_sealed_frame_is_the_documented_layout(group: list[tuple[str, int, bytes]]) -> None:
-    """`encode_unsealed` then `seal` (where it is written) gives, byte for byte, the layout the
-    reader checks: length, crc32 of the payload, then the payload; sealing twice changes
-    nothing."""
-    source = encode_source(group[0][0])
-    seqs = [n for _, n, _ in group]
-    lines = [b for _, _, b in group]
-    payload = b"".join(
-        [
-            GROUP_HEAD.pack(len(source), len(lines)),
-            source,
-            b"".join(n.to_bytes(8, "little") for n in seqs),
-            b"".join(len(b).to_bytes(4, "little") for b in lines),
-            *lines,
-        ]
-    )
-    frame = encode_unsealed(source, seqs, lines)
-    assert frame[HEADER.size :] == payload
-    seal(frame)
-    assert bytes(frame) == HEADER.pack(len(payload), zlib.crc32(payload)) + payload
-    seal(frame)
-    assert bytes(frame) == encode_group(source, seqs, lines)
-
-
 @given(
     st.lists(
         st.tuples(st.sampled_from(["stdin", "tcp:a#1", "http:b#2"]), st.binary(max_size=20)),
@@ -176,12 +149,12 @@ def test_a_sealed_frame_is_the_documented_layout(group: list[tuple[str, int, byt
     ),
     st.integers(min_value=1, max_value=8),
 )
-def test_a_chunks_frames_are_the_runs_of_one_source_each_sealed_as_encode_group(
+def test_a_chunks_frames_are_the_runs_of_one_source_each_as_encode_group(
     lines: list[tuple[str, bytes]], max_lines: int
 ) -> None:
     """`spool._frames` (one frame for a chunk of one source, built without a per-entry Python
-    step) gives, once sealed, the frames of the simple rule: one per run of lines of one
-    source, at most `max_lines` each."""
+    step) gives the frames of the simple rule: one per run of lines of one source, at most
+    `max_lines` each."""
     entries = [Entry(b"x", "k", source, n, 0.0) for n, (source, _) in enumerate(lines, 1)]
     raw = [line for _, line in lines]
     expected: list[tuple[bytes, int]] = []
@@ -194,8 +167,4 @@ def test_a_chunks_frames_are_the_runs_of_one_source_each_sealed_as_encode_group(
         frame = encode_group(encode_source(lines[start][0]), seqs, raw[start:stop])
         expected.append((frame, stop - start))
         start = stop
-    got = _chunk_frames(entries, raw, max_lines)
-    for made, _ in got:
-        if isinstance(made, bytearray):
-            seal(made)
-    assert [(bytes(f), n) for f, n in got] == expected
+    assert _chunk_frames(entries, raw, max_lines) == expected

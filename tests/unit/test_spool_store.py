@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from streamer.spool.framing import encode, encode_source, encode_unsealed
+from streamer.spool.framing import encode
 from streamer.spool.segments import (
     DONE_ENTRY,
     LOCAL_BITS,
@@ -236,28 +236,3 @@ def test_settling_notes_each_offset_in_its_own_segments_done_file(
             assert done == encode_done(mine)
             assert store.ledger.segments[segment].settled == len(mine)
         store.close()
-
-
-def test_unsealed_frames_are_sealed_as_they_are_written(tmp_path: Path) -> None:
-    """Frames with a blank checksum (the hot path's) are sealed by the write, alone or among
-    sealed ones, and replay like any other."""
-    store = _store(tmp_path)
-    source = encode_source("stdin")
-    store.append([(encode_unsealed(source, [1, 2], [b"a", b"bc"]), 2)])
-    store.append(
-        [
-            (_frame(3), 1),
-            (encode_unsealed(source, [4], [b"d"]), 1),
-            (encode_unsealed(source, [5, 6], [b"e", b"f"]), 2),
-        ]
-    )
-    store.close()
-    got = _replayed(tmp_path)
-    assert [(n, line) for _, n, line in got] == [
-        (1, b"a"),
-        (2, b"bc"),
-        (3, b'{"n": 3}'),
-        (4, b"d"),
-        (5, b"e"),
-        (6, b"f"),
-    ]
