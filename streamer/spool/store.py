@@ -218,16 +218,15 @@ class SpoolStore:
         """Mark entries settled: note them in `.done` files, delete finished segments."""
         ledger = self.ledger
         groups: list[tuple[int, list[int]]] = []
-        if not offsets:
-            pass
-        # the common case, one call in one segment, without a per-offset Python step
-        elif (first := min(offsets) >> LOCAL_BITS) == max(offsets) >> LOCAL_BITS:
-            groups = [(first, offsets)]
-        else:
-            by_segment: dict[int, list[int]] = {}
-            for offset in offsets:
-                by_segment.setdefault(offset >> LOCAL_BITS, []).append(offset)
-            groups = list(by_segment.items())
+        if offsets:
+            first = min(offsets) >> LOCAL_BITS
+            if first == max(offsets) >> LOCAL_BITS:  # the common case: one call, one segment
+                groups = [(first, offsets)]  # (found without a Python step per offset)
+            else:
+                by_segment: dict[int, list[int]] = {}
+                for offset in offsets:
+                    by_segment.setdefault(offset >> LOCAL_BITS, []).append(offset)
+                groups = list(by_segment.items())
         for segment, group in groups:
             if segment not in ledger.segments:
                 continue
