@@ -15,6 +15,9 @@ What it leaves out: reading and writing files (`store.py`) and tasks (`spool.py`
 from __future__ import annotations
 
 import struct
+import sys
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -33,6 +36,8 @@ DONE_SUFFIX: Final = ".done"
 DONE_ENTRY: Final = struct.Struct(">Q")
 """One settled line (`local_of` its offset) in a `.done` companion file."""
 LOCK_NAME: Final = "lock"
+_LITTLE: Final = sys.byteorder == "little"
+assert array("Q").itemsize == DONE_ENTRY.size
 
 
 def offset_of(segment: int, position: int, index: int = 0) -> int:
@@ -65,6 +70,15 @@ def parse_segment_name(name: str) -> int | None:
     if "." + suffix != SEGMENT_SUFFIX or not dot or not stem.isdigit() or len(stem) != 12:
         return None
     return int(stem)
+
+
+def encode_done(offsets: Sequence[int]) -> bytes:
+    """The `.done` entries of `offsets` (each `local_of` the offset, `DONE_ENTRY` packed), built
+    without a per-offset Python step."""
+    values = array("Q", map(_LOCAL_MASK.__and__, offsets))
+    if _LITTLE:
+        values.byteswap()
+    return values.tobytes()
 
 
 def parse_done(data: bytes) -> set[int]:

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from operator import attrgetter
 from typing import TYPE_CHECKING, Final
 
 import structlog
@@ -34,6 +36,9 @@ if TYPE_CHECKING:
     from streamer.config import Settings
 
 log = structlog.get_logger("streamer.spool")
+
+_source_of = attrgetter("source")
+_line_no_of = attrgetter("line_no")
 
 INLINE_WRITE_BYTES: Final = 128 * 1024
 """A chunk's frames up to this size are written on the loop's thread (a write to the page
@@ -223,18 +228,26 @@ class Spool:
             log.info("spool writable again; intake resumes")
 
 
-def _frames(entries: Sequence[Entry], lines: Sequence[bytes]) -> list[tuple[bytes, int]]:
-    """One frame per run of lines of one source (one, from a chunk), with its line count."""
+def _frames(
+    entries: Sequence[Entry], lines: Sequence[bytes], max_lines: int = MAX_GROUP_LINES
+) -> list[tuple[bytes, int]]:
+    """One frame per run of lines of one source (one, from a chunk) of at most `max_lines`,
+    with its line count."""
+    total = len(entries)
+    sources = list(map(_source_of, entries))
+    source = sources[0]
+    if total <= max_lines and sources.count(source) == total:  # a chunk: one frame
+        seqs = array("Q", map(_line_no_of, entries))
+        return [(encode_group(encode_source(source), seqs, lines), total)]
     out: list[tuple[bytes, int]] = []
     start = 0
-    total = len(entries)
     while start < total:
-        source = entries[start].source
+        source = sources[start]
         stop = start + 1
-        limit = min(start + MAX_GROUP_LINES, total)
-        while stop < limit and entries[stop].source == source:
+        limit = min(start + max_lines, total)
+        while stop < limit and sources[stop] == source:
             stop += 1
-        seqs = [e.line_no for e in entries[start:stop]]
+        seqs = array("Q", map(_line_no_of, entries[start:stop]))
         out.append((encode_group(encode_source(source), seqs, lines[start:stop]), stop - start))
         start = stop
     return out

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from streamer.spool.segments import (
     LOCK_NAME,
     Ledger,
     done_name,
+    encode_done,
     local_of,
     offset_of,
     parse_done,
@@ -217,25 +217,27 @@ class SpoolStore:
     def settle(self, offsets: list[int]) -> None:
         """Mark entries settled: note them in `.done` files, delete finished segments."""
         ledger = self.ledger
-        first = offsets[0] >> LOCAL_BITS if offsets else 0
-        if all(o >> LOCAL_BITS == first for o in offsets):
-            groups = {first: offsets}  # the common case: one call, one segment
-        else:
-            groups = {}
-            for offset in offsets:
-                groups.setdefault(offset >> LOCAL_BITS, []).append(offset)
-        for segment, group in groups.items():
+        groups: list[tuple[int, list[int]]] = []
+        if offsets:
+            first = min(offsets) >> LOCAL_BITS
+            if first == max(offsets) >> LOCAL_BITS:  # the common case: one call, one segment
+                groups = [(first, offsets)]  # (found without a Python step per offset)
+            else:
+                by_segment: dict[int, list[int]] = {}
+                for offset in offsets:
+                    by_segment.setdefault(offset >> LOCAL_BITS, []).append(offset)
+                groups = list(by_segment.items())
+        for segment, group in groups:
             if segment not in ledger.segments:
                 continue
             ledger.settle(segment, len(group))
-            base = offset_of(segment, 0)
             try:
                 fd = self._done_fds.get(segment)
                 if fd is None:
                     path = self.directory / done_name(segment)
                     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
                     self._done_fds[segment] = fd
-                os.write(fd, struct.pack(f">{len(group)}Q", *(o - base for o in group)))
+                os.write(fd, encode_done(group))
             except OSError as exc:
                 # Only costs duplicates after a crash: the segment is still deleted when done.
                 log.warning("spool: cannot note settled entries", error=str(exc))

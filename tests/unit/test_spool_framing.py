@@ -7,6 +7,7 @@ import zlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streamer.record import Entry
 from streamer.spool.framing import (
     GROUP_HEAD,
     HEADER,
@@ -16,6 +17,7 @@ from streamer.spool.framing import (
     encode_group,
     encode_source,
 )
+from streamer.spool.spool import _frames as _chunk_frames
 
 LINES = st.lists(
     st.tuples(
@@ -137,3 +139,32 @@ def test_groups_of_lines_come_back_line_by_line(groups: list[list[tuple[str, int
         expected += [(position, i, group[0][0], n, b) for i, (_, n, b) in enumerate(group)]
         position += len(frame)
     assert [tuple(f) for f in got] == expected
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["stdin", "tcp:a#1", "http:b#2"]), st.binary(max_size=20)),
+        min_size=1,
+        max_size=40,
+    ),
+    st.integers(min_value=1, max_value=8),
+)
+def test_a_chunks_frames_are_the_runs_of_one_source_each_as_encode_group(
+    lines: list[tuple[str, bytes]], max_lines: int
+) -> None:
+    """`spool._frames` (one frame for a chunk of one source, built without a per-entry Python
+    step) gives the frames of the simple rule: one per run of lines of one source, at most
+    `max_lines` each."""
+    entries = [Entry(b"x", "k", source, n, 0.0) for n, (source, _) in enumerate(lines, 1)]
+    raw = [line for _, line in lines]
+    expected: list[tuple[bytes, int]] = []
+    start = 0
+    while start < len(lines):
+        stop = start + 1
+        while stop < len(lines) and stop - start < max_lines and lines[stop][0] == lines[start][0]:
+            stop += 1
+        seqs = list(range(start + 1, stop + 1))
+        frame = encode_group(encode_source(lines[start][0]), seqs, raw[start:stop])
+        expected.append((frame, stop - start))
+        start = stop
+    assert _chunk_frames(entries, raw, max_lines) == expected
