@@ -9,8 +9,9 @@ what each call sent to the shard and how much of it was throttled, and once per 
 - some throttled: share *= max(min_kept, 1 - beta * throttled / sent) * (1 - backoff): with beta
   1 the share falls to what the shard actually accepted from this writer, in proportion to the
   overload (so a little throttling costs a little rate, and N writers that overshoot together
-  fall back to about their part), but by at most half in one interval (one call that met an
-  empty bucket is mostly refused, which says little about the writer's part), then a further
+  fall back to about their part), but once out of slow start by at most half in one interval
+  (one call that met an empty bucket is mostly refused, which says little about the writer's
+  part), then a further
   `backoff` to leave room (Flink AsyncSinkWriter's AIMD, with a proportional decrease);
 - none throttled: in slow start (a new shard starts at `initial_share`, until its first
   throttling) the share doubles, so a lone writer reaches the full rate within about a second;
@@ -224,9 +225,7 @@ class ShardLimiter:
         elif self.slow_start:
             self.share = min(1.0, self.share * 2.0)
             self.slow_start = self.share < 1.0
-        elif idle:
-            pass  # the gate held nothing back: nothing learned about more room (no increase)
-        else:
+        elif not idle:  # an idle gate held nothing back: nothing learned about more room
             self._clean_streak += 1
             steps = min(max(1, self._clean_streak - s.increase_grace), s.increase_max_steps)
             self.share = min(1.0, self.share + s.increase_step * steps)

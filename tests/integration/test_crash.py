@@ -4,10 +4,8 @@ accepted is lost; after SIGKILL what is missing is bounded by what the daemon he
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import subprocess
-import threading
 from pathlib import Path
 
 import orjson
@@ -16,6 +14,7 @@ import pytest
 from benchmarks.endpoint import EndpointConfig, serve_in_thread
 from streamer.limits import READ_CHUNK_BYTES
 from tests.support.events import client_event as event
+from tests.support.feeder import Feeder, stop_feeding
 from tests.support.processes import Daemon, until
 
 pytestmark = pytest.mark.integration
@@ -23,29 +22,6 @@ pytestmark = pytest.mark.integration
 BUFFER = 1000
 WRITERS = 2
 LINE_BYTES = len(event(1, 0)) + 1
-
-
-class Feeder(threading.Thread):
-    """Writes events into the daemon's stdin until it breaks; counts the lines fully written."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], total: int) -> None:
-        super().__init__(daemon=True)
-        self.proc = proc
-        self.total = total
-        self.written = 0
-
-    def run(self) -> None:
-        assert self.proc.stdin is not None
-        try:
-            for start in range(0, self.total, 100):
-                self.proc.stdin.write(
-                    b"".join(event(1, i) + b"\n" for i in range(start, start + 100))
-                )
-                self.proc.stdin.flush()
-                self.written = start + 100
-        except (BrokenPipeError, ValueError, OSError):
-            return
-        self.proc.stdin.close()
 
 
 def _start(tmp_path: Path, url: str) -> Daemon:
@@ -88,11 +64,7 @@ def test_signal_mid_stream(tmp_path: Path, sig: signal.Signals) -> None:
             rc = daemon.proc.wait(timeout=60)
             feeder.join(timeout=10)
         finally:
-            daemon.kill()
-            feeder.join(timeout=10)
-            if daemon.proc.stdin is not None:
-                with contextlib.suppress(BrokenPipeError):
-                    daemon.proc.stdin.close()
+            stop_feeding(daemon, feeder)
         stats = server.stats()
         delivered = {r["data"].split('"_id":"')[1].split('"')[0] for r in server.records()}
     dead = _dead_ids(tmp_path / "dead.ndjson")

@@ -4,10 +4,8 @@ is lost; the restart replays first and exits 0."""
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import subprocess
-import threading
 from pathlib import Path
 
 import orjson
@@ -15,35 +13,12 @@ import pytest
 
 from benchmarks.endpoint import EndpointConfig, serve_in_thread
 from streamer.spool.store import SpoolStore
-from tests.support.events import client_event as event
+from tests.support.feeder import Feeder, stop_feeding
 from tests.support.processes import Daemon, until
 
 pytestmark = pytest.mark.integration
 
 TOTAL = 200_000
-
-
-class Feeder(threading.Thread):
-    """Writes events into the daemon's stdin until it breaks. The events are made beforehand,
-    so the pipe is always fuller than the daemon can drain: at the kill it holds lines read and
-    not yet delivered (a feeder slower than the daemon would leave it idle, its spool empty)."""
-
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        super().__init__(daemon=True)
-        self.proc = proc
-        self.chunks = [
-            b"".join(event(1, i) + b"\n" for i in range(start, start + 1000))
-            for start in range(0, TOTAL, 1000)
-        ]
-
-    def run(self) -> None:
-        assert self.proc.stdin is not None
-        try:
-            for chunk in self.chunks:
-                self.proc.stdin.write(chunk)
-                self.proc.stdin.flush()
-        except (BrokenPipeError, ValueError, OSError):
-            return
 
 
 def _args(tmp_path: Path, url: str) -> list[str]:
@@ -74,7 +49,7 @@ def test_sigkill_then_restart_delivers_everything_spooled(tmp_path: Path) -> Non
     config = EndpointConfig(shards=2, stream="crash", keep_records=True)
     with serve_in_thread(config) as (url, server):
         first = Daemon(_args(tmp_path, url), tmp_path, stdin=subprocess.PIPE)
-        feeder = Feeder(first.proc)
+        feeder = Feeder(first.proc, total=TOTAL)
         try:
             first.wait_for("accepting input")
             feeder.start()
@@ -82,11 +57,7 @@ def test_sigkill_then_restart_delivers_everything_spooled(tmp_path: Path) -> Non
             first.proc.send_signal(signal.SIGKILL)
             assert first.proc.wait(timeout=60) == -signal.SIGKILL
         finally:
-            first.kill()
-            feeder.join(timeout=10)
-            if first.proc.stdin is not None:
-                with contextlib.suppress(BrokenPipeError):
-                    first.proc.stdin.close()
+            stop_feeding(first, feeder)
         before = set(_ids(server.records()))
         spooled = _spooled_line_numbers(tmp_path / "spool")
         assert spooled, "the kill left nothing in the spool: the test proves nothing"

@@ -122,16 +122,27 @@ def _act(
         return
     if w.limiter is None:
         w.limiter = ShardLimiter(rate, now, random.Random(rng.random()))
-    limiter = w.limiter
-    want = min(MAX_CALL_RECORDS, limiter.batch_records)
-    if limiter.wait_s(now, records=want, size=want * RECORD_BYTES) > 0:
+    made = call(w.limiter, shard, now)
+    if made is None:
         return
-    records, size = limiter.allowance(now)
-    count = min(MAX_CALL_RECORDS, records, size // RECORD_BYTES)
-    limiter.spend(count, count * RECORD_BYTES)
-    accepted = shard.admit(now, count, RECORD_BYTES)
+    count, accepted = made
     w.sent += count
     w.throttled += count - accepted
     w.accepted_at.append((now, accepted))
     w.in_flight = (count, accepted)
     w.answer_at = now + rtt * rng.uniform(0.5, 1.5)
+
+
+def call(
+    limiter: ShardLimiter, shard: SimShard, now: float, queued: int = MAX_CALL_RECORDS
+) -> tuple[int, int] | None:
+    """One call as a daemon's shard queue makes it: once the limiter allows a window's worth
+    (or all `queued`), up to 500 records it allows are sent; (sent, accepted), or None while it
+    waits."""
+    want = min(MAX_CALL_RECORDS, limiter.batch_records, queued)
+    if limiter.wait_s(now, records=want, size=want * RECORD_BYTES) > 0:
+        return None
+    records, size = limiter.allowance(now)
+    count = min(MAX_CALL_RECORDS, records, size // RECORD_BYTES, queued)
+    limiter.spend(count, count * RECORD_BYTES)
+    return count, shard.admit(now, count, RECORD_BYTES)

@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass, field
 
 from streamer.ratelimit import RateSettings, ShardLimiter
-from tests.support.shard_sim import MAX_CALL_RECORDS, RECORD_BYTES, SimShard
+from tests.support.shard_sim import SimShard, call
 
 
 @dataclass
@@ -113,14 +113,10 @@ def _step(
     for lane, shard in zip(d.lanes, stream, strict=True):
         if lane.answer_at is not None or not lane.queued:
             continue
-        limiter = lane.limiter
-        want = min(MAX_CALL_RECORDS, limiter.batch_records, lane.queued)
-        if limiter.wait_s(now, records=want, size=want * RECORD_BYTES) > 0:
+        made = call(lane.limiter, shard, now, lane.queued)
+        if made is None:
             continue
-        records, size = limiter.allowance(now)
-        count = min(MAX_CALL_RECORDS, records, size // RECORD_BYTES, lane.queued)
-        limiter.spend(count, count * RECORD_BYTES)
-        accepted = shard.admit(now, count, RECORD_BYTES)
+        count, accepted = made
         lane.queued -= accepted
         d.sent += count
         d.throttled += count - accepted
