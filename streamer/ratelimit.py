@@ -6,15 +6,18 @@ adaptive `share` of that ceiling. `allowance(now)` says how many records and byt
 send now; `spend` takes them. The share is a congestion controller that assumes nothing about who
 else writes to the shard (other daemons, other producers): `observe(now, sent, throttled)` counts
 what each call sent to the shard and how much of it was throttled, and once per `interval_s`:
-- some throttled: share *= max(min_kept, 1 - beta * throttled / sent) * (1 - backoff): with beta
-  1 the share falls to what the shard actually accepted from this writer, in proportion to the
-  overload (so a little throttling costs a little rate, and N writers that overshoot together
-  fall back to about their part), but once out of slow start by at most half in one interval
-  (one call that met an empty bucket is mostly refused, which says little about the writer's
-  part), then a further
-  `backoff` to leave room (Flink AsyncSinkWriter's AIMD, with a proportional decrease);
-- none throttled: in slow start (a new shard starts at `initial_share`, until its first
-  throttling) the share doubles, so a lone writer reaches the full rate within about a second;
+- overload (refusals beyond the shard's background, as `refusals.Refusals` judges them: with no
+  background found, any refusal; in slow start, more than any background): share *=
+  max(min_kept, 1 - beta * overload) * (1 - backoff): with beta 1 the share falls to what the
+  shard actually accepted from this writer, in proportion to the overload (so a little
+  throttling costs a little rate, and N writers that overshoot together fall back to about
+  their part), but once out of slow start by at most half in one interval (one call that met an
+  empty bucket is mostly refused, which says little about the writer's part), then a further
+  `backoff` to leave room (Flink AsyncSinkWriter's AIMD, with a proportional decrease); a series
+  of cuts that finds the refusals staying at the lower rate has found a background instead, and
+  the share starts a slow start from where the cuts left it;
+- no overload: in slow start (a new shard starts at `initial_share`, until its first
+  overload) the share doubles, so a lone writer reaches the full rate within about a second;
   after that it grows by `increase_step` per interval (TCP congestion avoidance), and after
   `increase_grace` clean intervals in a row by one more step per further clean interval (up to
   `increase_max_steps`), so freed capacity is taken back quickly (CUBIC's probing away from the
@@ -36,10 +39,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from streamer.limits import SHARD_WRITE_BYTES_PER_S, SHARD_WRITE_RECORDS_PER_S
+from streamer.refusals import BackgroundSettings, Refusals
 
 
 class RateGate(Protocol):
@@ -98,6 +102,8 @@ class RateSettings:
     batch_window_s: float = 0.1
     """A rate-limited shard waits until it may send this long's worth of records (or all it
     holds), so limiting yields fewer, fuller calls instead of a call per token."""
+    refusals: BackgroundSettings = field(default_factory=BackgroundSettings)
+    """How a shard's refusals are told apart: a background, or overload (`refusals.py`)."""
     batch_jitter: float = 0.5
     """Each wait is drawn within batch_window_s * (1 +- batch_jitter): writers that share a shard
     would otherwise call in lockstep, and the one that always comes just after another would
@@ -143,6 +149,7 @@ class ShardLimiter:
         "_clean_streak",
         "_interval_started",
         "_records",
+        "_refusals",
         "_rng",
         "_sent",
         "_settings",
@@ -166,6 +173,7 @@ class ShardLimiter:
         self._sent = 0
         self._throttled = 0
         self._clean_streak = 0
+        self._refusals = Refusals(settings.refusals, settings.min_share)
 
     @property
     def records_per_s(self) -> float:
@@ -214,21 +222,45 @@ class ShardLimiter:
         records, size = self._records, self._bytes
         idle = records.overflowed and size.overflowed
         records.overflowed = size.overflowed = False
-        if self._throttled:
-            # Leaving slow start, the whole overshoot is cut: the writers that doubled together
-            # were refused alike, so what the shard took from each is its part.
-            kept = 0.0 if self.slow_start else s.min_kept
-            self.slow_start = False
-            self._clean_streak = 0
-            took = max(kept, 1.0 - s.beta * self._throttled / self._sent)
-            self.share = max(s.min_share, self.share * took * (1.0 - s.backoff))
-        elif self.slow_start:
+        sent, throttled = self._sent, self._throttled
+        refusals = self._refusals
+        overload = refusals.overload(sent, throttled, slow_start=self.slow_start)
+        if refusals.watch(sent, throttled, self.share, overload=overload is not None):
+            self.slow_start = True  # the cuts were for a background: find the rate again
+        elif overload is not None:
+            if refusals.may_cut(sent, throttled, self.share):
+                self._cut(overload)
+        else:
+            refusals.follow(sent, throttled)
+            self._grow(idle)
+        self._interval_started = now
+        self._sent = 0
+        self._throttled = 0
+
+    @property
+    def background(self) -> float:
+        """The shard's refused fraction found to be a background (see `refusals.py`)."""
+        return self._refusals.background
+
+    def _cut(self, overload: float) -> None:
+        """An interval with overload: cut in proportion to it (the refused fraction beyond the
+        background)."""
+        s = self._settings
+        self._clean_streak = 0
+        # Leaving slow start, the whole overshoot is cut: the writers that doubled together
+        # were refused alike, so what the shard took from each is its part.
+        kept = 0.0 if self.slow_start else s.min_kept
+        self.slow_start = False
+        took = max(kept, 1.0 - s.beta * overload)
+        self.share = max(s.min_share, self.share * took * (1.0 - s.backoff))
+
+    def _grow(self, idle: bool) -> None:
+        """An interval without overload: slow start doubles, then additive probing."""
+        s = self._settings
+        if self.slow_start:
             self.share = min(1.0, self.share * 2.0)
             self.slow_start = self.share < 1.0
         elif not idle:  # an idle gate held nothing back: nothing learned about more room
             self._clean_streak += 1
             steps = min(max(1, self._clean_streak - s.increase_grace), s.increase_max_steps)
             self.share = min(1.0, self.share + s.increase_step * steps)
-        self._interval_started = now
-        self._sent = 0
-        self._throttled = 0

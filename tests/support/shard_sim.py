@@ -27,12 +27,16 @@ MAX_CALL_RECORDS = 500
 
 
 class SimShard:
-    """Token buckets with one second of burst, like the endpoint's `--shard-limits`."""
+    """Token buckets with one second of burst, like the endpoint's `--shard-limits`; with
+    `refuse`, each record is also refused for throughput with that probability whatever the
+    load, like the endpoint's `--fail-rate` (a background of throttling no writer can relieve)."""
 
-    def __init__(self) -> None:
+    def __init__(self, refuse: float = 0.0, rng: random.Random | None = None) -> None:
         self.records = float(SHARD_RECORDS_PER_S)
         self.bytes = float(SHARD_BYTES_PER_S)
         self.updated = 0.0
+        self.refuse = refuse
+        self._rng = rng or random.Random(0)
 
     def admit(self, now: float, count: int, size: int) -> int:
         """How many of `count` records of `size` bytes are accepted at `now`."""
@@ -41,6 +45,8 @@ class SimShard:
         self.bytes = min(SHARD_BYTES_PER_S, self.bytes + elapsed * SHARD_BYTES_PER_S)
         self.updated = now
         accepted = min(count, int(self.records), int(self.bytes // size))
+        if self.refuse:
+            accepted -= sum(self._rng.random() < self.refuse for _ in range(accepted))
         self.records -= accepted
         self.bytes -= accepted * size
         return accepted
@@ -88,11 +94,13 @@ def simulate(
     rtt_s: float = 0.03,
     step_s: float = 0.005,
     seed: int = 7,
+    refuse: float = 0.0,
 ) -> SimShard:
-    """Run the writers (and the outside producer) against one shard for `seconds`."""
+    """Run the writers (and the outside producer) against one shard for `seconds`; `refuse`:
+    the shard's background of refusals (see `SimShard`)."""
     rate = settings or RateSettings()
     rng = random.Random(seed)
-    shard = SimShard()
+    shard = SimShard(refuse, random.Random(seed + 1))
     order = list(writers)
     for tick in range(int(seconds / step_s)):
         now = tick * step_s

@@ -59,17 +59,19 @@ def simulate_stream(
     rtt_s: float = 0.03,
     step_s: float = 0.005,
     seed: int = 7,
+    refuse: float = 0.0,
 ) -> list[SimShard]:
-    """Run the daemons against a stream of `shards` shards for `seconds`."""
+    """Run the daemons against a stream of `shards` shards for `seconds`; `refuse`: each
+    shard's background of refusals (see `SimShard`)."""
     rate = settings or RateSettings()
     rng = random.Random(seed)
-    stream = [SimShard() for _ in range(shards)]
+    stream = [SimShard(refuse, random.Random(seed + i)) for i in range(shards)]
     order = list(daemons)
     for tick in range(int(seconds / step_s)):
         now = tick * step_s
         if reshard_at is not None and now >= reshard_at:
             reshard_at = None
-            stream = [SimShard() for _ in range(reshard_to)]
+            stream = [SimShard(refuse, random.Random(seed + i)) for i in range(reshard_to)]
             for shard in stream:
                 shard.updated = now
             for d in daemons:

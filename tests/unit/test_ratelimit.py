@@ -10,6 +10,7 @@ import pytest
 from streamer.accumulator import Accumulator, BatchLimits
 from streamer.ratelimit import RateSettings, ShardLimiter
 from streamer.record import Entry
+from streamer.refusals import BackgroundSettings
 from streamer.shard_map import Shard, ShardMap
 
 FULL = RateSettings(
@@ -217,9 +218,9 @@ def test_a_heavy_throttling_at_most_halves_the_share() -> None:
     share before the backoff, not a tenth: one unlucky call says little about the writer's part."""
     settings = RateSettings(initial_share=0.5, interval_s=1.0, backoff=0.2, min_kept=0.5)
     limiter = ShardLimiter(settings, now=0.0)
-    limiter.observe(1.0, sent=100, throttled=10)  # leaves slow start
+    limiter.observe(1.0, sent=100, throttled=20)  # leaves slow start
     share = limiter.share
-    assert share == pytest.approx(0.5 * 0.9 * 0.8)
+    assert share == pytest.approx(0.5 * 0.8 * 0.8)
     limiter.observe(2.0, sent=100, throttled=90)
     assert limiter.share == pytest.approx(share * 0.5 * 0.8)
 
@@ -266,10 +267,36 @@ def test_an_unused_rate_is_not_raised() -> None:
 
 
 def test_an_unused_rate_is_still_cut_when_throttled() -> None:
-    """Overflowing buckets do not shield a shard from a cut: throttling is throttling."""
-    settings = RateSettings(initial_share=0.5, interval_s=1.0, backoff=0.2, batch_jitter=0.0)
+    """Overflowing buckets do not shield a shard from a cut: throttling is throttling. (The
+    series of cuts never holds here, `lower` 0: holding is `test_refusals.py`'s subject.)"""
+    settings = RateSettings(
+        initial_share=0.5,
+        interval_s=1.0,
+        backoff=0.2,
+        batch_jitter=0.0,
+        refusals=BackgroundSettings(lower=0.0),
+    )
     limiter = _out_of_slow_start(settings)
     share = limiter.share
     limiter.allowance(1.9)  # nothing spent for a while: overflowed
     limiter.observe(2.0, sent=10, throttled=1)
     assert limiter.share == pytest.approx(share * 0.9 * 0.8)
+
+
+def test_a_steady_background_of_refusals_costs_no_rate() -> None:
+    """A shard that refuses 5% of what it is sent at any rate (a fault-injecting endpoint): the
+    limiter finds that background within a few intervals and runs at the full ceiling again,
+    where before it cut at every interval down to its floor."""
+    settings = RateSettings(interval_s=1.0, batch_jitter=0.0)
+    limiter = ShardLimiter(settings, now=0.0)
+    shares = []
+    for t in range(1, 21):
+        records, size = limiter.allowance(float(t))
+        limiter.spend(records, size)
+        limiter.observe(float(t), sent=records, throttled=records // 20)
+        shares.append(limiter.share)
+    assert limiter.background == pytest.approx(0.05, abs=0.005)
+    full = shares.index(1.0)  # slow start: 0.25, 0.5, 1.0
+    assert full == 2
+    assert min(shares[full:]) >= 0.5  # two cuts, a hold while the refusals are tested...
+    assert shares[-10:] == [1.0] * 10  # ...then the full rate, the background found

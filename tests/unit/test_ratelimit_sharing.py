@@ -78,3 +78,32 @@ def test_freed_capacity_is_taken_back_within_seconds() -> None:
         writers = [Writer(stop_s=20.0), Writer(), Writer(), Writer()]
         simulate(writers, 30.0, seed=seed)
         assert sum(w.rate(25, 30) for w in writers[1:]) >= 0.85 * SHARD_RECORDS_PER_S
+
+
+BACKGROUND = 0.05
+"""A shard that also refuses this fraction of records whatever the load (like the benchmark
+endpoint's injected throttling): what it takes at most is (1 - BACKGROUND) of its capacity."""
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_background_of_refusals_does_not_stop_a_writer(seed: int) -> None:
+    """Alone on a shard that refuses 5% of records at any rate, a writer still runs at the full
+    rate (the refusals are found to be a background, not overload); before, it cut at every
+    interval and ended at a few records/s."""
+    writer = Writer()
+    simulate([writer], 30.0, seed=seed, refuse=BACKGROUND)
+    assert writer.rate(5, 30) >= 0.95 * (1 - BACKGROUND) * SHARD_RECORDS_PER_S
+    assert writer.limiter is not None
+    assert writer.limiter.background == pytest.approx(BACKGROUND, abs=0.015)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("count", [2, 4])
+def test_writers_share_a_shard_with_a_background(count: int, seed: int) -> None:
+    """2 and 4 writers on a shard with that background: together >= 90% of what it can take,
+    each >= half its fair share."""
+    writers = [Writer() for _ in range(count)]
+    simulate(writers, 30.0, seed=seed, refuse=BACKGROUND)
+    capacity = (1 - BACKGROUND) * SHARD_RECORDS_PER_S
+    assert sum(w.rate(5, 30) for w in writers) >= 0.9 * capacity
+    assert min(w.rate(0, 30) for w in writers) >= 0.5 * capacity / count

@@ -1,0 +1,121 @@
+"""Telling a shard's background of refusals from overload (`streamer.refusals`), pure."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamer.refusals import BackgroundSettings, Refusals
+
+MIN_SHARE = 0.01
+
+
+def _refusals(**settings: float) -> Refusals:
+    return Refusals(BackgroundSettings(**settings), MIN_SHARE)  # type: ignore[arg-type]
+
+
+def _interval(r: Refusals, share: float, sent: int, throttled: int) -> tuple[float, bool]:
+    """One interval as the limiter runs it: (the share after it, whether a background was
+    found). A cut takes the share to 0.76 of itself, as a 5% overload with the backoff does."""
+    overload = r.overload(sent, throttled, slow_start=False)
+    if r.watch(sent, throttled, share, overload=overload is not None):
+        return share, True
+    if overload is not None and r.may_cut(sent, throttled, share):
+        return share * 0.76, False
+    if overload is None:
+        r.follow(sent, throttled)
+    return share, False
+
+
+def test_with_no_background_any_refusal_is_overload() -> None:
+    r = _refusals()
+    assert r.overload(200, 0, slow_start=False) is None
+    assert r.overload(200, 1, slow_start=False) == pytest.approx(1 / 200)
+
+
+def test_in_slow_start_only_more_than_a_background_is_overload() -> None:
+    r = _refusals(slow_start_tolerance=0.1)
+    assert r.overload(200, 20, slow_start=True) is None
+    assert r.overload(200, 21, slow_start=True) == pytest.approx(21 / 200)
+
+
+def test_refusals_that_stay_at_the_lower_rate_are_the_background() -> None:
+    """5% refused at every rate: the cuts take the share below 0.7 of where it was, the 5% stays
+    there, and the refusals are found to be the background (the cuts were for nothing)."""
+    r = _refusals()
+    share, found, intervals = 1.0, False, 0
+    while not found:
+        intervals += 1
+        assert intervals < 10
+        share, found = _interval(r, share, 200, 10)
+    assert r.background == pytest.approx(0.05)
+    assert not r.testing
+    assert r.overload(200, 10, slow_start=False) is None  # the background costs no more cuts
+    assert r.overload(200, 22, slow_start=False) is None  # ...nor its noise (10 + 4 sd: 22.6)
+    assert r.overload(200, 40, slow_start=False) == pytest.approx(30 / 200)  # beyond: cut
+
+
+def test_refusals_that_fall_away_after_the_cuts_are_overload() -> None:
+    """5% refused until the cuts took the share to 0.58, then none: the cuts relieved the shard,
+    so they stand, and no background is taken."""
+    r = _refusals()
+    share = 1.0
+    for _ in range(6):
+        share, found = _interval(r, share, 200, 10 if share > 0.7 else 0)
+        assert not found
+    assert share == pytest.approx(0.76**2)
+    assert r.background == 0.0
+    assert not r.testing
+
+
+def test_a_first_cut_that_goes_below_the_test_rate_is_overload() -> None:
+    """Refusals so many that one cut halves the share (writers leaving slow start together):
+    never a background, however they go on."""
+    r = _refusals()
+    assert r.may_cut(200, 80, 1.0)
+    for _ in range(5):
+        assert not r.watch(200, 10, 0.4, overload=True)
+    assert r.background == 0.0
+    assert not r.testing
+
+
+def test_cuts_that_come_now_and_then_end_the_series() -> None:
+    """Overload every other interval never takes the share to the test rate within
+    `halve_within` intervals: the series ends and its cuts stand."""
+    r = _refusals(halve_within=4)
+    r.may_cut(200, 10, 1.0)
+    for i in range(4):
+        r.watch(200, 10 if i % 2 else 0, 0.76, overload=bool(i % 2))
+    assert not r.testing
+    assert r.background == 0.0
+
+
+def test_quiet_intervals_end_the_series() -> None:
+    r = _refusals(relieved=3)
+    r.may_cut(200, 10, 1.0)
+    for _ in range(3):
+        assert r.testing
+        r.watch(200, 0, 0.76, overload=False)
+    assert not r.testing
+
+
+def test_a_found_background_follows_the_refusals_slowly() -> None:
+    r = _refusals(smoothing=0.5)
+    share, found = 1.0, False
+    while not found:
+        share, found = _interval(r, share, 200, 10)
+    r.follow(200, 0)
+    assert r.background == pytest.approx(0.025)
+    fresh = _refusals()
+    fresh.follow(200, 10)  # no background found: nothing to follow
+    assert fresh.background == 0.0
+
+
+def test_in_slow_start_refusals_that_grow_with_the_share_are_overload() -> None:
+    """A steady 5% stays tolerated while the share doubles; refusals that grow with each
+    doubling (writers overshooting together) end slow start even below the tolerance."""
+    steady = _refusals(slow_start_tolerance=0.1)
+    for sent in (100, 200, 400):
+        assert steady.overload(sent, sent // 20, slow_start=True) is None
+    growing = _refusals(slow_start_tolerance=0.1, noise=1.0)
+    assert growing.overload(100, 1, slow_start=True) is None
+    assert growing.overload(200, 18, slow_start=True) == pytest.approx(18 / 200)
