@@ -100,6 +100,11 @@ class Plan:
     big_record_events: int = 5_000
     small_record_events: int = 200_000
     fail_rate: float = 0.1
+    limited_failures: tuple[tuple[int, int], ...] = ((4, 100_000), (64, 300_000))
+    """(shards, events) of the injected-failure runs against real per-shard limits with the
+    streamer's rate limiter on (the issue's condition for its 10% target): 4 shards, ceiling-
+    bound at 4,000 records/s for about 25 s; and 64 shards, where the streamer is bound by its
+    CPU, not the ceiling, and each of the 64 shards' rate controls meets the refusals alone."""
     startup: bool = True
     formats: tuple[str, ...] = FORMAT_PRODUCERS
     """The record formats suite (aggregation, compression), at the main table's size."""
@@ -155,6 +160,19 @@ class Plan:
             points += [
                 Point("failures", p, shards, events, fail_rate=rate, runs=runs) for p in scalers
             ]
+        for count, limited_events in self.limited_failures:
+            points += [
+                Point(
+                    "limited_failures",
+                    REFERENCE,
+                    count,
+                    limited_events,
+                    fail_rate=rate,
+                    runs=runs,
+                    limits=True,
+                )
+                for rate in (0.0, self.fail_rate)
+            ]
         return main + points
 
     def _format_points(self) -> list[Point]:
@@ -185,6 +203,7 @@ def quick_plan(**overrides: Any) -> Plan:
         big_record_events=500,
         small_record_events=20_000,
         limit_events=40_000,
+        limited_failures=((4, 20_000), (64, 60_000)),
         node_events=50_000,
         node_runs=1,
     )
@@ -333,7 +352,7 @@ def run_plan(plan: Plan, *, command: str, workdir: Path | None = None) -> dict[s
         "ceiling": ceiling_summary(session.ceiling),
         "scaling": {
             name: suite(name)
-            for name in ("shards", "events", "sizes", "failures")
+            for name in ("shards", "events", "sizes", "failures", "limited_failures")
             if any(p.suite == name for p in points)
         },
         "formats": suite("formats"),

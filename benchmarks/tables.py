@@ -118,6 +118,7 @@ def scaling_table(entries: list[dict[str, Any]], column: str) -> list[str]:
             "events": "",
             "record size": f"{e['size_label']} (mean {number(e['mean_record_bytes'])} B)",
             "injected failures": f"{e['fail_rate']:.0%}",
+            "shards, injected failures": f"{e['shards']}, {e['fail_rate']:.0%}",
         }[column]
         lines.append(
             f"| {value + ' | ' if first else ''}{e['producer']} | {number(e['events'])} "

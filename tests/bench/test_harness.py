@@ -85,7 +85,8 @@ def test_full_plan_covers_every_suite_and_merges_repeated_points() -> None:
     points = plan.points()
     suites = {p.suite for p in points}
     assert suites == {
-        "main", "startup", "node", "shards", "events", "sizes", "failures", "formats", "limits",
+        "main", "startup", "node", "shards", "events", "sizes", "failures", "limited_failures",
+        "formats", "limits",
     }  # fmt: skip
     node = {(p.producer, p.events, p.shards) for p in points if p.suite == "node"}
     assert node == {("streamer", 500_000, 64), ("node_sdk", 500_000, 64)}
@@ -93,6 +94,8 @@ def test_full_plan_covers_every_suite_and_merges_repeated_points() -> None:
     assert {p.events for p in points if p.suite == "events"} == {200_000, 2_000_000}
     assert {p.size for p in points if p.suite == "sizes"} == {"100", "600", "100k"}
     assert {p.fail_rate for p in points if p.suite == "failures"} == {0.0, 0.1}
+    limited = {(p.shards, p.fail_rate, p.limits) for p in points if p.suite == "limited_failures"}
+    assert limited == {(n, rate, True) for n in (4, 64) for rate in (0.0, 0.1)}
     assert all(p.runs >= 3 for p in points if p.suite == "main")
     groups = harness._groups(points)
     merged = [p for group in groups.values() for p in group]
