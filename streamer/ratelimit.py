@@ -7,7 +7,8 @@ send now; `spend` takes them. The share is a congestion controller that assumes 
 else writes to the shard (other daemons, other producers): `observe(now, sent, throttled)` counts
 what each call sent to the shard and how much of it was throttled, and once per `interval_s`:
 - overload (refusals beyond the shard's background, as `refusals.Refusals` judges them: with no
-  background found, any refusal; in slow start, more than any background): share *=
+  background found, any refusal; in slow start, more than a tenth, or fewer growing as the share
+  doubles): share *=
   max(min_kept, 1 - beta * overload) * (1 - backoff): with beta 1 the share falls to what the
   shard actually accepted from this writer, in proportion to the overload (so a little
   throttling costs a little rate, and N writers that overshoot together fall back to about

@@ -12,20 +12,27 @@ apart by the writer's own experiment, its cuts:
   a background stays as it is (and a new shard that left slow start at its first refusals would
   meet a background at a rate so low that telling it apart would take seconds).
 - A cut that finds no series open starts one (`may_cut`); the cuts go on until they have taken
-  the share to `lower` of what it was, and there the share holds while the refusals are watched
-  (`watch`). If the refused fraction at the lower rate did not surely fall (a two-proportion
-  z-test over `fell_z`, once `evidence` refusals would have shown had it stayed), the refusals
-  are the background: `watch` says so and the controller finds its rate again by slow start.
-  If they fell, they were overload and the cuts stand.
+  the share to `lower` of what it was, and from then on no further cut is made while the
+  refusals are watched (`watch`). The refusals are the background if at the lower rate their
+  fraction did not surely fall (a two-proportion z-test over `fell_z`, once `evidence` refusals
+  would have shown had it stayed), is at most `max_background`, and varies from interval to
+  interval no more than a steady probability's would (index of dispersion at most
+  `max_dispersion`: other writers' overload comes in waves, with their cuts and probing). Then
+  `watch` says so and the controller finds its rate again by slow start; if that slow start
+  meets overload again before the rate the cuts began at, the refusals were not a background
+  after all, and the one before is restored.
 - A series also ends, its cuts standing, when `relieved` intervals in a row show no overload
   (counting only intervals where the old refusals would have shown), when the first cut alone
-  went below `lower` (a fraction that high is overload), or when the cuts have not reached
+  went below `lower` for a fraction above `max_background`, or when the cuts have not reached
   `lower` within `halve_within` intervals (a background refuses in every interval, so its cuts
   come in a row).
-- A found background follows the refused fraction of the intervals without overload, slowly.
+- A found background follows the refused fraction of the intervals without overload, slowly,
+  never above `max_background`; when the refusals stop, it fades.
 Overload by other writers falls away once they and this writer cut; a background stays. This is
 the test TCP cannot make for random loss (and so collapses under it), made possible because a
-writer here sees each interval's refused fraction.
+writer here sees each interval's refused fraction. Its limit: a writer that carries a small part
+of a shard's load (8 or more writers on one shard) cannot see its own cuts relieve the shard, and
+then takes some of the others' overload for a background (see RELIABILITY.md for how much).
 
 What it leaves out: the share, its cuts and growth (`ratelimit.py`), clocks and randomness.
 """
@@ -34,6 +41,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Final
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +50,7 @@ class BackgroundSettings:
 
     noise: float = 4.0
     """Refusals within this many standard deviations of the background are noise."""
-    max_background: float = 0.1
+    max_background: float = 0.15
     """A refused fraction above this is always overload, never background."""
     slow_start_tolerance: float = 0.1
     """In slow start, a refused fraction up to this is no overload, unless it more than doubled
@@ -56,6 +64,10 @@ class BackgroundSettings:
     fell_z: float = 2.0
     """Standard errors by which the refused fraction must fall for the cuts to have relieved
     the shard."""
+    max_dispersion: float = 4.0
+    """A background refuses each record with one steady probability, so its refusals per
+    interval vary as a binomial's do (index of dispersion about 1); beyond this they are
+    other writers' overload, coming and going with their cuts."""
     halve_within: int = 8
     """Intervals within which a series must reach `lower`, or it ends with its cuts standing."""
     relieved: int = 4
@@ -81,9 +93,15 @@ class _Series:
     """...and once it was at or below."""
     quiet: int = 0
     intervals: int = 0
+    low: bool = False
+    spread: list[tuple[int, int]] = field(default_factory=list)
+    """(sent, throttled) of every interval after the opening one, for the dispersion test."""
 
     def lowered(self, share: float, settings: BackgroundSettings, min_share: float) -> bool:
-        return share <= max(settings.lower * self.share, min_share)
+        """Whether the cuts have taken the share to `lower` (from then on the series counts
+        every interval as at the lower rate, though the share may creep up meanwhile)."""
+        self.low = self.low or share <= max(settings.lower * self.share, min_share)
+        return self.low
 
     def before(self) -> tuple[int, int]:
         """(sent, throttled) from the first cut until the share reached `lower`."""
@@ -95,9 +113,9 @@ class _Series:
 
         The opening interval was chosen for its refusals, so "before" overstates them: a
         fraction that merely looks lower at the lower rate proves no relief, hence the z-test."""
-        if not self.above[0]:
-            return 0.0  # the first cut alone went that deep: refusals that many are overload
         sent, throttled = self.before()
+        if not self.above[0] and throttled / sent > settings.max_background:
+            return 0.0  # the first cut alone went that deep, for more than any background
         later_sent, later_throttled = self.below
         before = throttled / sent
         if before * later_sent < settings.evidence:
@@ -107,18 +125,41 @@ class _Series:
         spread = math.sqrt(pooled * (1.0 - pooled) * (1.0 / sent + 1.0 / later_sent))
         if before - after > settings.fell_z * spread or after > settings.max_background:
             return 0.0
+        if len(self.spread) < _MIN_SPREAD:
+            return None  # too few intervals yet to tell a steady probability from waves
+        if self.dispersion() > settings.max_dispersion:
+            return 0.0  # refusals that come and go as other writers cut and probe: overload
         return after
+
+    def dispersion(self) -> float:
+        """The index of dispersion of the refusals per interval after the opening one: about 1
+        if each record is refused with one steady probability (a background), far more if the
+        refusals come in waves (other writers' cuts and probing)."""
+        sent = sum(n for n, _ in self.spread)
+        refused = sum(t for _, t in self.spread)
+        if not refused or refused == sent:
+            return 0.0
+        p = refused / sent
+        chi2 = sum((t - p * n) ** 2 / (p * (1.0 - p) * n) for n, t in self.spread if n)
+        return chi2 / (len(self.spread) - 1)
+
+
+_MIN_SPREAD: Final = 3
+"""Intervals after the opening one a background verdict needs at least (for the dispersion)."""
 
 
 class Refusals:
     """One shard's background of refusals, and the series of cuts that tests for it."""
 
-    __slots__ = ("_last_fraction", "_min_share", "_series", "_settings", "background")
+    __slots__ = ("_last_fraction", "_min_share", "_probe", "_series", "_settings", "background")
 
     def __init__(self, settings: BackgroundSettings, min_share: float) -> None:
         self._settings = settings
         self._min_share = min_share
         self._series: _Series | None = None
+        self._probe: tuple[float, float] | None = None
+        """(the background before, the share the series began at) while the share finds its
+        way back up after a background was found: overload on the way means it was not one."""
         self._last_fraction: float | None = None
         """The refused fraction of the last interval in slow start."""
         self.background = 0.0
@@ -131,11 +172,13 @@ class Refusals:
 
     def overload(self, sent: int, throttled: int, *, slow_start: bool) -> float | None:
         """The refused fraction beyond the background that calls for a cut, or None."""
+        if not sent:
+            return None
         s = self._settings
         expected = self.background * sent
         excess = throttled - expected
         last, self._last_fraction = self._last_fraction, None
-        if slow_start:
+        if slow_start and self._probe is None:  # a new-found background is put to the test
             self._last_fraction = max(0.0, excess / sent)
             if excess <= s.slow_start_tolerance * sent and (
                 last is None or excess <= 2.0 * last * sent + s.noise * math.sqrt(last * sent)
@@ -148,6 +191,13 @@ class Refusals:
     def watch(self, sent: int, throttled: int, share: float, *, overload: bool) -> bool:
         """Count an interval sent at `share` into the open series, if any; True if it shows the
         refusals to be the background (now in `background`; the series has ended)."""
+        probe = self._probe
+        if probe is not None:
+            if overload and share < probe[1]:
+                self.background = probe[0]  # overload again below where the cuts began: the
+                self._probe = None  # refusals were other writers', who cut too; not a background
+            elif share >= probe[1]:
+                self._probe = None
         series = self._series
         if series is None:
             return False
@@ -161,6 +211,7 @@ class Refusals:
         tally = series.below if series.lowered(share, s, self._min_share) else series.above
         tally[0] += sent
         tally[1] += throttled
+        series.spread.append((sent, throttled))
         if series.quiet >= s.relieved or (
             not series.below[0] and series.intervals >= s.halve_within
         ):
@@ -172,6 +223,7 @@ class Refusals:
         self._series = None
         if not found:
             return False  # the refusals fell as the share was cut: overload, the cuts stand
+        self._probe = (self.background, series.share)
         self.background = found
         return True
 
@@ -185,6 +237,9 @@ class Refusals:
         return not series.lowered(share, self._settings, self._min_share)
 
     def follow(self, sent: int, throttled: int) -> None:
-        """An interval without overload: a found background follows its refused fraction."""
-        if self.background:
-            self.background += self._settings.smoothing * (throttled / sent - self.background)
+        """An interval without overload: a found background follows its refused fraction, up
+        to `max_background`."""
+        if self.background and sent:
+            s = self._settings
+            self.background += s.smoothing * (throttled / sent - self.background)
+            self.background = min(self.background, s.max_background)

@@ -119,3 +119,56 @@ def test_in_slow_start_refusals_that_grow_with_the_share_are_overload() -> None:
     growing = _refusals(slow_start_tolerance=0.1, noise=1.0)
     assert growing.overload(100, 1, slow_start=True) is None
     assert growing.overload(200, 18, slow_start=True) == pytest.approx(18 / 200)
+
+
+def test_refusals_that_come_in_waves_are_not_a_background() -> None:
+    """Refusals that stay on average but come and go (other writers' cuts and probing) vary far
+    more than one steady probability's would: they stay overload."""
+    r = _refusals(lower=0.7, evidence=10.0)
+    assert r.may_cut(200, 10, 1.0)
+    ended = False
+    for sent, throttled in [(200, 20), (200, 0)] * 6:
+        assert not r.watch(sent, throttled, 0.6, overload=bool(throttled))
+        if not r.testing:
+            ended = True  # with a verdict of overload
+            break
+    assert ended
+    assert r.background == 0.0
+
+
+def test_a_background_that_meets_overload_on_the_way_back_was_none() -> None:
+    """After a background is found the share finds its rate again; overload on the way back,
+    below the rate the cuts began at, means the refusals were others' after all: the background
+    before (none) is restored."""
+    r = _refusals()
+    share, found = 1.0, False
+    while not found:
+        share, found = _interval(r, share, 200, 10)
+    assert r.background > 0
+    r.watch(200, 40, 0.8, overload=True)  # 0.8 < 1.0, where the cuts began
+    assert r.background == 0.0
+
+
+def test_a_found_background_never_follows_above_the_maximum() -> None:
+    r = _refusals(smoothing=1.0, max_background=0.15)
+    share, found = 1.0, False
+    while not found:
+        share, found = _interval(r, share, 200, 10)
+    r.follow(200, 100)
+    assert r.background == 0.15
+    r.follow(0, 0)  # nothing sent: nothing learned
+    assert r.background == 0.15
+    assert r.overload(0, 0, slow_start=True) is None
+
+
+def test_a_writer_at_a_low_rate_can_still_find_a_background() -> None:
+    """A writer sending 20 records an interval, one of them refused each time (5%): its first cut
+    may already go below the test rate, and the background is still found."""
+    r = _refusals()
+    share, found = 0.1, False
+    for _ in range(200):
+        share, found = _interval(r, share, 20, 1)
+        if found:
+            break
+    assert found
+    assert r.background == pytest.approx(0.05)
