@@ -328,6 +328,10 @@ class Accumulator:
         """Each shard's current send limit in records/s (empty without limiting)."""
         return [q.limiter.records_per_s for q in self._queues.values() if q.limiter is not None]
 
+    def shard_backgrounds(self) -> list[float]:
+        """Each shard's background of throttling found by its limiter (empty without limiting)."""
+        return [q.limiter.background for q in self._queues.values() if q.limiter is not None]
+
     def shard_share(self, shard_id: str) -> float:
         """The adaptive share of the configured rate a shard is at (1.0 without limiting)."""
         queue = self._queues.get(shard_id)

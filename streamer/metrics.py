@@ -58,6 +58,8 @@ class Gauges:
     http_responses: Callable[[], Mapping[int, int]] = dict
     shard_rate_limits: Callable[[], Sequence[float]] = _no_limits
     """Each shard's current send limit in records/s (empty when rate limiting is off)."""
+    shard_backgrounds: Callable[[], Sequence[float]] = _no_limits
+    """Each shard's background of throttling found by rate limiting (empty when it is off)."""
 
 
 class _RunCollector:
@@ -170,7 +172,17 @@ class _RunCollector:
             ),
         ):
             yield GaugeMetricFamily(name, doc, value=value)
-        yield from _rate_limit_summary(g.shard_rate_limits())
+        yield from _shard_summary(
+            "streamer_shard_rate_limit_records_per_second",
+            "Per-shard send limits found by congestion control, summarized over the shards.",
+            g.shard_rate_limits(),
+        )
+        yield from _shard_summary(
+            "streamer_shard_throttling_background_ratio",
+            "Per-shard fraction of records throttled whatever the send rate (a background the "
+            "congestion control found and no longer cuts for), summarized over the shards.",
+            g.shard_backgrounds(),
+        )
         yield CounterMetricFamily(
             "streamer_connections_accepted",
             "Socket input connections accepted.",
@@ -191,18 +203,15 @@ class _RunCollector:
         yield responses
 
 
-def _rate_limit_summary(limits: Sequence[float]) -> Iterator[Metric]:
-    """Min, median and max of the per-shard rate limits: three series, whatever the shard count."""
-    if not limits:
+def _shard_summary(name: str, doc: str, values: Sequence[float]) -> Iterator[Metric]:
+    """Min, median and max of a per-shard value: three series, whatever the shard count (none
+    when there are no values)."""
+    if not values:
         return
-    family = GaugeMetricFamily(
-        "streamer_shard_rate_limit_records_per_second",
-        "Per-shard send limits found by congestion control, summarized over the shards.",
-        labels=["stat"],
-    )
-    family.add_metric(["min"], min(limits))
-    family.add_metric(["median"], statistics.median(limits))
-    family.add_metric(["max"], max(limits))
+    family = GaugeMetricFamily(name, doc, labels=["stat"])
+    family.add_metric(["min"], min(values))
+    family.add_metric(["median"], statistics.median(values))
+    family.add_metric(["max"], max(values))
     yield family
 
 

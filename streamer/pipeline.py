@@ -133,6 +133,11 @@ class Pipeline:
         """Each shard's current send limit in records/s (empty when rate limiting is off)."""
         return self._acc.shard_rate_limits()
 
+    def shard_backgrounds(self) -> list[float]:
+        """Each shard's fraction of records refused whatever the rate, as its rate limiting
+        found it (0.0: none; empty when rate limiting is off)."""
+        return self._acc.shard_backgrounds()
+
     def subscribe(self, subscriber: Callable[[Settled], None]) -> None:
         """Call `subscriber` with every `Settled` event: records delivered or dead-lettered."""
         self._subscribers.append(subscriber)

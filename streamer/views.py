@@ -102,6 +102,7 @@ def gauges(
         connections_rejected=lambda: connection_counts(inputs()).rejected,
         http_responses=lambda: http_responses(inputs()),
         shard_rate_limits=pipeline.shard_rate_limits,
+        shard_backgrounds=pipeline.shard_backgrounds,
     )
 
 

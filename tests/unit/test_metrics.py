@@ -82,6 +82,15 @@ def test_shard_rate_limits_summarized_not_one_series_per_shard() -> None:
     assert not [k for k in samples(metrics) if k[0] == name]
 
 
+def test_shard_throttling_backgrounds_summarized() -> None:
+    """The per-shard backgrounds of throttling the rate limiting found: min, median and max."""
+    metrics = Metrics(Stats(), info={})
+    metrics.watch(gauges(shard_backgrounds=lambda: [0.0, 0.05, 0.04]))
+    name = "streamer_shard_throttling_background_ratio"
+    series = {dict(k[1])["stat"]: v for k, v in samples(metrics).items() if k[0] == name}
+    assert series == {"min": 0.0, "median": 0.04, "max": 0.05}
+
+
 def test_call_histograms_fed_by_the_hook() -> None:
     """observe_call feeds the latency and records-per-call histograms, once per call."""
     metrics = Metrics(Stats(), info={})
