@@ -85,13 +85,20 @@ def settle(
     judge = _Judge(out, now, policy, uniform)
     delivered: list[Entry] = []
     throttled: set[str] = set()
+    failures = result.failures
+    # Each distinct error of the call is classified once: a call's failures share a few.
+    faults: dict[tuple[str, str] | None, tuple[RecordFault, str, str]] = {}
     for i, (entry, shard_id) in enumerate(zip(entries, result.shard_ids, strict=True)):
         if shard_id is not None:
             delivered.append(entry)
             if shard_id != entry.predicted_shard:
                 out.mispredicted += 1
             continue
-        fault, code, description = result.fault(i)
+        error = failures.get(i)
+        known = faults.get(error)
+        if known is None:
+            known = faults[error] = result.fault(i)
+        fault, code, description = known
         if fault is RecordFault.MAYBE_WRITTEN:
             out.possible_duplicates += 1
         elif fault is RecordFault.THROTTLED:
