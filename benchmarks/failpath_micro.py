@@ -1,0 +1,142 @@
+"""Micro-benchmark of the partial-failure path: CPU per 100k records, with and without failures.
+
+What it does: runs the streamer's own decision path with no I/O, as the pipeline drives it after
+each call: records are added to an `Accumulator` over 4 shards in chunks, ready batches are
+drained, each call is answered with the bytes a Kinesis endpoint sends (a `--fail-rate` share of
+the records failed, half InternalFailure, half throttling, drawn from a seeded generator), and
+the answer is decoded (`wire.decode_put_records`), settled (`settle.settle` with the default
+retry policy) and the failed records requeued, until every record is delivered. A fake clock
+advances a millisecond per round, so backoffs pass. It reports CPU seconds per 100k records
+(`time.process_time`, best of several repeats, so other load on the machine matters less), the
+number of calls and the records resent.
+
+What it leaves out: reading and exporting lines, building and signing request bodies, HTTP and
+the endpoint's own work (see BENCHMARKS.md for whole-process numbers), and the timing of real
+calls (the order of calls here is not the daemon's).
+
+Run: `.venv/bin/python -m benchmarks.failpath_micro` (`--records N --repeat R --fail-rate F`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from dataclasses import dataclass
+
+from streamer.accumulator import Accumulator, BatchLimits
+from streamer.limits import HASH_KEY_MAX
+from streamer.record import Entry
+from streamer.retry import RetryPolicy
+from streamer.settle import settle
+from streamer.shard_map import Shard, ShardMap
+from streamer.wire import decode_put_records
+
+SHARDS = 4
+CHUNK = 350
+"""Records offered at a time (what one read of the input gives, about)."""
+WRITERS = 16
+ROUND_S = 0.001
+RATE_EXCEEDED = (
+    b'{"ErrorCode":"ProvisionedThroughputExceededException","ErrorMessage":'
+    b'"Rate exceeded for shard %s in stream bench under account 123456789012."}'
+)
+INTERNAL = b'{"ErrorCode":"InternalFailure","ErrorMessage":"Internal service failure."}'
+
+
+@dataclass
+class Run:
+    cpu_s: float
+    calls: int
+    resent: int
+
+
+def shard_map() -> ShardMap:
+    step = (HASH_KEY_MAX + 1) // SHARDS
+    return ShardMap(
+        [
+            Shard(
+                shard_id=f"shardId-{i:012d}",
+                start=i * step,
+                end=HASH_KEY_MAX if i == SHARDS - 1 else (i + 1) * step - 1,
+            )
+            for i in range(SHARDS)
+        ],
+        loaded_at=0.0,
+    )
+
+
+def answer(entries: list[Entry], rng: random.Random, fail_rate: float) -> bytes:
+    """The endpoint's answer to a call of `entries`: each record written to its predicted shard,
+    or failed with probability `fail_rate`."""
+    parts = []
+    failed = 0
+    for i, entry in enumerate(entries):
+        if fail_rate and rng.random() < fail_rate:
+            failed += 1
+            shard = entry.predicted_shard.encode()
+            parts.append(INTERNAL if rng.random() < 0.5 else RATE_EXCEEDED % shard)
+        else:
+            parts.append(
+                b'{"SequenceNumber":"%d","ShardId":"%s"}'
+                % (49_000_000_000_000_000_000 + i, entry.predicted_shard.encode())
+            )
+    return b'{"FailedRecordCount":%d,"Records":[%s],"EncryptionType":"NONE"}' % (
+        failed,
+        b",".join(parts),
+    )
+
+
+def run(records: int, fail_rate: float, seed: int) -> Run:
+    """Deliver `records` records through the decision path; CPU time excludes making them."""
+    entries = [Entry(b"x" * 600, f"{seed:04d}-{i:012d}", "bench", i, 0.0) for i in range(records)]
+    acc = Accumulator(shard_map(), BatchLimits())
+    policy = RetryPolicy()
+    rng = random.Random(seed)
+    uniform = random.Random(seed + 1).uniform
+    now = 0.0
+    calls = resent = 0
+    offered = 0
+    answer_s = 0.0
+    start = time.process_time()
+    while offered < records or not acc.is_empty():
+        if offered < records:
+            acc.add_many(entries[offered : offered + CHUNK], now)
+            offered += CHUNK
+        else:
+            acc.flush()
+        for batch in acc.drain(now, WRITERS):
+            calls += 1
+            answering = time.process_time()
+            raw = answer(batch.entries, rng, fail_rate)  # the endpoint's work: not counted
+            answer_s += time.process_time() - answering
+            result = decode_put_records(200, raw, len(batch.entries))
+            acc.release(batch)
+            out = settle(
+                batch.entries, batch.shard_ids, result, now=now, policy=policy, uniform=uniform
+            )
+            if out.requeue:
+                resent += len(out.requeue)
+                acc.requeue(out.requeue, out.retry_at, pause=out.pause)
+            assert not out.dead, out.dead[0][1]
+        now += ROUND_S
+    return Run(time.process_time() - start - answer_s, calls, resent)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--fail-rate", type=float, nargs="*", default=[0.0, 0.1])
+    args = parser.parse_args()
+    for fail_rate in args.fail_rate:
+        runs = [run(args.records, fail_rate, seed=1) for _ in range(args.repeat)]
+        best = min(runs, key=lambda r: r.cpu_s)
+        print(
+            f"fail-rate {fail_rate:g}: {best.cpu_s * 100_000 / args.records:.3f} CPU s per 100k "
+            f"records (best of {args.repeat}), {best.calls} calls, {best.resent} resent"
+        )
+
+
+if __name__ == "__main__":
+    main()
