@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from streamer.aggregate import Aggregate, AggregatingBuilder, unpack
-from streamer.batcher import Batch, BatchBuilder, first_sendable, linger_end
+from streamer.batcher import Batch, BatchBuilder, first_sendable
 from streamer.limits import (
     DEFAULT_BUFFER_BYTES,
     DEFAULT_BUFFER_RECORDS,
@@ -261,8 +261,8 @@ class Accumulator:
         ):
             # Less than a request's worth held in all: only lingered shards can be ready, and
             # checking that first is cheaper than the backoff and rate checks of send_at.
-            linger = limits.linger_s  # the same rule next_ready_at uses, so it agrees
-            order = [q for q in order if q.entries and linger_end(q.entries, now, linger) <= now]
+            linger = limits.linger_s  # the same sum next_ready_at uses, so it agrees
+            order = [q for q in order if q.entries and q.entries[0].enqueued_at + linger <= now]
         candidates = [q for q in order if q.entries and not q.muted and q.send_at(now) <= now]
         if not candidates:
             return []
@@ -270,9 +270,9 @@ class Accumulator:
             pending = sum(len(q.entries) for q in candidates)
             pending_bytes = sum(q.size for q in candidates)
             if pending < limits.max_records and pending_bytes < limits.max_bytes:
-                # The same rule next_ready_at reports, so waking at that time finds it ready.
+                # The same sum next_ready_at reports, so waking at that time finds it ready.
                 linger = limits.linger_s
-                candidates = [q for q in candidates if linger_end(q.entries, now, linger) <= now]
+                candidates = [q for q in candidates if q.entries[0].enqueued_at + linger <= now]
         return self._builder.pack(candidates, max_batches, lambda q, b: self._take(q, b, now))
 
     def _take(self, queue: _ShardQueue, batch: Batch, now: float) -> bool:
@@ -341,7 +341,7 @@ class Accumulator:
         for queue in self._queues.values():
             if not queue.entries or queue.muted:
                 continue
-            lingered_at = linger_end(queue.entries, now, linger)
+            lingered_at = queue.entries[0].enqueued_at + linger
             if best is not None and lingered_at >= best:
                 continue  # cannot beat the best so far: skip the costlier send_at
             at = max(queue.send_at(now), lingered_at)

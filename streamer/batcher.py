@@ -5,8 +5,7 @@ the request limits (records, bytes), a record and byte allowance (the shard's ra
 strict ordering, one record per partition key per call; entries in backoff (and later records
 of their keys) are passed over and stay in order. `BatchBuilder.pack` cuts the ready shards into
 batches: a shard holding a request's worth goes out alone, smaller ones share a call.
-`first_sendable` is the same backoff rule as a time, for readiness, and `linger_end` when a
-shard's partial batch has waited long enough. This is where records are
+`first_sendable` is the same backoff rule as a time, for readiness. This is where records are
 cut into calls, so it is where aggregation (many user records in one Kinesis record) plugs in.
 
 What it leaves out: the queues themselves, muting, linger and the rate gates' state
@@ -72,26 +71,6 @@ def first_sendable(entries: deque[Entry], now: float) -> float:
         elif entry.partition_key not in blocked if plain else blocked.isdisjoint(keys_held(entry)):
             return entry.not_before
     return earliest
-
-
-def linger_end(entries: deque[Entry], now: float, linger: float) -> float:
-    """When a shard's queue has lingered long enough to send a partial batch.
-
-    That is `linger` after its head was queued; but while head entries wait out a backoff, the
-    records behind them linger from their own enqueue time (a retried head is old, and must not
-    make the fresh records behind it go at once in a call of a few), and a retried entry may go
-    as soon as its backoff ends (it has waited long enough)."""
-    head = entries[0]
-    if head.not_before <= now:
-        return head.enqueued_at + linger
-    end = max(head.not_before, head.enqueued_at + linger)
-    for scanned, entry in enumerate(entries):
-        if scanned >= BACKOFF_SCAN_LIMIT:
-            break
-        if entry.not_before <= now:  # the first entry out of backoff: the others are newer
-            return min(end, entry.enqueued_at + linger)
-        end = min(end, max(entry.not_before, entry.enqueued_at + linger))
-    return end
 
 
 def keys_held(entry: Entry) -> Iterable[str]:

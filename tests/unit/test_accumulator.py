@@ -359,24 +359,6 @@ def test_requeued_entries_wait_their_own_retry_times() -> None:
     assert only(acc.drain(2.0, 4)).entries == [a]
 
 
-def test_records_behind_a_head_in_backoff_linger_on_their_own() -> None:
-    """A retried head does not make the fresh records behind it go at once, in a call of a few:
-    they wait their own linger time, and the retried one goes when its backoff ends."""
-    acc = accumulator()
-    (a,) = fill(acc, S0, 1)
-    acc.release(only(acc.drain(LINGER, 4)))
-    a.not_before = 2.0
-    acc.requeue([a], retry_at=LINGER)
-    (b,) = fill(acc, S0, 1, now=1.0)
-    assert acc.drain(1.0, 4) == []
-    assert acc.next_ready_at(1.0) == 1.0 + LINGER
-    batch = only(acc.drain(1.0 + LINGER, 4))
-    assert batch.entries == [b]
-    acc.release(batch)
-    assert acc.next_ready_at(1.5) == 2.0
-    assert only(acc.drain(2.0, 4)).entries == [a]
-
-
 def test_requeue_delay_survives_flush() -> None:
     """Flushing skips the linger but never the retry time of a throttled shard."""
     acc = accumulator()
