@@ -49,6 +49,7 @@ class Run:
     cpu_s: float
     calls: int
     resent: int
+    delivered: int
 
 
 def shard_map() -> ShardMap:
@@ -95,7 +96,7 @@ def run(records: int, fail_rate: float, seed: int) -> Run:
     rng = random.Random(seed)
     uniform = random.Random(seed + 1).uniform
     now = 0.0
-    calls = resent = 0
+    calls = resent = delivered = 0
     offered = 0
     answer_s = 0.0
     start = time.process_time()
@@ -115,12 +116,15 @@ def run(records: int, fail_rate: float, seed: int) -> Run:
             out = settle(
                 batch.entries, batch.shard_ids, result, now=now, policy=policy, uniform=uniform
             )
+            delivered += len(out.delivered)
             if out.requeue:
                 resent += len(out.requeue)
                 acc.requeue(out.requeue, out.retry_at, pause=out.pause)
             assert not out.dead, out.dead[0][1]
         now += ROUND_S
-    return Run(time.process_time() - start - answer_s, calls, resent)
+    cpu_s = time.process_time() - start - answer_s
+    assert delivered == records, f"{delivered} of {records} records delivered"
+    return Run(cpu_s, calls, resent, delivered)
 
 
 def main() -> None:
