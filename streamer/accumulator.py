@@ -204,14 +204,15 @@ class Accumulator:
     def requeue(self, entries: Sequence[Entry], retry_at: float, *, pause: bool = False) -> None:
         """Put failed entries back at the head of their shards' queues, in their original order.
 
-        They are not sent again before `retry_at`, and hold back later records of their keys
-        until then; other keys of the shard keep flowing. With `pause` (a whole call failed) their
-        shards send nothing at all before `retry_at`.
+        Each is not sent again before its own `not_before` (its backoff, set when its retry was
+        decided) nor before `retry_at`, and holds back later records of its key until then;
+        other keys of the shard keep flowing. With `pause` (a whole call failed) their shards
+        send nothing at all before `retry_at`.
         """
         for entry in reversed(self._repacked(entries)):
             shard_id = self._map.shard_for(entry.hash_key)
             entry.predicted_shard = shard_id
-            entry.not_before = retry_at
+            entry.not_before = max(entry.not_before, retry_at)
             queue = self._queues[shard_id]
             queue.entries.appendleft(entry)
             queue.size += entry.size

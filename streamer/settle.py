@@ -5,9 +5,9 @@ What it does: `settle(entries, shard_ids, result, now=, policy=, uniform=)` read
 returns a `Settlement`: the entries delivered, the entries to requeue (when, and whether their
 shards pause), the entries to dead-letter with their reasons, the shards that were throttled or
 went through, whether the shard map needs a refresh, and the counters to bump. Each failed entry
-gets its attempt counted and noted on it (bookkeeping that travels with the record); the retry
-policy decides between retry and give-up. This is the one function that decides a record's fate
-after a call.
+gets its attempt counted and noted on it, and a retried one its own retry time (`not_before`,
+bookkeeping that travels with the record); the retry policy decides between retry and
+give-up. This is the one function that decides a record's fate after a call.
 
 What it leaves out: carrying the actions out (the pipeline requeues, dead-letters, tells the
 accumulator, publishes settled events), clocks and randomness (passed in), and vendor error
@@ -33,8 +33,11 @@ class Settlement:
 
     delivered: Sequence[Entry] = ()
     requeue: list[Entry] = field(default_factory=list)
-    """Back to the head of their shards, in order, not before `retry_at`."""
+    """Back to the head of their shards, in order, each not before its own `not_before` (its
+    delay from the retry policy) nor before `retry_at`."""
     retry_at: float = 0.0
+    """`now` when records failed one by one (each waits its own delay, not the call's longest);
+    when the whole call failed, the latest retry time of its entries."""
     pause: bool = False
     """A whole call failed: the requeued entries' shards send nothing before `retry_at`."""
     dead: list[tuple[Entry, str]] = field(default_factory=list)
@@ -82,13 +85,20 @@ def settle(
     judge = _Judge(out, now, policy, uniform)
     delivered: list[Entry] = []
     throttled: set[str] = set()
+    failures = result.failures
+    # Each distinct error of the call is classified once: a call's failures share a few.
+    faults: dict[tuple[str, str] | None, tuple[RecordFault, str, str]] = {}
     for i, (entry, shard_id) in enumerate(zip(entries, result.shard_ids, strict=True)):
         if shard_id is not None:
             delivered.append(entry)
             if shard_id != entry.predicted_shard:
                 out.mispredicted += 1
             continue
-        fault, code, description = result.fault(i)
+        error = failures.get(i)
+        known = faults.get(error)
+        if known is None:
+            known = faults[error] = result.fault(i)
+        fault, code, description = known
         if fault is RecordFault.MAYBE_WRITTEN:
             out.possible_duplicates += 1
         elif fault is RecordFault.THROTTLED:
@@ -121,6 +131,7 @@ def _request_failed(
     description = failure.describe()
     for entry in entries:
         judge.failed(entry, description, description, retriable=failure.retriable)
+    out.retry_at = judge.latest
     if failure.maybe_written:
         out.possible_duplicates = len(out.requeue)
     return out
@@ -129,17 +140,19 @@ def _request_failed(
 class _Judge:
     """Applies the retry policy to each failed entry of one call, filling `out`."""
 
-    __slots__ = ("now", "out", "policy", "uniform")
+    __slots__ = ("latest", "now", "out", "policy", "uniform")
 
     def __init__(self, out: Settlement, now: float, policy: RetryPolicy, uniform: Uniform) -> None:
         self.out = out
         self.now = now
         self.policy = policy
         self.uniform = uniform
+        self.latest = now
+        """The latest retry time given so far."""
         out.retry_at = now
 
     def failed(self, entry: Entry, note: str, error: str, *, retriable: bool) -> None:
-        """Count a failed attempt on `entry`; requeue it after its delay, or give it up."""
+        """Count a failed attempt on `entry`; requeue it after its own delay, or give it up."""
         entry.attempts += 1
         entry.note_failure(note)
         decision = self.policy.decide(
@@ -155,4 +168,5 @@ class _Judge:
             out.dead.append((entry, decision.reason))
         else:
             out.requeue.append(entry)
-            out.retry_at = max(out.retry_at, self.now + decision.delay_s)
+            entry.not_before = retry_at = self.now + decision.delay_s
+            self.latest = max(self.latest, retry_at)

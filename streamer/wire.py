@@ -6,6 +6,8 @@ and validator, and turns the answer into a `PutOutcome` aligned by index or a `R
 An answer whose record count differs from the request, or that is not valid JSON, fails the
 whole request explicitly. The records part of the body is built by the C twin of
 `records_body` (`_native.c`: one pass, one buffer) when it is built and STREAMER_PURE is unset.
+An answer is read by msgspec into typed structs (in C, skipping the sequence numbers); one of
+any other shape is read by `careful_decode`, the reference the typed reading must agree with.
 
 What it leaves out: signing and HTTP (`aws/`), and deciding what to do with failures.
 """
@@ -16,6 +18,7 @@ from binascii import b2a_base64
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
+import msgspec
 import orjson
 
 from streamer import _compiled
@@ -83,8 +86,60 @@ def error_code(body: Any) -> tuple[str, str]:
     return raw.rsplit("#", 1)[-1], message
 
 
+class _Result(msgspec.Struct, gc=False):
+    """One record's result, as much of it as is read (the sequence number is skipped); the
+    fields are named as the API names them."""
+
+    ShardId: str | None = None
+    ErrorCode: str | None = None
+    ErrorMessage: str | None = None
+
+
+class _Answer(msgspec.Struct, gc=False):
+    Records: list[_Result]
+    FailedRecordCount: int | None = None
+
+
+_read_answer = msgspec.json.Decoder(_Answer).decode
+
+
 def decode_put_records(status: int, raw: bytes, sent: int) -> PutResult:
-    """Interpret an HTTP answer to a PutRecords request of `sent` records."""
+    """Interpret an HTTP answer to a PutRecords request of `sent` records.
+
+    A well-formed answer is read into typed structs; anything else (an error status, a body
+    that is not JSON or not of that shape, a count mismatch) by `careful_decode`, with the
+    same result for every answer (a property test holds the two together)."""
+    if status == 200:
+        try:
+            answer = _read_answer(raw)
+        except msgspec.DecodeError:  # not JSON, or another shape: read carefully below
+            pass
+        else:
+            if len(answer.Records) == sent:
+                return _typed_outcome(answer)
+    return careful_decode(status, raw, sent)
+
+
+def _typed_outcome(answer: _Answer) -> PutOutcome:
+    """`outcome_from_records` for results already known to be objects with string fields."""
+    records = answer.Records
+    shard_ids: list[str | None] = [rec.ShardId for rec in records]
+    if answer.FailedRecordCount == 0 and all(shard_ids):
+        return PutOutcome(shard_ids)  # the common case: every record written
+    failures: dict[int, tuple[str, str]] = {}
+    for i, rec in enumerate(records):
+        if rec.ErrorCode:
+            failures[i] = (rec.ErrorCode, rec.ErrorMessage or "")
+            shard_ids[i] = None
+        elif not rec.ShardId:
+            failures[i] = (MALFORMED_RESULT, "result has neither ShardId nor ErrorCode")
+            shard_ids[i] = None
+    return PutOutcome(shard_ids, failures)
+
+
+def careful_decode(status: int, raw: bytes, sent: int) -> PutResult:
+    """`decode_put_records` for any answer at all, checking every shape with plain JSON: the
+    reference of the typed reading, and the reading of error and malformed answers."""
     try:
         body = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:

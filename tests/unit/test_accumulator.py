@@ -343,6 +343,22 @@ def test_requeue_delays_only_its_shard() -> None:
     assert only(acc.drain(10.0, 4)).entries == [a]
 
 
+def test_requeued_entries_wait_their_own_retry_times() -> None:
+    """Each requeued entry goes once its own retry time has come, not when the last one's has."""
+    acc = accumulator()
+    a, b = fill(acc, S0, 2)
+    acc.flush()
+    acc.release(only(acc.drain(0.0, 4)))
+    a.not_before, b.not_before = 2.0, 1.0
+    acc.requeue([a, b], retry_at=0.5)
+    assert acc.next_ready_at(0.5) == 1.0
+    batch = only(acc.drain(1.0, 4))
+    assert batch.entries == [b]
+    acc.release(batch)
+    assert acc.drain(1.5, 4) == []
+    assert only(acc.drain(2.0, 4)).entries == [a]
+
+
 def test_requeue_delay_survives_flush() -> None:
     """Flushing skips the linger but never the retry time of a throttled shard."""
     acc = accumulator()

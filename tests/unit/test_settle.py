@@ -208,4 +208,38 @@ def test_failed_attempts_are_counted_and_noted() -> None:
     assert entries[1].attempts == 1
     assert entries[1].errors == ["InternalFailure: oops"]
     assert entries[0].attempts == 0
-    assert out.retry_at == 2.0 + 1.0  # top of [0, base * 2^0]
+    assert entries[1].not_before == 2.0 + 1.0  # top of [0, base * 2^0]
+    assert out.retry_at == 2.0, "records failed one by one: no pause, each waits its own delay"
+
+
+def test_each_failed_entry_waits_its_own_delay() -> None:
+    """Records failed one by one each get their own jittered delay, not the call's longest."""
+    entries = _entries()
+    delays = iter([0.25, 0.75])
+    out = settle(
+        entries,
+        [A, B],
+        _ok(None, A, None, failures={0: ("InternalFailure", ""), 2: ("InternalFailure", "")}),
+        now=2.0,
+        policy=POLICY,
+        uniform=lambda lo, hi: next(delays),
+    )
+    assert out.requeue == [entries[0], entries[2]]
+    assert [e.not_before for e in out.requeue] == [2.25, 2.75]
+    assert (out.retry_at, out.pause) == (2.0, False)
+
+
+def test_a_failed_call_pauses_until_its_latest_retry_time() -> None:
+    """When the whole call failed, its shards pause until the latest of its entries' delays."""
+    entries = _entries()
+    delays = iter([0.5, 0.25, 0.75])
+    out = settle(
+        entries,
+        [A, B],
+        RequestFailure("InternalFailure", "boom", retriable=True),
+        now=2.0,
+        policy=POLICY,
+        uniform=lambda lo, hi: next(delays),
+    )
+    assert [e.not_before for e in out.requeue] == [2.5, 2.25, 2.75]
+    assert (out.retry_at, out.pause) == (2.75, True)

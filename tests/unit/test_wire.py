@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from streamer.errors import RequestFailure
 from streamer.kinesis import PutOutcome
 from streamer.record import Entry
-from streamer.wire import decode_put_records, encode_put_records, error_code
+from streamer.wire import careful_decode, decode_put_records, encode_put_records, error_code
 
 ODD_KEYS = [
     "plain",
@@ -234,3 +234,41 @@ def test_zero_failed_count_with_an_error_entry_is_still_read_per_record() -> Non
     assert isinstance(outcome, PutOutcome)
     assert outcome.shard_ids == ["a", None]
     assert outcome.failures == {1: ("InternalFailure", "")}
+
+
+THROTTLED = "ProvisionedThroughputExceededException"
+TEXT = st.one_of(
+    st.none(),
+    st.sampled_from(["", "shardId-000000000001", "InternalFailure", THROTTLED, "slow"]),
+    st.text(max_size=4),
+)
+ODD = st.one_of(
+    st.integers(-2, 2), st.booleans(), st.floats(allow_nan=False), st.lists(st.integers(0, 9))
+)
+FIELDS = ("ShardId", "SequenceNumber", "ErrorCode", "ErrorMessage")
+WELL_FORMED = st.fixed_dictionaries({}, optional=dict.fromkeys(FIELDS, TEXT))
+"""Results the typed reading takes (the others go to the careful one)."""
+RESULTS = st.one_of(
+    WELL_FORMED,
+    st.fixed_dictionaries({}, optional=dict.fromkeys(FIELDS, st.one_of(TEXT, ODD))),
+    st.one_of(TEXT, ODD),  # not an object at all
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(st.lists(WELL_FORMED, max_size=6), st.lists(RESULTS, max_size=6)),
+    st.sampled_from([0, 0, 1, None, 0.0, False, "0"]),
+    st.sampled_from([0, 0, 0, 1, -1]),
+    st.sampled_from([200, 200, 200, 500]),
+)
+def test_typed_reading_agrees_with_the_careful_one(
+    records: list[Any], failed_count: Any, miscount: int, status: int
+) -> None:
+    """For any JSON answer, the msgspec reading gives exactly what the plain JSON one gives."""
+    body: dict[str, Any] = {"Records": records}
+    if failed_count is not None:
+        body["FailedRecordCount"] = failed_count
+    raw = orjson.dumps(body)
+    sent = len(records) + miscount
+    assert decode_put_records(status, raw, sent) == careful_decode(status, raw, sent)
