@@ -53,8 +53,9 @@ class BackgroundSettings:
     max_background: float = 0.15
     """A refused fraction above this is always overload, never background."""
     slow_start_tolerance: float = 0.1
-    """In slow start, a refused fraction up to this is no overload, unless it more than doubled
-    (beyond noise) since the last interval."""
+    """In slow start, a refused fraction up to this is no overload, unless it grew by half (and
+    two standard deviations) since the last interval: a writer that joins a full shard sees the
+    fraction about double with each doubling of its rate, a background stays."""
     lower: float = 0.7
     """The share, as a part of what it was before a series of cuts, at which the series holds
     and its refusals are tested."""
@@ -181,7 +182,7 @@ class Refusals:
         if slow_start and self._probe is None:  # a new-found background is put to the test
             self._last_fraction = max(0.0, excess / sent)
             if excess <= s.slow_start_tolerance * sent and (
-                last is None or excess <= 2.0 * last * sent + s.noise * math.sqrt(last * sent)
+                last is None or excess <= 1.5 * last * sent + 2.0 * math.sqrt(last * sent)
             ):
                 return None  # a few refusals that do not grow as the share doubles: not overload
         if excess <= s.noise * math.sqrt(expected):
