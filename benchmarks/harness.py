@@ -189,7 +189,7 @@ class Plan:
 
 
 def full_plan(**overrides: Any) -> Plan:
-    """The reference run: about 10-15 minutes on a 2-core machine."""
+    """The reference run: about 23 minutes on a 2-core machine."""
     return replace(Plan(), **overrides)
 
 

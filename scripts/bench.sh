@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The throughput benchmark (about 15 minutes on 2 CPUs; --quick: about 2): the streamer and its
+# The throughput benchmark (about 23 minutes on 2 CPUs; --quick: about 2): the streamer and its
 # alternatives against the same local Kinesis-compatible endpoint and events, plus scaling runs.
 # Writes benchmarks/results/full.json, benchmarks/results/throughput.png and BENCHMARKS.md
 # (--quick: under benchmarks/results/quick/). With node and npm on the machine it first installs
