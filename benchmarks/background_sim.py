@@ -17,7 +17,7 @@ from __future__ import annotations
 import statistics
 
 from tests.support.shard_sim import Writer, simulate
-from tests.support.stream_sim import Daemon, simulate_stream
+from tests.support.stream_sim import background_cost
 
 SEEDS = range(1, 9)
 
@@ -40,14 +40,7 @@ def _writers(count: int) -> str:
 
 
 def _daemon(shards: int, refuse: float) -> str:
-    parts = []
-    for seed in SEEDS:
-        rates = []
-        for background in (0.0, refuse):
-            daemon = Daemon()
-            simulate_stream([daemon], shards, 30.0, seed=seed, refuse=background)
-            rates.append(daemon.rate(10, 30))
-        parts.append(rates[1] / rates[0])
+    parts = [background_cost(shards, refuse, 30.0, 10.0, seed) for seed in SEEDS]
     return f"| {shards} | {refuse:.0%} | {statistics.mean(parts):.1%} (lowest {min(parts):.1%}) |"
 
 

@@ -93,7 +93,6 @@ class _Series:
     below: list[int] = field(default_factory=lambda: [0, 0])
     """...and once it was at or below."""
     quiet: int = 0
-    intervals: int = 0
     low: bool = False
     spread: list[tuple[int, int]] = field(default_factory=list)
     """(sent, throttled) of every interval after the opening one, for the dispersion test."""
@@ -208,13 +207,12 @@ class Refusals:
             series.quiet = 0
         elif before_throttled / before_sent * sent >= s.quiet_evidence:
             series.quiet += 1  # refusals as before would have shown here: they fell away
-        series.intervals += 1
         tally = series.below if series.lowered(share, s, self._min_share) else series.above
         tally[0] += sent
         tally[1] += throttled
         series.spread.append((sent, throttled))
         if series.quiet >= s.relieved or (
-            not series.below[0] and series.intervals >= s.halve_within
+            not series.below[0] and len(series.spread) >= s.halve_within
         ):
             self._series = None  # relieved, or cuts that came now and then: they stand
             return False

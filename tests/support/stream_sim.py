@@ -125,3 +125,14 @@ def _step(
         d.accepted_at.append((now, accepted))
         lane.in_flight = (count, accepted)
         lane.answer_at = now + rtt * rng.uniform(0.5, 1.5)
+
+
+def background_cost(shards: int, refuse: float, seconds: float, since: float, seed: int) -> float:
+    """One daemon's rate from `since` to `seconds` on `shards` shards that each refuse `refuse` of
+    records at any rate, as a part of its rate on the same shards without (same seed)."""
+    rates = []
+    for background in (0.0, refuse):
+        daemon = Daemon()
+        simulate_stream([daemon], shards, seconds, seed=seed, refuse=background)
+        rates.append(daemon.rate(since, seconds))
+    return rates[1] / rates[0]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.shard_sim import SHARD_RECORDS_PER_S
-from tests.support.stream_sim import Daemon, simulate_stream
+from tests.support.stream_sim import Daemon, background_cost, simulate_stream
 
 SEEDS = (1, 2, 3, 4, 5, 6)
 
@@ -56,12 +56,7 @@ def test_a_background_of_refusals_on_every_shard_costs_little(seed: int) -> None
     """One daemon on 4 shards that each refuse 5% of records at any rate: from 5 s on it delivers
     at least 90% of what it delivers without them (at most 95% is possible: the refused records
     are sent again within the same limits)."""
-    rates = []
-    for refuse in (0.0, 0.05):
-        daemon = Daemon()
-        simulate_stream([daemon], 4, 30.0, seed=seed, refuse=refuse)
-        rates.append(daemon.rate(5, 30))
-    assert rates[1] >= 0.9 * rates[0]
+    assert background_cost(4, 0.05, 30.0, 5.0, seed) >= 0.9
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -81,9 +76,4 @@ def test_a_tenth_refused_on_many_shards_costs_no_more_than_the_resends(seed: int
     """One daemon on 16 shards that each refuse 10% of records: from 10 s on at least 85% of its
     rate without them (90% is the most: a tenth is sent again). One shard's control that took the
     refusals for overload would hold back the whole daemon through its bounded buffer."""
-    rates = []
-    for refuse in (0.0, 0.1):
-        daemon = Daemon()
-        simulate_stream([daemon], 16, 20.0, seed=seed, refuse=refuse)
-        rates.append(daemon.rate(10, 20))
-    assert rates[1] >= 0.85 * rates[0]
+    assert background_cost(16, 0.1, 20.0, 10.0, seed) >= 0.85
