@@ -7,10 +7,11 @@ cutting for those again and again would take the writer down to nothing. `Refusa
 apart by the writer's own experiment, its cuts:
 - An interval's refusals call for a cut (`overload`) only beyond the known `background`, by more
   than `noise` standard deviations (binomial); with no background, any refusal does. In slow
-  start a fraction up to `slow_start_tolerance` does not, unless it grew as the share doubled: an
-  overshoot of writers that doubled together is refused more, and more at every doubling, while
-  a background stays as it is (and a new shard that left slow start at its first refusals would
-  meet a background at a rate so low that telling it apart would take seconds).
+  start a fraction up to `slow_start_tolerance` (give or take `slow_start_noise` standard
+  deviations) does not, unless it grew as the share doubled: an overshoot of writers that
+  doubled together is refused more, and more at every doubling, while a background stays as it
+  is (and a new shard that left slow start at its first refusals would meet a background at a
+  rate so low that telling it apart would take seconds).
 - A cut that finds no series open starts one (`may_cut`); the cuts go on until they have taken
   the share to `lower` of what it was, and from then on no further cut is made while the
   refusals are watched (`watch`). The refusals are the background if at the lower rate their
@@ -54,8 +55,16 @@ class BackgroundSettings:
     """A refused fraction above this is always overload, never background."""
     slow_start_tolerance: float = 0.1
     """In slow start, a refused fraction up to this is no overload, unless it grew by half (and
-    two standard deviations) since the last interval: a writer that joins a full shard sees the
-    fraction about double with each doubling of its rate, a background stays."""
+    `growth_noise` standard deviations) since the last interval: a writer that joins a full
+    shard sees the fraction about double with each doubling of its rate, a background stays."""
+    slow_start_noise: float = 1.0
+    """...nor a fraction above it by up to this many standard deviations (binomial, at the
+    tolerance): of many shards in slow start at once, a few meet an unlucky interval of a
+    background, and one cut there leaves a shard at a rate so low that finding the background
+    takes seconds, holding back the writer's other shards meanwhile."""
+    growth_noise: float = 3.0
+    """Standard deviations by which a slow start's refused fraction must exceed half again the
+    last interval's to count as growing (many shards test this at once, each interval)."""
     lower: float = 0.7
     """The share, as a part of what it was before a series of cuts, at which the series holds
     and its refusals are tested."""
@@ -144,6 +153,21 @@ class _Series:
         return chi2 / (len(self.spread) - 1)
 
 
+def _grew(last: tuple[int, float] | None, sent: int, fraction: float, noise: float) -> bool:
+    """Whether a refused `fraction` of `sent` records grew by more than half over the `last`
+    interval's (sent, fraction), by more than `noise` standard errors of the difference (both
+    fractions are estimates: its variance is p (1/sent + 1.5^2/last_sent), p pooled). After an
+    interval without refusals, any refusal is growth: the share found a limit."""
+    if last is None:
+        return False
+    last_sent, last_fraction = last
+    if not last_fraction:
+        return fraction > 0.0
+    pooled = (fraction * sent + last_fraction * last_sent) / (sent + last_sent)
+    spread = math.sqrt(pooled * (1.0 / sent + 2.25 / last_sent))
+    return fraction - 1.5 * last_fraction > noise * spread
+
+
 _MIN_SPREAD: Final = 3
 """Intervals after the opening one a background verdict needs at least (for the dispersion)."""
 
@@ -151,7 +175,7 @@ _MIN_SPREAD: Final = 3
 class Refusals:
     """One shard's background of refusals, and the series of cuts that tests for it."""
 
-    __slots__ = ("_last_fraction", "_min_share", "_probe", "_series", "_settings", "background")
+    __slots__ = ("_last", "_min_share", "_probe", "_series", "_settings", "background")
 
     def __init__(self, settings: BackgroundSettings, min_share: float) -> None:
         self._settings = settings
@@ -160,8 +184,8 @@ class Refusals:
         self._probe: tuple[float, float] | None = None
         """(the background before, the share the series began at) while the share finds its
         way back up after a background was found: overload on the way means it was not one."""
-        self._last_fraction: float | None = None
-        """The refused fraction of the last interval in slow start."""
+        self._last: tuple[int, float] | None = None
+        """(sent, refused fraction beyond the background) of the last interval in slow start."""
         self.background = 0.0
         """The fraction of records the shard refuses whatever this writer's rate (0: none)."""
 
@@ -177,11 +201,14 @@ class Refusals:
         s = self._settings
         expected = self.background * sent
         excess = throttled - expected
-        last, self._last_fraction = self._last_fraction, None
+        last, self._last = self._last, None
         if slow_start and self._probe is None:  # a new-found background is put to the test
-            self._last_fraction = max(0.0, excess / sent)
-            if excess <= s.slow_start_tolerance * sent and (
-                last is None or excess <= 1.5 * last * sent + 2.0 * math.sqrt(last * sent)
+            fraction = max(0.0, excess / sent)
+            self._last = (sent, fraction)
+            tolerated = s.slow_start_tolerance * sent
+            spread = math.sqrt(tolerated * (1.0 - s.slow_start_tolerance))
+            if excess <= tolerated + s.slow_start_noise * spread and not _grew(
+                last, sent, fraction, s.growth_noise
             ):
                 return None  # a few refusals that do not grow as the share doubles: not overload
         if excess <= s.noise * math.sqrt(expected):
