@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from streamer.aggregate import Aggregate, AggregatingBuilder, unpack
-from streamer.batcher import Batch, BatchBuilder, first_sendable
+from streamer.batcher import Batch, BatchBuilder, first_sendable, linger_start
 from streamer.limits import (
     DEFAULT_BUFFER_BYTES,
     DEFAULT_BUFFER_RECORDS,
@@ -207,13 +207,21 @@ class Accumulator:
         Each is not sent again before its own `not_before` (its backoff, set when its retry was
         decided) nor before `retry_at`, and holds back later records of its key until then;
         other keys of the shard keep flowing. With `pause` (a whole call failed) their shards
-        send nothing at all before `retry_at`.
+        send nothing at all before `retry_at`. A shard that held nothing else lingers from
+        `retry_at`, as for a new record.
         """
         for entry in reversed(self._repacked(entries)):
             shard_id = self._map.shard_for(entry.hash_key)
             entry.predicted_shard = shard_id
             entry.not_before = max(entry.not_before, retry_at)
             queue = self._queues[shard_id]
+            # Back in its queue at `retry_at`: ahead of new records it is as ready as they are;
+            # alone (or ahead of other retries) it lingers from then like a new record, waiting
+            # for company rather than going out in a call of its own.
+            head = queue.entries[0] if queue.entries else None
+            entry.enqueued_at = retry_at
+            if head is not None and head.attempts == 0:
+                entry.enqueued_at = min(retry_at, head.enqueued_at)
             queue.entries.appendleft(entry)
             queue.size += entry.size
             if pause:
@@ -262,7 +270,7 @@ class Accumulator:
             # Less than a request's worth held in all: only lingered shards can be ready, and
             # checking that first is cheaper than the backoff and rate checks of send_at.
             linger = limits.linger_s  # the same sum next_ready_at uses, so it agrees
-            order = [q for q in order if q.entries and q.entries[0].enqueued_at + linger <= now]
+            order = [q for q in order if q.entries and linger_start(q.entries, now) + linger <= now]
         candidates = [q for q in order if q.entries and not q.muted and q.send_at(now) <= now]
         if not candidates:
             return []
@@ -272,7 +280,7 @@ class Accumulator:
             if pending < limits.max_records and pending_bytes < limits.max_bytes:
                 # The same sum next_ready_at reports, so waking at that time finds it ready.
                 linger = limits.linger_s
-                candidates = [q for q in candidates if q.entries[0].enqueued_at + linger <= now]
+                candidates = [q for q in candidates if linger_start(q.entries, now) + linger <= now]
         return self._builder.pack(candidates, max_batches, lambda q, b: self._take(q, b, now))
 
     def _take(self, queue: _ShardQueue, batch: Batch, now: float) -> bool:
@@ -309,10 +317,18 @@ class Accumulator:
             if queue is not None:
                 queue.muted = False
 
-    def observe(self, batch: Batch, now: float, throttled: Mapping[str, int]) -> None:
+    def observe(
+        self,
+        batch: Batch,
+        now: float,
+        throttled: Mapping[str, int],
+        unwritten: Mapping[str, int] | None = None,
+    ) -> None:
         """A call for `batch` was answered; `throttled` counts its records refused for
-        throughput, by predicted shard. Each shard's limiter adjusts its rate from the share
-        of what it sent that was throttled (see `ratelimit`)."""
+        throughput, `unwritten` those surely not written for another reason, by predicted
+        shard. Each shard's limiter adjusts its rate from the share of what it sent that was
+        throttled, and takes back the tokens of what used none of the shard's capacity (see
+        `ratelimit`)."""
         if self._new_gate is None:
             return
         entries = batch.entries
@@ -324,6 +340,12 @@ class Accumulator:
             queue = self._queues.get(shard_id)
             if queue is not None and queue.limiter is not None:
                 queue.limiter.observe(now, sent=count, throttled=throttled.get(shard_id, 0))
+        if unwritten:  # what used none of a shard's capacity: its tokens come back
+            record_bytes = batch.size // len(entries)
+            for shard_id, count in unwritten.items():
+                queue = self._queues.get(shard_id)
+                if queue is not None and queue.limiter is not None:
+                    queue.limiter.refund(count, count * record_bytes)
 
     def shard_rate_limits(self) -> list[float]:
         """Each shard's current send limit in records/s (empty without limiting)."""
@@ -345,7 +367,7 @@ class Accumulator:
         for queue in self._queues.values():
             if not queue.entries or queue.muted:
                 continue
-            lingered_at = queue.entries[0].enqueued_at + linger
+            lingered_at = linger_start(queue.entries, now) + linger
             if best is not None and lingered_at >= best:
                 continue  # cannot beat the best so far: skip the costlier send_at
             at = max(queue.send_at(now), lingered_at)

@@ -53,9 +53,24 @@ def first_sendable(entries: deque[Entry], now: float) -> float:
 
     An entry in backoff (failed, requeued at the head) holds back only its own key: later
     records of that key wait behind it, records of other keys may pass."""
+    return _scan(entries, now)[0]
+
+
+def linger_start(entries: deque[Entry], now: float) -> float:
+    """When the linger of the queue's next call began: the enqueue time of the first entry that
+    may go now (the head's if none may): an entry in backoff keeps no other key waiting."""
     head = entries[0]
     if head.not_before <= now:
-        return head.not_before
+        return head.enqueued_at
+    found = _scan(entries, now)[1]
+    return head.enqueued_at if found is None else found.enqueued_at
+
+
+def _scan(entries: deque[Entry], now: float) -> tuple[float, Entry | None]:
+    """(`first_sendable`'s time, the first entry that may go now or None)."""
+    head = entries[0]
+    if head.not_before <= now:
+        return head.not_before, head
     blocked: set[str] = set()
     earliest = head.not_before
     for scanned, entry in enumerate(entries):
@@ -69,8 +84,8 @@ def first_sendable(entries: deque[Entry], now: float) -> float:
                 blocked.update(keys_held(entry))
             earliest = min(earliest, entry.not_before)
         elif entry.partition_key not in blocked if plain else blocked.isdisjoint(keys_held(entry)):
-            return entry.not_before
-    return earliest
+            return entry.not_before, entry
+    return earliest, None
 
 
 def keys_held(entry: Entry) -> Iterable[str]:

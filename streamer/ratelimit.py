@@ -65,6 +65,8 @@ class RateGate(Protocol):
 
     def spend(self, records: int, size: int) -> None: ...
 
+    def refund(self, records: int, size: int) -> None: ...
+
     def wait_s(self, now: float, records: int = 1, size: int = 1) -> float: ...
 
     def observe(self, now: float, sent: int, throttled: int) -> None: ...
@@ -198,6 +200,14 @@ class ShardLimiter:
             self._window_s = self._settings.batch_window_s * self._rng.uniform(
                 1.0 - jitter, 1.0 + jitter
             )
+
+    def refund(self, records: int, size: int) -> None:
+        """`records` of `size` bytes sent were surely not written, for another reason than
+        throughput (InternalFailure, ...): their tokens come back, since they used none of the
+        shard's capacity (Kinesis counts written records only). Throttled records are not
+        refunded: whether this writer's load or others' filled the shard, it was full."""
+        for bucket, amount in ((self._records, records), (self._bytes, size)):
+            bucket.level = min(bucket.level + amount, max(bucket.capacity * self.share, 1.0))
 
     @property
     def batch_records(self) -> int:

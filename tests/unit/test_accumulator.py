@@ -338,9 +338,9 @@ def test_requeue_delays_only_its_shard() -> None:
     fill(acc, S1, 1, now=1.0)
     assert acc.next_ready_at(1.0) == 1.5
     assert only(acc.drain(1.5, 4)).shard_ids == [S1]
-    assert acc.drain(9.75, 4) == []
-    assert acc.next_ready_at(9.75) == 10.0
-    assert only(acc.drain(10.0, 4)).entries == [a]
+    assert acc.drain(10.25, 4) == []
+    assert acc.next_ready_at(10.25) == 10.0 + LINGER
+    assert only(acc.drain(10.0 + LINGER, 4)).entries == [a]
 
 
 def test_requeued_entries_wait_their_own_retry_times() -> None:
@@ -357,6 +357,20 @@ def test_requeued_entries_wait_their_own_retry_times() -> None:
     acc.release(batch)
     assert acc.drain(1.5, 4) == []
     assert only(acc.drain(2.0, 4)).entries == [a]
+
+
+def test_a_lone_retry_lingers_from_its_requeue() -> None:
+    """A requeued record is back in its queue at `retry_at` and lingers from then, as a new one
+    does: past its backoff, alone, it waits for company instead of a call of its own."""
+    acc = accumulator()
+    (a,) = fill(acc, S0, 1)
+    acc.release(only(acc.drain(LINGER, 4)))
+    a.not_before = 0.7
+    acc.requeue([a], retry_at=0.6)
+    assert acc.drain(0.7, 4) == []
+    assert acc.next_ready_at(0.7) == 0.6 + LINGER
+    (b,) = fill(acc, S0, 1, now=0.9)
+    assert only(acc.drain(0.6 + LINGER, 4)).entries == [a, b]
 
 
 def test_requeue_delay_survives_flush() -> None:

@@ -184,6 +184,32 @@ def test_accumulator_takes_no_more_than_the_allowance() -> None:
     assert len(later.entries) == 50
 
 
+def test_a_refund_gives_tokens_back_up_to_the_burst() -> None:
+    """Records the shard did not write come off what was spent, never beyond the burst."""
+    limiter = ShardLimiter(FULL, now=0.0)
+    limiter.spend(1000, 600_000)
+    limiter.refund(100, 60_000)
+    assert limiter.allowance(0.0) == (100, 460_000)
+    limiter.refund(5000, 5_000_000)
+    assert limiter.allowance(0.0) == (1000, 1_000_000)
+
+
+def test_records_not_written_do_not_count_against_the_shard() -> None:
+    """A call whose records failed with InternalFailure gives their tokens back, so the shard
+    may send them again at once; throttled records' tokens stay spent."""
+    rate = RateSettings(records_per_s=100, bytes_per_s=10**9, initial_share=1.0, batch_jitter=0.0)
+    acc = Accumulator(_one_shard(), BatchLimits(linger_s=0.0, one_per_key=False), rate, now=0.0)
+    for i in range(200):
+        acc.add(Entry(b"x", f"k{i}", "t", i, 0.0), 0.0)
+    (batch,) = acc.drain(0.0, 4)
+    assert len(batch.entries) == 100
+    acc.release(batch)
+    shard = batch.shard_ids[0]
+    acc.observe(batch, 0.0, {shard: 10}, {shard: 30})
+    (again,) = acc.drain(0.0, 4)
+    assert len(again.entries) == 30
+
+
 def test_throttled_shard_slows_alone() -> None:
     """The accumulator counts a call's records by shard; only the throttled shard slows."""
     half = (1 << 127) - 1

@@ -243,3 +243,33 @@ def test_a_failed_call_pauses_until_its_latest_retry_time() -> None:
     )
     assert [e.not_before for e in out.requeue] == [2.5, 2.25, 2.75]
     assert (out.retry_at, out.pause) == (2.75, True)
+
+
+def test_records_surely_not_written_are_counted_by_shard() -> None:
+    """InternalFailure and fatal errors mean the record was not written (its shard's capacity is
+    given back); throttled records and unreadable results (maybe written) are not counted."""
+    entries = _entries() + _entries()
+    out = settle(
+        entries,
+        [A, B],
+        _ok(
+            None,
+            None,
+            None,
+            None,
+            A,
+            None,
+            failures={
+                0: ("InternalFailure", ""),
+                1: (THROTTLED, "slow down"),
+                2: ("KMSAccessDeniedException", "no key"),
+                3: (MALFORMED_RESULT, "neither"),
+                5: ("InternalFailure", ""),
+            },
+        ),
+        now=2.0,
+        policy=POLICY,
+        uniform=top,
+    )
+    assert out.unwritten_by_shard == {A: 1, B: 2}
+    assert out.throttled_by_shard == {A: 1}
