@@ -3,19 +3,21 @@
 What it does: each shard gets two token buckets (records and bytes) refilled at the shard's write
 limit times a configured factor (the ceiling), with one second's worth of burst, scaled by an
 adaptive `share` of that ceiling. `allowance(now)` says how many records and bytes the shard may
-send now; `spend` takes them. The share is a congestion controller that assumes nothing about who
-else writes to the shard (other daemons, other producers): `observe(now, sent, throttled)` counts
+send now; `spend` takes them, and `refund` gives back those of records the shard did not write
+for another reason than throughput (Kinesis counts written records only). The share is a
+congestion controller that assumes nothing about who else writes to the shard (other daemons,
+other producers): `observe(now, sent, throttled)` counts
 what each call sent to the shard and how much of it was throttled, and once per `interval_s`:
 - overload (refusals beyond the shard's background, as `refusals.Refusals` judges them: with no
-  background found, any refusal; in slow start, more than a tenth, or fewer growing as the share
-  doubles): share *= max(min_kept, 1 - beta * overload) * (1 - backoff): with beta 1 the share
-  falls to what the shard actually accepted from this writer, in proportion to the overload
-  (so a little throttling costs a little rate, and N writers that overshoot together fall back
-  to about their part), but once out of slow start by at most half in one interval (one call
-  that met an empty bucket is mostly refused, which says little about the writer's part), then
-  a further `backoff` to leave room (Flink AsyncSinkWriter's AIMD, with a proportional
-  decrease); a series of cuts that finds the refusals staying at the lower rate has found a
-  background instead, and the share starts a slow start from where the cuts left it;
+  background found, any refusal; in slow start, more than about a tenth, or fewer surely growing
+  as the share doubles): share *= max(min_kept, 1 - beta * overload) * (1 - backoff): with beta 1
+  the share falls to what the shard actually accepted from this writer, in proportion to the
+  overload (so a little throttling costs a little rate, and N writers that overshoot together fall
+  back to about their part), but once out of slow start by at most half in one interval (one call
+  that met an empty bucket is mostly refused, which says little about the writer's part), then a
+  further `backoff` to leave room (Flink AsyncSinkWriter's AIMD, with a proportional decrease); a
+  series of cuts that finds the refusals staying at the lower rate has found a background instead,
+  and the share starts a slow start from where the cuts left it;
 - no overload: in slow start (a new shard starts at `initial_share`, until its first
   overload) the share doubles, so a lone writer reaches the full rate within about a second;
   after that it grows by `increase_step` per interval (TCP congestion avoidance), and after
