@@ -210,18 +210,20 @@ class Accumulator:
         send nothing at all before `retry_at`. A shard that held nothing else lingers from
         `retry_at`, as for a new record.
         """
+        starts: dict[str, float] = {}
         for entry in reversed(self._repacked(entries)):
             shard_id = self._map.shard_for(entry.hash_key)
             entry.predicted_shard = shard_id
             entry.not_before = max(entry.not_before, retry_at)
             queue = self._queues[shard_id]
-            # Back in its queue at `retry_at`: ahead of new records it is as ready as they are;
-            # alone (or ahead of other retries) it lingers from then like a new record, waiting
-            # for company rather than going out in a call of its own.
-            head = queue.entries[0] if queue.entries else None
-            entry.enqueued_at = retry_at
-            if head is not None and head.attempts == 0:
-                entry.enqueued_at = min(retry_at, head.enqueued_at)
+            # Back in its queue at `retry_at`, it is as ready as the queue already was; into an
+            # empty one it lingers from then like a new record, waiting for company rather than
+            # going out in a call of its own.
+            start = starts.get(shard_id)
+            if start is None:
+                held = linger_start(queue.entries, retry_at) if queue.entries else retry_at
+                start = starts[shard_id] = min(held, retry_at)
+            entry.enqueued_at = start
             queue.entries.appendleft(entry)
             queue.size += entry.size
             if pause:
@@ -322,13 +324,13 @@ class Accumulator:
         batch: Batch,
         now: float,
         throttled: Mapping[str, int],
-        unwritten: Mapping[str, int] | None = None,
+        unwritten: Sequence[Entry] = (),
     ) -> None:
         """A call for `batch` was answered; `throttled` counts its records refused for
-        throughput, `unwritten` those surely not written for another reason, by predicted
-        shard. Each shard's limiter adjusts its rate from the share of what it sent that was
-        throttled, and takes back the tokens of what used none of the shard's capacity (see
-        `ratelimit`)."""
+        throughput, by predicted shard, and `unwritten` are its records that failed without
+        being written for another reason (InternalFailure). Each shard's limiter adjusts its
+        rate from the share of what it sent that was throttled, and takes back the tokens of
+        its unwritten records (see `ratelimit`)."""
         if self._new_gate is None:
             return
         entries = batch.entries
@@ -340,12 +342,16 @@ class Accumulator:
             queue = self._queues.get(shard_id)
             if queue is not None and queue.limiter is not None:
                 queue.limiter.observe(now, sent=count, throttled=throttled.get(shard_id, 0))
-        if unwritten:  # what used none of a shard's capacity: its tokens come back
-            record_bytes = batch.size // len(entries)
-            for shard_id, count in unwritten.items():
+        if unwritten:  # what the shard did not write: its tokens come back
+            refunds: dict[str, list[int]] = {}
+            for entry in unwritten:
+                tally = refunds.setdefault(entry.predicted_shard, [0, 0])
+                tally[0] += 1
+                tally[1] += entry.size
+            for shard_id, (records, size) in refunds.items():
                 queue = self._queues.get(shard_id)
                 if queue is not None and queue.limiter is not None:
-                    queue.limiter.refund(count, count * record_bytes)
+                    queue.limiter.refund(records, size)
 
     def shard_rate_limits(self) -> list[float]:
         """Each shard's current send limit in records/s (empty without limiting)."""

@@ -307,7 +307,7 @@ class Pipeline:
             stats.retried += user_count(out.requeue)
             acc.requeue(out.requeue, out.retry_at, pause=out.pause)
         if out.throttled_shards or out.succeeded_shards:
-            acc.observe(batch, now, out.throttled_by_shard, out.unwritten_by_shard)
+            acc.observe(batch, now, out.throttled_by_shard, out.unwritten)
         if out.delivered:
             delivered = out.delivered
             if acc.aggregating:  # the fate of each user record, never of an aggregate

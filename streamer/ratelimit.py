@@ -3,8 +3,8 @@
 What it does: each shard gets two token buckets (records and bytes) refilled at the shard's write
 limit times a configured factor (the ceiling), with one second's worth of burst, scaled by an
 adaptive `share` of that ceiling. `allowance(now)` says how many records and bytes the shard may
-send now; `spend` takes them, and `refund` gives back those of records the shard did not write
-for another reason than throughput (Kinesis counts written records only). The share is a
+send now; `spend` takes them, and `refund` gives back those of records answered InternalFailure
+(not written, they are not counted against the shard's rate). The share is a
 congestion controller that assumes nothing about who else writes to the shard (other daemons,
 other producers): `observe(now, sent, throttled)` counts
 what each call sent to the shard and how much of it was throttled, and once per `interval_s`:
@@ -204,10 +204,11 @@ class ShardLimiter:
             )
 
     def refund(self, records: int, size: int) -> None:
-        """`records` of `size` bytes sent were surely not written, for another reason than
-        throughput (InternalFailure, ...): their tokens come back, since they used none of the
-        shard's capacity (Kinesis counts written records only). Throttled records are not
-        refunded: whether this writer's load or others' filled the shard, it was full."""
+        """`records` of `size` bytes sent were answered InternalFailure: not written, they are
+        not counted against the shard's rate here, and their tokens come back (up to the burst:
+        if the shard counted them after all, its throttling cuts the rate as usual). Throttled
+        records are not refunded: whether this writer's load or others' filled the shard, it
+        was full."""
         for bucket, amount in ((self._records, records), (self._bytes, size)):
             bucket.level = min(bucket.level + amount, max(bucket.capacity * self.share, 1.0))
 

@@ -84,7 +84,9 @@ class BackgroundSettings:
     """Intervals in a row without overload after which a series ends with its cuts standing..."""
     quiet_evidence: float = 3.0
     """...counting only intervals in which the refusals as they were would have numbered this
-    many (so that their absence is not chance: e^-3, 5%)."""
+    many (so that their absence is not chance: e^-3, 5%). In slow start, refusals after an
+    interval without any are growth only if that interval would have had this many at their
+    fraction."""
     smoothing: float = 0.1
     """How fast a found background follows the refused fraction of intervals without overload."""
 
@@ -153,16 +155,20 @@ class _Series:
         return chi2 / (len(self.spread) - 1)
 
 
-def _grew(last: tuple[int, float] | None, sent: int, fraction: float, noise: float) -> bool:
+def _grew(
+    last: tuple[int, float] | None, sent: int, fraction: float, noise: float, evidence: float
+) -> bool:
     """Whether a refused `fraction` of `sent` records grew by more than half over the `last`
     interval's (sent, fraction), by more than `noise` standard errors of the difference (both
-    fractions are estimates: its variance is p (1/sent + 1.5^2/last_sent), p pooled). After an
-    interval without refusals, any refusal is growth: the share found a limit."""
+    fractions are estimates: its variance is taken as p (1/sent + 1.5^2/last_sent), p pooled,
+    a little above the binomial's p (1 - p) (...)). After an interval without refusals, the
+    fraction grew if at this fraction that interval would have had `evidence` refusals (their
+    absence then is no chance: e^-3 is 5%)."""
     if last is None:
         return False
     last_sent, last_fraction = last
     if not last_fraction:
-        return fraction > 0.0
+        return fraction * last_sent >= evidence
     pooled = (fraction * sent + last_fraction * last_sent) / (sent + last_sent)
     spread = math.sqrt(pooled * (1.0 / sent + 2.25 / last_sent))
     return fraction - 1.5 * last_fraction > noise * spread
@@ -208,7 +214,7 @@ class Refusals:
             tolerated = s.slow_start_tolerance * sent
             spread = math.sqrt(tolerated * (1.0 - s.slow_start_tolerance))
             if excess <= tolerated + s.slow_start_noise * spread and not _grew(
-                last, sent, fraction, s.growth_noise
+                last, sent, fraction, s.growth_noise, s.quiet_evidence
             ):
                 return None  # a few refusals that do not grow as the share doubles: not overload
         if excess <= s.noise * math.sqrt(expected):

@@ -52,9 +52,9 @@ class Settlement:
     request_failed: bool = False
     throttled_records: list[str] = field(default_factory=list)
     """The predicted shard of each record answered with throttling."""
-    unwritten_by_shard: Counter[str] = field(default_factory=Counter)
-    """Records answered as failed for another reason than throughput (InternalFailure, a
-    fatal error), by predicted shard: surely not written, they used none of its capacity."""
+    unwritten: list[Entry] = field(default_factory=list)
+    """Records answered InternalFailure (or another retriable code that is not throttling):
+    not written, so their shards' rate tokens are given back."""
     possible_duplicates: int = 0
     mispredicted: int = 0
     failed: int = 0
@@ -107,8 +107,8 @@ def settle(
         elif fault is RecordFault.THROTTLED:
             out.throttled_records.append(entry.predicted_shard)
             throttled.add(entry.predicted_shard)
-        else:
-            out.unwritten_by_shard[entry.predicted_shard] += 1
+        elif fault is RecordFault.RETRIABLE:
+            out.unwritten.append(entry)
         judge.failed(entry, description, code, retriable=fault is not RecordFault.FATAL)
     out.delivered = delivered
     out.failed = len(entries) - len(delivered)

@@ -321,6 +321,7 @@ def test_requeue_puts_entries_at_the_head_in_original_order() -> None:
     batch = only(acc.drain(LINGER, 4))
     d, e = fill(acc, S0, 2, now=LINGER)
     acc.release(batch)
+    a.attempts = c.attempts = 1  # as settle counts them
     acc.requeue([a, c], retry_at=1.0)
     assert acc.buffered_records == 4
     assert acc.buffered_bytes == 400
@@ -371,6 +372,20 @@ def test_a_lone_retry_lingers_from_its_requeue() -> None:
     assert acc.next_ready_at(0.7) == 0.6 + LINGER
     (b,) = fill(acc, S0, 1, now=0.9)
     assert only(acc.drain(0.6 + LINGER, 4)).entries == [a, b]
+
+
+def test_a_retry_is_as_ready_as_the_queue_it_returns_to() -> None:
+    """Retries returning to a queue whose records have lingered go out with them at once; a
+    retry returning to a queue of retries whose linger passed does not start it again."""
+    acc = accumulator()
+    a, b = fill(acc, S0, 2)
+    acc.release(only(acc.drain(LINGER, 4)))
+    a.attempts = b.attempts = 1
+    acc.requeue([a], retry_at=1.0)
+    assert acc.drain(1.0 + LINGER / 2, 4) == []
+    acc.requeue([b], retry_at=1.0 + LINGER / 2)
+    assert acc.next_ready_at(1.0 + LINGER / 2) == 1.0 + LINGER
+    assert only(acc.drain(1.0 + LINGER, 4)).entries == [b, a]
 
 
 def test_requeue_delay_survives_flush() -> None:

@@ -122,9 +122,12 @@ def test_in_slow_start_refusals_that_grow_with_the_share_are_overload() -> None:
     growing = _refusals(slow_start_tolerance=0.1, growth_noise=3.0)
     assert growing.overload(400, 4, slow_start=True) is None
     assert growing.overload(800, 72, slow_start=True) == pytest.approx(72 / 800)
-    after_none = _refusals(slow_start_tolerance=0.1)
+    after_none = _refusals(slow_start_tolerance=0.1, quiet_evidence=3.0)
     assert after_none.overload(100, 0, slow_start=True) is None
-    assert after_none.overload(200, 3, slow_start=True) == pytest.approx(3 / 200)
+    assert after_none.overload(200, 8, slow_start=True) == pytest.approx(8 / 200)
+    by_chance = _refusals(slow_start_tolerance=0.1, quiet_evidence=3.0)
+    assert by_chance.overload(40, 0, slow_start=True) is None
+    assert by_chance.overload(80, 4, slow_start=True) is None, "none of 40 at 5%: chance"
 
 
 def test_in_slow_start_growth_is_judged_against_the_noise_of_both_intervals() -> None:

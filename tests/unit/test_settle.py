@@ -245,9 +245,9 @@ def test_a_failed_call_pauses_until_its_latest_retry_time() -> None:
     assert (out.retry_at, out.pause) == (2.75, True)
 
 
-def test_records_surely_not_written_are_counted_by_shard() -> None:
-    """InternalFailure and fatal errors mean the record was not written (its shard's capacity is
-    given back); throttled records and unreadable results (maybe written) are not counted."""
+def test_records_answered_internal_failure_are_unwritten() -> None:
+    """InternalFailure means the record was not written (its shard's rate tokens are given
+    back); throttled records, fatal errors and unreadable results (maybe written) are not."""
     entries = _entries() + _entries()
     out = settle(
         entries,
@@ -271,5 +271,5 @@ def test_records_surely_not_written_are_counted_by_shard() -> None:
         policy=POLICY,
         uniform=top,
     )
-    assert out.unwritten_by_shard == {A: 1, B: 2}
+    assert out.unwritten == [entries[0], entries[5]]
     assert out.throttled_by_shard == {A: 1}
