@@ -5,8 +5,9 @@ the request limits (records, bytes), a record and byte allowance (the shard's ra
 strict ordering, one record per partition key per call; entries in backoff (and later records
 of their keys) are passed over and stay in order. `BatchBuilder.pack` cuts the ready shards into
 batches: a shard holding a request's worth goes out alone, smaller ones share a call.
-`first_sendable` is the same backoff rule as a time, for readiness. This is where records are
-cut into calls, so it is where aggregation (many user records in one Kinesis record) plugs in.
+`first_sendable` is the same backoff rule as a time, for readiness, and `linger_start` says from
+when the entry that may go next has waited. This is where records are cut into calls, so it is
+where aggregation (many user records in one Kinesis record) plugs in.
 
 What it leaves out: the queues themselves, muting, linger and the rate gates' state
 (`accumulator.py`); clocks (time is passed in).
@@ -59,11 +60,8 @@ def first_sendable(entries: deque[Entry], now: float) -> float:
 def linger_start(entries: deque[Entry], now: float) -> float:
     """When the linger of the queue's next call began: the enqueue time of the first entry that
     may go now (the head's if none may): an entry in backoff keeps no other key waiting."""
-    head = entries[0]
-    if head.not_before <= now:
-        return head.enqueued_at
     found = _scan(entries, now)[1]
-    return head.enqueued_at if found is None else found.enqueued_at
+    return (entries[0] if found is None else found).enqueued_at
 
 
 def _scan(entries: deque[Entry], now: float) -> tuple[float, Entry | None]:

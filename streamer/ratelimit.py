@@ -4,10 +4,10 @@ What it does: each shard gets two token buckets (records and bytes) refilled at 
 limit times a configured factor (the ceiling), with one second's worth of burst, scaled by an
 adaptive `share` of that ceiling. `allowance(now)` says how many records and bytes the shard may
 send now; `spend` takes them, and `refund` gives back those of records answered InternalFailure
-(not written, they are not counted against the shard's rate). The share is a
-congestion controller that assumes nothing about who else writes to the shard (other daemons,
-other producers): `observe(now, sent, throttled)` counts
-what each call sent to the shard and how much of it was throttled, and once per `interval_s`:
+(not written, they are not counted against the shard's rate). The share is a congestion
+controller that assumes nothing about who else writes to the shard (other daemons, other
+producers): `observe(now, sent, throttled)` counts what each call sent to the shard and how much
+of it was throttled, and once per `interval_s`:
 - overload (refusals beyond the shard's background, as `refusals.Refusals` judges them: with no
   background found, any refusal; in slow start, more than about a tenth, or fewer surely growing
   as the share doubles): share *= max(min_kept, 1 - beta * overload) * (1 - backoff): with beta 1
@@ -132,10 +132,14 @@ class _Bucket:
         self.overflowed = False
         """Tokens were thrown away since the flag was last cleared: the gate held nothing back."""
 
+    def ceiling(self, share: float) -> float:
+        """The burst at `share`: at least one unit, so a tiny rate still lets a record through
+        in time."""
+        return max(self.capacity * share, 1.0)
+
     def refill(self, now: float, share: float) -> float:
         elapsed = now - self.updated
-        # At least one unit of burst, so a tiny rate still lets a record through in time.
-        ceiling = max(self.capacity * share, 1.0)
+        ceiling = self.ceiling(share)
         if elapsed > 0:
             level = self.level + elapsed * self.rate * share
             if level > ceiling:
@@ -210,7 +214,7 @@ class ShardLimiter:
         records are not refunded: whether this writer's load or others' filled the shard, it
         was full."""
         for bucket, amount in ((self._records, records), (self._bytes, size)):
-            bucket.level = min(bucket.level + amount, max(bucket.capacity * self.share, 1.0))
+            bucket.level = min(bucket.level + amount, bucket.ceiling(self.share))
 
     @property
     def batch_records(self) -> int:

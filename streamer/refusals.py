@@ -155,12 +155,17 @@ class _Series:
         return chi2 / (len(self.spread) - 1)
 
 
+_GROWTH: Final = 1.5
+"""In slow start, a refused fraction this many times the last interval's has grown (an overshoot
+about doubles it with each doubling of the rate; a background keeps it)."""
+
+
 def _grew(
     last: tuple[int, float] | None, sent: int, fraction: float, noise: float, evidence: float
 ) -> bool:
-    """Whether a refused `fraction` of `sent` records grew by more than half over the `last`
+    """Whether a refused `fraction` of `sent` records grew past `_GROWTH` times the `last`
     interval's (sent, fraction), by more than `noise` standard errors of the difference (both
-    fractions are estimates: its variance is taken as p (1/sent + 1.5^2/last_sent), p pooled,
+    fractions are estimates: its variance is taken as p (1/sent + G^2/last_sent), p pooled,
     a little above the binomial's p (1 - p) (...)). After an interval without refusals, the
     fraction grew if at this fraction that interval would have had `evidence` refusals (their
     absence then is no chance: e^-3 is 5%)."""
@@ -170,8 +175,8 @@ def _grew(
     if not last_fraction:
         return fraction * last_sent >= evidence
     pooled = (fraction * sent + last_fraction * last_sent) / (sent + last_sent)
-    spread = math.sqrt(pooled * (1.0 / sent + 2.25 / last_sent))
-    return fraction - 1.5 * last_fraction > noise * spread
+    spread = math.sqrt(pooled * (1.0 / sent + _GROWTH**2 / last_sent))
+    return fraction - _GROWTH * last_fraction > noise * spread
 
 
 _MIN_SPREAD: Final = 3

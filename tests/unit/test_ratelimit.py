@@ -168,12 +168,18 @@ def _one_shard() -> ShardMap:
     return ShardMap([Shard("s0", 0, (1 << 128) - 1)], loaded_at=0.0)
 
 
-def test_accumulator_takes_no_more_than_the_allowance() -> None:
-    """A batch holds at most the shard's record allowance; the rest waits for tokens."""
+def _limited(records: int) -> Accumulator:
+    """One shard limited to 100 records/s (a full second of burst), holding `records` records."""
     rate = RateSettings(records_per_s=100, bytes_per_s=10**9, initial_share=1.0, batch_jitter=0.0)
     acc = Accumulator(_one_shard(), BatchLimits(linger_s=0.0, one_per_key=False), rate, now=0.0)
-    for i in range(300):
+    for i in range(records):
         acc.add(Entry(b"x", f"k{i}", "t", i, 0.0), 0.0)
+    return acc
+
+
+def test_accumulator_takes_no_more_than_the_allowance() -> None:
+    """A batch holds at most the shard's record allowance; the rest waits for tokens."""
+    acc = _limited(300)
     (batch,) = acc.drain(0.0, 4)
     assert len(batch.entries) == 100
     acc.release(batch)
@@ -197,10 +203,7 @@ def test_a_refund_gives_tokens_back_up_to_the_burst() -> None:
 def test_records_not_written_do_not_count_against_the_shard() -> None:
     """A call whose records failed with InternalFailure gives their tokens back, so the shard
     may send as many again at once; throttled records' tokens stay spent."""
-    rate = RateSettings(records_per_s=100, bytes_per_s=10**9, initial_share=1.0, batch_jitter=0.0)
-    acc = Accumulator(_one_shard(), BatchLimits(linger_s=0.0, one_per_key=False), rate, now=0.0)
-    for i in range(200):
-        acc.add(Entry(b"x", f"k{i}", "t", i, 0.0), 0.0)
+    acc = _limited(200)
     (batch,) = acc.drain(0.0, 4)
     assert len(batch.entries) == 100
     acc.release(batch)
