@@ -6,6 +6,10 @@ buffer: `prefix`, then per entry `{"Data":"<base64>","PartitionKey":"<JSON-escap
 byte for byte what the pure version builds (orjson's escaping: the short forms \b \t \n \f \r,
 other control characters as \u00XX, `"` and `\` escaped, everything else as UTF-8).
 
+Base64 runs 24 input bytes at a time with AVX2 where the CPU has it (checked once, at import;
+`SIMD` names the path; STREAMER_NO_SIMD set in the environment turns it off), the rest
+through a 12-bit table; both give binascii's bytes.
+
 What it leaves out: everything else (decoding answers, signing, sending).
 */
 #define PY_SSIZE_T_CLEAN
@@ -37,8 +41,56 @@ static void init_pairs(void) {
     }
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define AVX2_PATH 1
+
+/* Muła and Lemire's AVX2 encoding: each 128-bit lane takes 12 bytes, a shuffle puts every 3
+   bytes in one 32-bit word as [b1 b0 b2 b1], two multiplies move the four 6-bit fields to
+   their own bytes, and a 16-entry table adds each range's offset to its ASCII letter. Encodes
+   whole 24-byte blocks while 28 bytes can be read (the second load reads 4 past the block);
+   returns the input bytes it consumed, a multiple of 3. */
+__attribute__((target("avx2"))) static Py_ssize_t base64_avx2(char *out, const unsigned char *in,
+                                                               Py_ssize_t n) {
+    const __m256i order = _mm256_setr_epi8(1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10,
+                                           1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10);
+    const __m256i offsets = _mm256_setr_epi8(
+        'a' - 26, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+        '0' - 52, '0' - 52, '+' - 62, '/' - 63, 'A', 0, 0, 'a' - 26, '0' - 52, '0' - 52, '0' - 52,
+        '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '+' - 62, '/' - 63,
+        'A', 0, 0);
+    Py_ssize_t i = 0;
+    for (; i + 28 <= n; i += 24) {
+        __m128i lo = _mm_loadu_si128((const __m128i *)(in + i));
+        __m128i hi = _mm_loadu_si128((const __m128i *)(in + i + 12));
+        __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+        v = _mm256_shuffle_epi8(v, order);
+        __m256i ac = _mm256_mulhi_epu16(_mm256_and_si256(v, _mm256_set1_epi32(0x0fc0fc00)),
+                                        _mm256_set1_epi32(0x04000040));
+        __m256i bd = _mm256_mullo_epi16(_mm256_and_si256(v, _mm256_set1_epi32(0x003f03f0)),
+                                        _mm256_set1_epi32(0x01000010));
+        __m256i sextets = _mm256_or_si256(ac, bd);
+        /* range: 0 for a-z, 1..10 digits, 11 '+', 12 '/', 13 A-Z */
+        __m256i range = _mm256_subs_epu8(sextets, _mm256_set1_epi8(51));
+        __m256i upper = _mm256_cmpgt_epi8(_mm256_set1_epi8(26), sextets);
+        range = _mm256_or_si256(range, _mm256_and_si256(upper, _mm256_set1_epi8(13)));
+        __m256i ascii = _mm256_add_epi8(_mm256_shuffle_epi8(offsets, range), sextets);
+        _mm256_storeu_si256((__m256i *)(out + i / 3 * 4), ascii);
+    }
+    return i;
+}
+#endif
+
+static int use_avx2; /* set once at import */
+
 static char *base64(char *out, const unsigned char *in, Py_ssize_t n) {
     Py_ssize_t i = 0;
+#ifdef AVX2_PATH
+    if (use_avx2 && n >= 28) {
+        i = base64_avx2(out, in, n);
+        out += i / 3 * 4;
+    }
+#endif
     for (; i + 2 < n; i += 3) { /* 3 bytes: two 12-bit halves, two characters each */
         unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
         memcpy(out, PAIRS + 2 * (v >> 12), 2);
@@ -217,5 +269,15 @@ PyMODINIT_FUNC PyInit__native(void) {
     s_explicit_hash_key = PyUnicode_InternFromString("explicit_hash_key");
     if (!s_data || !s_partition_key || !s_explicit_hash_key) return NULL;
     init_pairs();
-    return PyModule_Create(&module);
+#ifdef AVX2_PATH
+    __builtin_cpu_init();
+    use_avx2 = __builtin_cpu_supports("avx2") && getenv("STREAMER_NO_SIMD") == NULL;
+#endif
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    if (PyModule_AddStringConstant(m, "SIMD", use_avx2 ? "avx2" : "") < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

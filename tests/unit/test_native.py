@@ -84,6 +84,39 @@ def test_compiled_body_escapes_like_orjson() -> None:
     assert orjson.loads(b"[" + body[:-2] + b"]")[0]["PartitionKey"] == key
 
 
+def every_length(limit: int = 160) -> list[Entry]:
+    """One entry per data length up to `limit` and a few long ones, each of varied bytes: every
+    position of the 24-byte vector blocks and of the scalar tail after them."""
+    lengths = [*range(limit), 1000, 4096 + 5]
+    return [entry(bytes((7 * i + n) % 256 for i in range(n)), "k") for n in lengths]
+
+
+@needs_compiler
+def test_compiled_base64_is_binascii_at_every_length() -> None:
+    """Whichever base64 path this CPU takes, each length encodes as binascii does."""
+    entries = every_length()
+    assert native().records_body(b"", entries) == wire.records_body(b"", entries)
+
+
+@needs_compiler
+def test_the_portable_base64_gives_the_same_body() -> None:
+    """With STREAMER_NO_SIMD set, a fresh process takes the table path (the path of a CPU
+    without AVX2) and builds the same bytes."""
+    script = (
+        "import sys\n"
+        "from streamer import _native\n"
+        "from tests.unit.test_native import every_length\n"
+        "sys.stdout.buffer.write(_native.SIMD.encode() + b'|' + "
+        "_native.records_body(b'', every_length()))\n"
+    )
+    env = {**os.environ, "STREAMER_NO_SIMD": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, check=True, timeout=60
+    )
+    assert done.stdout == b"|" + wire.records_body(b"", every_length())
+    assert native().SIMD in {"avx2", ""}
+
+
 class Loose:
     """An entry-shaped object whose fields may hold anything."""
 
