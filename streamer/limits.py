@@ -69,6 +69,9 @@ MAX_CONNECTIONS_CEILING: Final = 65536
 DEFAULT_PROGRESS_INTERVAL_S: Final = 5.0
 DEFAULT_SHARD_RATE_FACTOR: Final = 1.0
 READ_CHUNK_BYTES: Final = 256 * 1024
+STDIN_PIPE_BYTES: Final = READ_CHUNK_BYTES
+"""What a stdin pipe is widened to (Linux's default is 64 KiB): one read can then take a whole
+chunk, instead of a sleep and a wake-up per 64 KiB."""
 DEAD_LETTER_LINE_PREVIEW_CHARS: Final = 4096
 """How much of an overlong input line (over the line limit) a dead-letter entry keeps; other
 lines are kept whole."""

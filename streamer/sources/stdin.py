@@ -12,6 +12,12 @@ arrives for the shutdown idle time or `LINE_REST_MAX_S`; the rest of the input i
 line still unterminated then is marked `cut` (dead-lettered by the intake, not read as a line);
 at end of file a last line without newline is a normal last line.
 
+Pipes: a Linux pipe holds 64 KiB by default, so each read takes at most that and the reader
+sleeps and wakes for every piece (on the measuring machine that alone cost 0.2 CPU s per 100k
+600-byte lines). The reader widens the pipe to `STDIN_PIPE_BYTES` (a writer may then be that far
+ahead of what the daemon read) and, where it cannot, gathers what is already readable into one
+chunk, up to the chunk size.
+
 `stdin_input` is its row in the input registry: one source named `stdin`, read to its end.
 
 What it leaves out: framing (see `lines.py`); sockets (see `sockets.py`).
@@ -21,14 +27,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import select
+import stat
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from streamer.limits import DEFAULT_SHUTDOWN_IDLE_MS, READ_CHUNK_BYTES
+from streamer.limits import DEFAULT_SHUTDOWN_IDLE_MS, READ_CHUNK_BYTES, STDIN_PIPE_BYTES
 from streamer.sources.address import InputSpec
 from streamer.sources.base import CUT_AT_SHUTDOWN, CuttableSource, InputContext, SingleSourceInput
 
@@ -73,6 +81,8 @@ class _FdReader:
         self._wanted = threading.Semaphore(0)
         self._future: asyncio.Future[bytes] | None = None
         self._rest_idle_s: float | None = None
+        self._gather = not widen_pipe(fd, STDIN_PIPE_BYTES)
+        """Read on while data is ready (a pipe left at its default size gives 64 KiB a read)."""
         self.stop_requested = False
         """Set at stop: a read waiting for data returns b"" (with `eof` False), taking nothing."""
         self.eof = False
@@ -113,7 +123,7 @@ class _FdReader:
             if ready and not self._stopping():
                 chunk = os.read(self._fd, self._size)
                 self.eof = not chunk
-                return chunk
+                return gather(self._fd, chunk, self._size) if chunk and self._gather else chunk
         return b""
 
     def _stopping(self) -> bool:
@@ -131,6 +141,34 @@ class _FdReader:
 
         with contextlib.suppress(RuntimeError):  # the loop is already closed: nobody waits
             self._loop.call_soon_threadsafe(settle)
+
+
+def widen_pipe(fd: int, size: int) -> bool:
+    """Whether `fd` is a pipe now holding at least `size` bytes (widened if it held less). False
+    for anything else, or where the system refuses (not Linux, or over the user's pipe quota)."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    get_size = getattr(fcntl, "F_GETPIPE_SZ", None)
+    if set_size is None or get_size is None:
+        return False
+    try:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return False
+        return fcntl.fcntl(fd, get_size) >= size or fcntl.fcntl(fd, set_size, size) >= size
+    except OSError:
+        return False
+
+
+def gather(fd: int, first: bytes, limit: int) -> bytes:
+    """`first` and whatever else `fd` has ready now (no wait), up to `limit` bytes in all."""
+    parts = [first]
+    size = len(first)
+    while size < limit and select.select([fd], [], [], 0)[0]:
+        more = os.read(fd, limit - size)
+        if not more:  # end of file: the next read says so
+            break
+        parts.append(more)
+        size += len(more)
+    return first if len(parts) == 1 else b"".join(parts)
 
 
 STOP_GRACE_S = 1.0

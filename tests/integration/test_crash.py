@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from benchmarks.endpoint import EndpointConfig, serve_in_thread
-from streamer.limits import READ_CHUNK_BYTES
+from streamer.limits import READ_CHUNK_BYTES, STDIN_PIPE_BYTES
 from tests.support.events import client_event as event
 from tests.support.feeder import Feeder, stop_feeding
 from tests.support.processes import Daemon, until
@@ -73,8 +73,9 @@ def test_signal_mid_stream(tmp_path: Path, sig: signal.Signals) -> None:
     assert delivered <= written
     assert 5000 <= len(delivered) < 200_000
     missing = written - delivered - dead
-    # Lines still in the pipe were never read by the daemon; at most the pipe's capacity.
-    pipe_lines = 65536 // LINE_BYTES + 1
+    # Lines still in the pipe were never read by the daemon; at most the pipe's capacity (the
+    # daemon widens its stdin pipe to STDIN_PIPE_BYTES).
+    pipe_lines = STDIN_PIPE_BYTES // LINE_BYTES + 1
     if sig == signal.SIGTERM:
         assert rc == 0
         summary = orjson.loads(daemon.stderr.read_bytes().splitlines()[-1])
