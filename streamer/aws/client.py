@@ -12,8 +12,8 @@ off: the retry loop is the pipeline's. Every exception start-up can meet (creden
 the client's region and endpoint, DescribeStreamSummary, ListShards) becomes a `StreamerError`
 through `startup.startup_error`.
 
-Models are read through botocore's data loader, told to look only for the two services the
-daemon uses (see `_OurServicesLoader`).
+Models are read through botocore's data loader, told to look a service up in its own
+directory rather than list every service botocore ships (`loader.py`).
 
 What it leaves out: retry decisions, batching, and logging of credentials (never logged).
 """
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -43,8 +42,8 @@ from botocore.exceptions import (
     EndpointConnectionError,
     ReadTimeoutError,
 )
-from botocore.loaders import Loader
 
+from streamer.aws.loader import direct_loader
 from streamer.aws.sigv4 import Signer
 from streamer.aws.startup import startup_error
 from streamer.errors import (
@@ -80,26 +79,6 @@ def tls_verify(endpoint_url: str | None) -> bool | None:
         return None
     proxies = urllib.request.getproxies()  # the environment's, as botocore reads them
     return None if "http" in proxies or "all" in proxies else False
-
-
-class _OurServicesLoader(Loader):  # type: ignore[misc]
-    """botocore's data loader, for the services this daemon loads (Kinesis, and STS for a role).
-
-    botocore checks a model's service name against every service it ships, listing each of some
-    400 directories, once per kind of model: about 870 directory reads at start-up, 20-30 ms of
-    CPU. This loader lists only ours, in the same search paths (AWS_DATA_PATH included)."""
-
-    SERVICES = ("kinesis", "sts")
-
-    def list_available_services(self, type_name: str) -> list[str]:
-        paths = self.search_paths
-        return [s for s in self.SERVICES if any(os.path.isdir(os.path.join(p, s)) for p in paths)]
-
-
-def our_services_loader(session: AioSession) -> Loader:
-    """`_OurServicesLoader` with the search paths of the session's own loader."""
-    default = session.get_component("data_loader")
-    return _OurServicesLoader(list(default.search_paths), include_default_search_paths=False)
 
 
 class _Given(CredentialProvider):  # type: ignore[misc]
@@ -149,7 +128,7 @@ class AwsKinesis:
         s = self._s
         try:
             session = AioSession(profile=s.profile) if s.profile else AioSession()
-            session.register_component("data_loader", our_services_loader(session))
+            session.register_component("data_loader", direct_loader(session))
             if s.access_key_id and s.secret_access_key:
                 session.set_credentials(s.access_key_id, s.secret_access_key, s.session_token)
             self._credentials = await session.get_credentials()
