@@ -15,8 +15,9 @@ at end of file a last line without newline is a normal last line.
 Pipes: a Linux pipe holds 64 KiB by default, so each read takes at most that and the reader
 sleeps and wakes for every piece (on the measuring machine that alone cost 0.2 CPU s per 100k
 600-byte lines). The reader widens the pipe to `STDIN_PIPE_BYTES` (a writer may then be that far
-ahead of what the daemon read) and, where it cannot, gathers what is already readable into one
-chunk, up to the chunk size.
+ahead of what the daemon read); a pipe it cannot widen, and a socket, are read by gathering
+what is already readable into one chunk, up to the chunk size. An end of file or an error met
+while gathering is reported by the next read, after the data.
 
 `stdin_input` is its row in the input registry: one source named `stdin`, read to its end.
 
@@ -33,8 +34,8 @@ import select
 import stat
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, NamedTuple
 
 from streamer.limits import DEFAULT_SHUTDOWN_IDLE_MS, READ_CHUNK_BYTES, STDIN_PIPE_BYTES
 from streamer.sources.address import InputSpec
@@ -81,8 +82,12 @@ class _FdReader:
         self._wanted = threading.Semaphore(0)
         self._future: asyncio.Future[bytes] | None = None
         self._rest_idle_s: float | None = None
-        self._gather = not widen_pipe(fd, STDIN_PIPE_BYTES)
+        self._gather = gathers(fd)
         """Read on while data is ready (a pipe left at its default size gives 64 KiB a read)."""
+        self._after: OSError | None = None
+        """What a gathering read met after its data (an error, or end of file as None with
+        `_ended`): the next read reports it without reading."""
+        self._ended = False
         self.stop_requested = False
         """Set at stop: a read waiting for data returns b"" (with `eof` False), taking nothing."""
         self.eof = False
@@ -118,12 +123,22 @@ class _FdReader:
 
     def _read_unless_stopped(self) -> bytes:
         """A chunk once data is ready; b"" at end of file or, taking nothing, at stop."""
+        if self._after is not None:  # met while gathering the last chunk
+            error, self._after = self._after, None
+            raise error
+        if self._ended:
+            self.eof = True
+            return b""
         while not self._stopping():
             ready, _, _ = select.select([self._fd], [], [], STOP_POLL_S)
             if ready and not self._stopping():
                 chunk = os.read(self._fd, self._size)
                 self.eof = not chunk
-                return gather(self._fd, chunk, self._size) if chunk and self._gather else chunk
+                if not chunk or not self._gather:
+                    return chunk
+                got = gather(self._fd, chunk, self._size, self._stopping)
+                self._ended, self._after = got.ended, got.error
+                return got.data
         return b""
 
     def _stopping(self) -> bool:
@@ -158,17 +173,48 @@ def widen_pipe(fd: int, size: int) -> bool:
         return False
 
 
-def gather(fd: int, first: bytes, limit: int) -> bytes:
-    """`first` and whatever else `fd` has ready now (no wait), up to `limit` bytes in all."""
+def gathers(fd: int) -> bool:
+    """Whether reads of `fd` should gather what is ready: a pipe that could not be widened, or
+    a socket (a regular file gives whole chunks anyway, a terminal one line a read)."""
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    if stat.S_ISFIFO(mode):
+        return not widen_pipe(fd, STDIN_PIPE_BYTES)
+    return stat.S_ISSOCK(mode)
+
+
+class Gathered(NamedTuple):
+    """A gathering read: its data, and what ended it early (end of file, or an error), which
+    the next read must report, since neither is seen twice (a terminal's end of file, a reset
+    connection)."""
+
+    data: bytes
+    ended: bool = False
+    error: OSError | None = None
+
+
+def gather(
+    fd: int, first: bytes, limit: int, stopping: Callable[[], bool] = lambda: False
+) -> Gathered:
+    """`first` and whatever else `fd` has ready now (no wait), up to `limit` bytes in all; it
+    stops gathering once `stopping()` (a read under way at stop takes nothing more)."""
     parts = [first]
     size = len(first)
-    while size < limit and select.select([fd], [], [], 0)[0]:
-        more = os.read(fd, limit - size)
-        if not more:  # end of file: the next read says so
+    ended, error = False, None
+    while size < limit and not stopping() and select.select([fd], [], [], 0)[0]:
+        try:
+            more = os.read(fd, limit - size)
+        except OSError as exc:  # the data read so far goes first; the next read raises
+            error = exc
+            break
+        if not more:
+            ended = True
             break
         parts.append(more)
         size += len(more)
-    return first if len(parts) == 1 else b"".join(parts)
+    return Gathered(first if len(parts) == 1 else b"".join(parts), ended, error)
 
 
 STOP_GRACE_S = 1.0
@@ -193,7 +239,8 @@ async def read_fd_chunks(
     (see the module), and `source.cut` set if it could not be."""
     reader = _FdReader(fd, chunk_bytes, asyncio.get_running_loop(), stop)
     open_line = busy = False
-    # one waiter for the stop, shared by every read (a task per chunk cost ~40 us each)
+    # one waiter for the stop, shared by every read (a task per chunk cost ~40 us each); the
+    # daemon never clears its stop event, so a waiter that finished stays true
     stopped: asyncio.Future[Any] | None = (
         None if stop is None else asyncio.ensure_future(stop.wait())
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -114,7 +115,20 @@ def test_the_portable_base64_gives_the_same_body() -> None:
         [sys.executable, "-c", script], env=env, capture_output=True, check=True, timeout=60
     )
     assert done.stdout == b"|" + wire.records_body(b"", every_length())
-    assert native().SIMD in {"avx2", ""}
+
+
+@needs_compiler
+@pytest.mark.skipif(
+    platform.machine() != "x86_64" or not Path("/proc/cpuinfo").exists(),
+    reason="reads the CPU's flags from Linux on x86-64",
+)
+def test_the_vector_path_is_taken_where_the_cpu_has_avx2() -> None:
+    """Without STREAMER_NO_SIMD the builder takes AVX2 exactly when the CPU has it (a build
+    that lost the vector path would pass every other test on the table)."""
+    flags = Path("/proc/cpuinfo").read_text().split()
+    vector = "avx2" in flags and os.environ.get("STREAMER_NO_SIMD") is None
+    simd: str = native().SIMD
+    assert simd == ("avx2" if vector else "")
 
 
 class Loose:
