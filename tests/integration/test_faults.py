@@ -115,7 +115,10 @@ async def test_retriable_request_faults_deliver_everything(
     assert dead == []
     s = _check_invariant(server, stats, N, dead)
     assert s["unique_ids"] == N
-    assert stats.request_failures == 3
+    assert s["faults_pending"] == 0
+    assert s["faults_applied"][fault["kind"]] == 3
+    # each fault counted; on a loaded machine a call may also outlast the 0.5 s timeout
+    assert stats.request_failures >= 3
     if may_duplicate:
         assert stats.possible_duplicates > 0
         assert s["duplicates"] > 0
