@@ -85,9 +85,9 @@ class _FdReader:
         self._gather = gathers(fd)
         """Read on while data is ready (a pipe left at its default size gives 64 KiB a read)."""
         self._after: OSError | None = None
-        """What a gathering read met after its data (an error, or end of file as None with
-        `_ended`): the next read reports it without reading."""
+        """An error a gathering read met after its data: the next read raises it."""
         self._ended = False
+        """A gathering read met the end of file after its data: the next read reports it."""
         self.stop_requested = False
         """Set at stop: a read waiting for data returns b"" (with `eof` False), taking nothing."""
         self.eof = False

@@ -18,6 +18,7 @@ from botocore.exceptions import UnknownServiceError
 from streamer.aws.loader import direct_loader
 
 CREDENTIAL_CHAIN_SERVICES = ("sts", "sso", "sso-oidc", "signin")
+"""The clients botocore's credential chain may create (`signin` only in recent botocore)."""
 
 
 def test_it_searches_the_sessions_paths() -> None:
@@ -33,7 +34,7 @@ def test_it_knows_what_botocore_knows(type_name: str) -> None:
     session = AioSession()
     ours = direct_loader(session).list_available_services(type_name)
     theirs = session.get_component("data_loader").list_available_services(type_name)
-    assert {"kinesis", *CREDENTIAL_CHAIN_SERVICES} <= set(theirs)
+    assert {"kinesis", "sts", "sso", "sso-oidc"} <= set(theirs)
     assert all(name in ours for name in theirs)
     for absent in ("no-such-service", "", ".", "..", "kinesis/2013-12-02", 7):
         assert absent not in ours
@@ -62,6 +63,8 @@ async def test_the_credential_chains_clients_can_be_made(service: str) -> None:
     """A profile with SSO, a role or a sign-in session makes botocore create these clients
     from the daemon's session: each is found and made with the loader in place."""
     session = AioSession()
+    if service not in session.get_component("data_loader").list_available_services("service-2"):
+        pytest.skip(f"this botocore has no {service} client")
     session.register_component("data_loader", direct_loader(session))
     async with session.create_client(
         service, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y"
