@@ -24,6 +24,9 @@ if stale; then
   "$VENV/bin/python" -m pip install --quiet -e "$ROOT[$1]"
   touch "$STAMP"
 fi
+# Byte-compile the project's own modules (an editable install leaves them as source; with
+# PYTHONDONTWRITEBYTECODE set every start would compile them again). Only stale ones are redone.
+"$VENV/bin/python" -m compileall -q "$ROOT/streamer" "$ROOT/benchmarks" >/dev/null
 # shellcheck disable=SC1091
 source "$VENV/bin/activate"
 cd "$ROOT"

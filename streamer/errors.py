@@ -141,6 +141,18 @@ CREDENTIAL_ERRORS: Final = frozenset(
 )
 
 
+def refusal_error(code: str, message: str, doing: str) -> StreamerError:
+    """The start-up error for an answer refusing a request (error `code`, `message`) made while
+    `doing` something: credentials (5), stream missing (3), configuration (2), else service (6)."""
+    if code in CREDENTIAL_ERRORS:
+        return CredentialsError(f"AWS refused the credentials ({code}) when {doing}: {message}")
+    if code == STREAM_MISSING_CODE:
+        return StreamMissingError(f"the stream does not exist ({code}) when {doing}")
+    if code in {"ValidationException", "InvalidArgumentException"}:
+        return ConfigError(f"AWS refused the request ({code}) when {doing}: {message}")
+    return UnreachableError(f"{doing} failed: {code}: {message}".rstrip(": "))
+
+
 def classify_request_error(code: str, message: str, *, status: int) -> RequestFailure:
     """Classify an error answer from the service by its code, falling back on the HTTP status."""
     retriable = code in RETRIABLE_REQUEST_ERRORS or status >= 500 or status == 429

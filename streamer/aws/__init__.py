@@ -1,10 +1,10 @@
-"""The AWS adapter: the only package that imports aiobotocore and botocore.
+"""The AWS adapter: the only package that imports aiobotocore and botocore, and only when a run
+needs them (`route.py`).
 
-`client.AwsKinesis` is the `KinesisClient` over AWS; `startup.startup_error` turns what AWS
-libraries raise at start-up into one sentence and an exit code.
+`client.AwsKinesis` is the `KinesisClient` over AWS; `startup.startup_error` (which imports
+botocore) turns what AWS libraries raise at start-up into one sentence and an exit code.
 """
 
 from streamer.aws.client import AwsKinesis
-from streamer.aws.startup import startup_error
 
-__all__ = ["AwsKinesis", "startup_error"]
+__all__ = ["AwsKinesis"]

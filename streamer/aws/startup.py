@@ -31,13 +31,11 @@ from botocore.exceptions import (
 )
 
 from streamer.errors import (
-    CREDENTIAL_ERRORS,
-    STREAM_MISSING_CODE,
     ConfigError,
     CredentialsError,
     StreamerError,
-    StreamMissingError,
     UnreachableError,
+    refusal_error,
 )
 
 _CONFIG_EXCEPTIONS = (
@@ -71,14 +69,7 @@ def startup_error(exc: Exception, doing: str, url: str) -> StreamerError:
 def _classify(exc: Exception, doing: str, url: str) -> StreamerError:
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
-        code, message = err.get("Code", "Unknown"), err.get("Message", "")
-        if code in CREDENTIAL_ERRORS:
-            return CredentialsError(f"AWS refused the credentials ({code}) when {doing}: {message}")
-        if code == STREAM_MISSING_CODE:
-            return StreamMissingError(f"the stream does not exist ({code}) when {doing}")
-        if code in {"ValidationException", "InvalidArgumentException"}:
-            return ConfigError(f"AWS refused the request ({code}) when {doing}: {message}")
-        return UnreachableError(f"{doing} failed: {code}: {message}".rstrip(": "))
+        return refusal_error(err.get("Code", "Unknown"), err.get("Message", ""), doing)
     if isinstance(exc, _CONFIG_EXCEPTIONS):
         return ConfigError(f"invalid AWS setting when {doing}: {exc}")
     if isinstance(exc, _CREDENTIAL_EXCEPTIONS):

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from streamer.aws import AwsKinesis
 from streamer.errors import CredentialsError, ExitCode, StreamMissingError
-from streamer.kinesis import AwsSettings
+from streamer.kinesis import AwsSettings, Transport
 from tests.support.answering import serve_answers
 from tests.support.processes import aws_env, run_streamer
 
@@ -106,9 +106,13 @@ def test_list_shards_denied_exits_5(list_shards_denied_endpoint: str) -> None:
     assert b"Traceback" not in proc.stderr
 
 
-async def test_list_shards_not_found_is_stream_missing(list_shards_missing_endpoint: str) -> None:
-    """ResourceNotFound on ListShards raises StreamMissingError (exit 3)."""
+@pytest.mark.parametrize("transport", ["fast", "botocore"])
+async def test_list_shards_not_found_is_stream_missing(
+    list_shards_missing_endpoint: str, transport: Transport
+) -> None:
+    """ResourceNotFound on ListShards raises StreamMissingError (exit 3), by either transport."""
     settings = AwsSettings(
+        transport=transport,
         stream="s",
         region="eu-west-1",
         endpoint_url=list_shards_missing_endpoint,
@@ -121,9 +125,14 @@ async def test_list_shards_not_found_is_stream_missing(list_shards_missing_endpo
     assert caught.value.exit_code == ExitCode.STREAM_MISSING
 
 
-async def test_adapter_reports_refused_credentials(refusing_endpoint: str) -> None:
-    """DescribeStreamSummary refused for the key raises CredentialsError naming the code."""
+@pytest.mark.parametrize("transport", ["fast", "botocore"])
+async def test_adapter_reports_refused_credentials(
+    refusing_endpoint: str, transport: Transport
+) -> None:
+    """DescribeStreamSummary refused for the key raises CredentialsError naming the code, by
+    either transport."""
     settings = AwsSettings(
+        transport=transport,
         stream="s",
         region="eu-west-1",
         endpoint_url=refusing_endpoint,

@@ -24,6 +24,8 @@ OPTIONAL = (
     "streamer.metrics",
     "prometheus_client",
     "zstandard",
+    "botocore",  # only when the direct route cannot serve the run (aws/route.py)
+    "aiobotocore",
 )
 
 
@@ -47,10 +49,19 @@ def optional_parts(modules: set[str]) -> set[str]:
 def test_a_plain_stdin_run_imports_no_optional_part(
     moto_url: str, new_stream: Callable[[int], str], tmp_path: Path
 ) -> None:
-    """No HTTP server, spool, replay, metrics or zstd in a run that uses none of them."""
+    """No HTTP server, spool, replay, metrics, zstd or botocore in a run that uses none of
+    them (static keys and a given endpoint: the direct route)."""
     modules = imported_by_run(moto_url, new_stream(1), tmp_path)
-    assert {"streamer.cli", "streamer.sources.stdin", "aiobotocore.session"} <= modules
+    assert {"streamer.cli", "streamer.sources.stdin", "streamer.aws.poster"} <= modules
     assert optional_parts(modules) == set()
+
+
+def test_the_botocore_transport_imports_botocore(
+    moto_url: str, new_stream: Callable[[int], str], tmp_path: Path
+) -> None:
+    """A run that needs botocore (here its transport) loads it, and the run succeeds."""
+    modules = imported_by_run(moto_url, new_stream(1), tmp_path, "--transport", "botocore")
+    assert {"aiobotocore.session", "streamer.aws.boto"} <= modules
 
 
 def test_a_run_that_uses_them_imports_them(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamer.aws.client import tls_verify
+from streamer.aws.boto import tls_verify
 
 PROXY_VARIABLES = (
     "http_proxy",

@@ -23,7 +23,7 @@ from botocore.exceptions import (
     TokenRetrievalError,
 )
 
-from streamer.aws import startup_error
+from streamer.aws.startup import startup_error
 from streamer.errors import ExitCode, StreamerError, UnreachableError
 
 URL = "https://kinesis.eu-west-1.amazonaws.com"

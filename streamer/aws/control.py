@@ -1,0 +1,166 @@
+"""The control plane over signed posts: DescribeStreamSummary and ListShards without botocore.
+
+What it does: `Control` asks the `fast` transport's `Poster` for the stream's summary and every
+page of its shards, as botocore's standard retry mode would: up to `CONTROL_ATTEMPTS` tries of a
+request refused as throttled or failed by the service (5xx) or the network, with full-jitter
+backoff. An answer that refuses the request, and the last failure, become the same
+`StreamerError`s (one sentence, an exit code) as through botocore. `summary_of` reads a
+DescribeStreamSummary answer, whichever client got it.
+
+What it leaves out: credentials (given), the data plane (`Poster.put_records`) and the pipeline's
+own refresh policy (`shard_refresh.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import aiohttp
+import orjson
+
+from streamer.aws.poster import Credentials, Poster
+from streamer.errors import (
+    RETRIABLE_REQUEST_ERRORS,
+    STREAM_MISSING_CODE,
+    StreamerError,
+    StreamMissingError,
+    StreamNotActiveError,
+    UnreachableError,
+    refusal_error,
+)
+from streamer.kinesis import AwsSettings, StreamSummary
+from streamer.wire import error_code
+
+CONTROL_ATTEMPTS: Final = 3
+"""Tries of one control-plane request (botocore's standard mode: three)."""
+BACKOFF_BASE_S: Final = 0.5
+"""Full-jitter backoff: a random wait up to this, doubled each try, at most `BACKOFF_CAP_S`."""
+BACKOFF_CAP_S: Final = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """A try that failed: the error to raise, and whether another try may succeed."""
+
+    error: StreamerError
+    retriable: bool
+
+
+def summary_of(answer: Any, stream: str) -> StreamSummary:
+    """The summary in a DescribeStreamSummary answer; raises when the stream cannot take
+    records (not ACTIVE or UPDATING) or the answer is not one."""
+    try:
+        summary = answer["StreamDescriptionSummary"]
+        max_kib = summary.get("MaxRecordSizeInKiB")
+        result = StreamSummary(
+            name=str(summary["StreamName"]),
+            status=str(summary["StreamStatus"]),
+            open_shards=int(summary.get("OpenShardCount", 0)),
+            arn=str(summary.get("StreamARN", "")),
+            mode=str((summary.get("StreamModeDetails") or {}).get("StreamMode", "")),
+            max_record_kib=int(max_kib) if max_kib else None,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise UnreachableError(
+            f"describing stream {stream!r} failed: the answer is not a stream summary ({exc!r})"
+        ) from exc
+    if result.status not in {"ACTIVE", "UPDATING"}:
+        raise StreamNotActiveError(
+            f"stream {stream!r} is {result.status}, not ACTIVE, so it cannot take records"
+        )
+    return result
+
+
+class Control:
+    """DescribeStreamSummary and ListShards for one stream, over a `Poster`."""
+
+    def __init__(
+        self,
+        settings: AwsSettings,
+        poster: Poster,
+        credentials: Callable[[], Awaitable[Credentials]],
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._s = settings
+        self._poster = poster
+        self._credentials = credentials
+        self._sleep = sleep
+        self._jitter = jitter
+
+    async def describe_stream(self) -> StreamSummary:
+        s = self._s
+        doing = f"describing stream {s.stream_label!r}"
+        try:
+            answer = await self._call("DescribeStreamSummary", s.stream_ref, doing)
+        except StreamMissingError as exc:
+            raise StreamMissingError(
+                f"stream {s.stream_label!r} does not exist in region {s.region}"
+            ) from exc
+        return summary_of(answer, s.stream_label)
+
+    async def list_shards(self) -> list[dict[str, Any]]:
+        doing = f"listing the shards of stream {self._s.stream_label!r}"
+        shards: list[dict[str, Any]] = []
+        request: dict[str, Any] = dict(self._s.stream_ref)
+        while True:
+            page = await self._call("ListShards", request, doing)
+            got = page.get("Shards", [])
+            if not isinstance(got, list):
+                raise UnreachableError(f"{doing} failed: the answer's Shards is not a list")
+            shards.extend(got)
+            token = page.get("NextToken")
+            if not token:
+                return shards
+            request = {"NextToken": token}
+
+    async def _call(self, action: str, request: dict[str, Any], doing: str) -> dict[str, Any]:
+        """The JSON answer to one request, tried up to `CONTROL_ATTEMPTS` times."""
+        body = orjson.dumps(request)
+        attempt = 0
+        while True:
+            result = await self._try(action, body, doing)
+            if not isinstance(result, _Failed):
+                return result
+            attempt += 1
+            if not result.retriable or attempt == CONTROL_ATTEMPTS:
+                raise result.error
+            cap = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1))
+            await self._sleep(self._jitter() * cap)
+
+    async def _try(self, action: str, body: bytes, doing: str) -> dict[str, Any] | _Failed:
+        url = self._poster.url
+        credentials = await self._credentials()
+        try:
+            status, raw = await self._poster.post(action, body, credentials)
+        except TimeoutError:
+            limit = f"no answer within {self._poster.request_timeout_s:g} s"
+            return _Failed(
+                UnreachableError(f"the endpoint {url} timed out when {doing}: {limit}"), True
+            )
+        except (aiohttp.ClientError, OSError) as exc:
+            detail = str(exc) or type(exc).__name__
+            unreachable = f"the endpoint {url} is unreachable when {doing}: {detail}"
+            return _Failed(UnreachableError(unreachable), True)
+        try:
+            answer = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            answer = None
+        if status == 200 and isinstance(answer, dict):
+            return answer
+        if status == 200:
+            return _Failed(
+                UnreachableError(f"{doing} failed: the answer is not a JSON object"), True
+            )
+        code, message = error_code(answer)
+        if code == "UnknownError":
+            code = f"HTTP {status}"
+        retriable = code in RETRIABLE_REQUEST_ERRORS or status >= 500 or status == 429
+        return _Failed(
+            refusal_error(code, message, doing), retriable and code != STREAM_MISSING_CODE
+        )

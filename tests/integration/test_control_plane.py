@@ -1,0 +1,296 @@
+"""The control plane and posts of the `fast` transport over real HTTP: DescribeStreamSummary and
+ListShards without botocore give what botocore gives, retry as its standard mode does, fail
+with the same sentences and exit codes, and every post goes through the environment's proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+from aiohttp import web
+from local_kinesis import REGION
+
+from streamer.aws import AwsKinesis
+from streamer.aws.control import BACKOFF_BASE_S, CONTROL_ATTEMPTS, Control
+from streamer.aws.poster import Poster
+from streamer.aws.route import StaticCredentials
+from streamer.errors import (
+    ConfigError,
+    CredentialsError,
+    ExitCode,
+    StreamMissingError,
+    StreamNotActiveError,
+    UnreachableError,
+)
+from streamer.kinesis import AwsSettings, PutOutcome
+from streamer.record import Entry
+from tests.support.answering import serve_answers
+
+pytestmark = pytest.mark.integration
+
+KEYS = StaticCredentials("AKIDTEST", "secret")
+SHARD = {
+    "ShardId": "shardId-000000000000",
+    "HashKeyRange": {"StartingHashKey": "0", "EndingHashKey": str(2**128 - 1)},
+    "SequenceNumberRange": {"StartingSequenceNumber": "1"},
+}
+SUMMARY = {
+    "StreamName": "s",
+    "StreamARN": f"arn:aws:kinesis:{REGION}:123456789012:stream/s",
+    "StreamStatus": "ACTIVE",
+    "OpenShardCount": 2,
+    "StreamModeDetails": {"StreamMode": "PROVISIONED"},
+}
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status, body=orjson.dumps(body), content_type="application/x-amz-json-1.1"
+    )
+
+
+class Script:
+    """An endpoint answering each request with the next scripted answer, recording requests."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.answers: list[tuple[int, Any]] = []
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, *answers: tuple[int, Any]) -> str:
+        """Script these answers; the endpoint's URL."""
+        self.answers = list(answers)
+        return self.url
+
+    async def answer(self, request: web.Request) -> web.Response:
+        action = request.headers.get("X-Amz-Target", "").rsplit(".", 1)[-1]
+        assert request.headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDTEST/")
+        self.requests.append((action, orjson.loads(await request.read())))
+        status, body = self.answers.pop(0)
+        if isinstance(body, bytes):
+            return web.Response(status=status, body=body)
+        return _json(body, status)
+
+
+@pytest.fixture
+def script() -> Iterator[Script]:
+    endpoint = Script()
+    for url in serve_answers(endpoint.answer):
+        endpoint.url = url
+        yield endpoint
+
+
+@contextlib.asynccontextmanager
+async def control_for(url: str, waits: list[float], **settings: Any) -> Any:
+    """A `Control` over a `Poster` to `url`, its backoff waits recorded instead of slept."""
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    s = AwsSettings(stream="s", region=REGION, endpoint_url=url, **settings)
+    async with contextlib.AsyncExitStack() as stack:
+        poster = Poster(url, REGION, max_connections=2, request_timeout_s=2, connect_timeout_s=1)
+        await poster.open(stack)
+
+        async def keys() -> StaticCredentials:
+            return KEYS
+
+        yield Control(s, poster, keys, sleep=sleep, jitter=lambda: 1.0)
+
+
+async def test_summary_and_every_page_of_shards(script: Script) -> None:
+    """The summary is read as botocore reads it; later ListShards pages send only the token."""
+    second = dict(SHARD, ShardId="shardId-000000000001")
+    url = script(
+        (200, {"StreamDescriptionSummary": dict(SUMMARY, MaxRecordSizeInKiB=2048)}),
+        (200, {"Shards": [SHARD], "NextToken": "t1"}),
+        (200, {"Shards": [second]}),
+    )
+    waits: list[float] = []
+    async with control_for(url, waits) as control:
+        summary = await control.describe_stream()
+        shards = await control.list_shards()
+    assert (summary.name, summary.open_shards, summary.mode) == ("s", 2, "PROVISIONED")
+    assert summary.max_record_kib == 2048
+    assert [s["ShardId"] for s in shards] == ["shardId-000000000000", "shardId-000000000001"]
+    assert script.requests == [
+        ("DescribeStreamSummary", {"StreamName": "s"}),
+        ("ListShards", {"StreamName": "s"}),
+        ("ListShards", {"NextToken": "t1"}),
+    ]
+    assert waits == []
+
+
+async def test_throttling_and_server_errors_are_tried_again_with_backoff(script: Script) -> None:
+    """Throttled, then a 503: the third try answers; the waits double from the base."""
+    url = script(
+        (400, {"__type": "LimitExceededException", "message": "Rate exceeded"}),
+        (503, b"<html>busy</html>"),
+        (200, {"StreamDescriptionSummary": SUMMARY}),
+    )
+    waits: list[float] = []
+    async with control_for(url, waits) as control:
+        summary = await control.describe_stream()
+    assert summary.status == "ACTIVE"
+    assert len(script.requests) == 3
+    assert waits == [BACKOFF_BASE_S, 2 * BACKOFF_BASE_S]
+
+
+async def test_the_last_failure_is_one_sentence_after_every_try(script: Script) -> None:
+    """Throttled every time: `CONTROL_ATTEMPTS` tries, then an unreachable-service error."""
+    refusal = (400, {"__type": "LimitExceededException", "message": "Rate exceeded"})
+    url = script(*[refusal] * CONTROL_ATTEMPTS)
+    waits: list[float] = []
+    async with control_for(url, waits) as control:
+        with pytest.raises(UnreachableError, match="LimitExceededException: Rate exceeded"):
+            await control.list_shards()
+    assert len(script.requests) == CONTROL_ATTEMPTS
+    assert len(waits) == CONTROL_ATTEMPTS - 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "error", "code", "words"),
+    [
+        (
+            (400, {"__type": "AccessDeniedException", "message": "not authorized"}),
+            CredentialsError,
+            ExitCode.CREDENTIALS,
+            "AWS refused the credentials (AccessDeniedException) when describing stream 's'",
+        ),
+        (
+            (400, {"__type": "ResourceNotFoundException", "message": "Stream s not found"}),
+            StreamMissingError,
+            ExitCode.STREAM_MISSING,
+            f"stream 's' does not exist in region {REGION}",
+        ),
+        (
+            (400, {"__type": "com.amazon.coral#ValidationException", "message": "bad name"}),
+            ConfigError,
+            ExitCode.CONFIG,
+            "AWS refused the request (ValidationException)",
+        ),
+        (
+            (200, {"StreamDescriptionSummary": dict(SUMMARY, StreamStatus="DELETING")}),
+            StreamNotActiveError,
+            ExitCode.STREAM_NOT_ACTIVE,
+            "stream 's' is DELETING, not ACTIVE",
+        ),
+        (
+            (200, {"StreamDescriptionSummary": {"StreamName": "s"}}),
+            UnreachableError,
+            ExitCode.UNREACHABLE,
+            "the answer is not a stream summary",
+        ),
+    ],
+)
+async def test_refusals_are_not_tried_again(
+    script: Script, answer: tuple[int, Any], error: type[Exception], code: ExitCode, words: str
+) -> None:
+    """A refusal or a final answer is one try and one sentence with its exit code."""
+    url = script(answer)
+    waits: list[float] = []
+    async with control_for(url, waits) as control:
+        with pytest.raises(error) as caught:
+            await control.describe_stream()
+    assert words in str(caught.value)
+    assert getattr(caught.value, "exit_code", None) == code
+    assert len(script.requests) == 1
+
+
+async def test_answers_that_are_not_json_are_tried_again(script: Script) -> None:
+    """A 200 whose body is not a JSON object may be a proxy's page: tried again."""
+    url = script((200, b"<html/>"), (200, b"[]"), (200, {"Shards": [SHARD]}))
+    waits: list[float] = []
+    async with control_for(url, waits) as control:
+        shards = await control.list_shards()
+    assert [s["ShardId"] for s in shards] == [SHARD["ShardId"]]
+    assert len(waits) == 2
+
+
+async def test_an_unreachable_endpoint_names_itself() -> None:
+    """Nothing listens: every try fails to connect; the error names the endpoint."""
+    waits: list[float] = []
+    async with control_for("http://127.0.0.1:9", waits) as control:
+        with pytest.raises(UnreachableError, match=r"http://127.0.0.1:9 is unreachable"):
+            await control.describe_stream()
+    assert len(waits) == CONTROL_ATTEMPTS - 1
+
+
+# -- the environment's proxy -----------------------------------------------------------------
+@pytest.fixture
+def proxy() -> Iterator[tuple[str, list[str]]]:
+    """A forwarding HTTP proxy: it records each absolute URL asked for and passes it on."""
+    seen: list[str] = []
+
+    async def forward(request: web.Request) -> web.Response:
+        seen.append(str(request.url))
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(str(request.url), data=await request.read(), headers=headers) as resp,
+        ):
+            return web.Response(status=resp.status, body=await resp.read())
+
+    for url in serve_answers(forward):
+        yield url, seen
+
+
+def test_every_post_goes_through_the_environments_proxy(
+    moto_url: str, new_stream: Any, proxy: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With HTTP_PROXY set, the control plane and PutRecords both go through it (botocore
+    honours it for its calls; the signed posts must too), and NO_PROXY exempts a host."""
+    proxy_url, seen = proxy
+    stream = new_stream(1)
+    settings = AwsSettings(
+        stream=stream,
+        region=REGION,
+        endpoint_url=moto_url,
+        access_key_id="testing",
+        secret_access_key="testing",
+    )
+    entry = Entry(b"hello", "k", "test", 1, 0.0)
+    hermetic = {"AWS_CONFIG_FILE": "/nonexistent"}
+
+    async def use() -> tuple[str | None, int]:
+        async with AwsKinesis(settings, environ=hermetic) as client:
+            assert client.route is not None  # the direct route, no botocore
+            await client.describe_stream()
+            await client.list_shards()
+            result = await client.put_records([entry])
+            assert isinstance(result, PutOutcome)
+            assert result.shard_ids[0]
+            return client.proxy, len(seen)
+
+    monkeypatch.setenv("HTTP_PROXY", proxy_url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    through, count = asyncio.run(use())
+    assert through == proxy_url
+    assert count == 3
+    assert all(url.startswith(moto_url) for url in seen)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    through, count = asyncio.run(use())
+    assert through is None
+    assert count == 3  # no more through the proxy
+
+
+async def test_an_unreadable_ca_bundle_is_a_configuration_error() -> None:
+    """AWS_CA_BUNDLE naming no readable bundle, for an https endpoint: exit 2, one sentence."""
+    settings = AwsSettings(
+        stream="s",
+        region=REGION,
+        endpoint_url="https://127.0.0.1:9",
+        access_key_id="a",
+        secret_access_key="b",
+    )
+    environ = {"AWS_CA_BUNDLE": "/nonexistent/ca.pem", "AWS_CONFIG_FILE": "/nonexistent"}
+    client = AwsKinesis(settings, environ=environ)
+    with pytest.raises(ConfigError, match=r"the CA bundle /nonexistent/ca\.pem cannot be used"):
+        async with client:
+            pass
