@@ -1,12 +1,13 @@
 """The AWS adapter: `AwsKinesis`, the `KinesisClient` that talks to AWS.
 
 What it does: opens one of two ways. On the direct route (`route.py`: static keys, the standard or
-a given endpoint, nothing only botocore knows) it imports no botocore at all; on any other,
-`boto.Boto` resolves credentials (the AWS chain, profiles, an assumed role) and the endpoint.
-The `fast` transport (default) then runs the control plane (`control.py`) and PutRecords over
-signed posts (`poster.py`): the body encoded by `wire.py`, signed by `sigv4.py` (the same
-signature as botocore's SigV4 signer at a fraction of its cost), posted over a keep-alive aiohttp
-pool. The `botocore` transport runs everything through the aiobotocore client. Both return
+a given endpoint, nothing only botocore knows) it imports no botocore at all and runs the control
+plane over signed posts (`control.py`); on any other, `boto.Boto` resolves credentials (the AWS
+chain, profiles, an assumed role) and the endpoint, and its aiobotocore client runs the control
+plane, as before. The `fast` transport (default) sends PutRecords as signed posts (`poster.py`):
+the body encoded by `wire.py`, signed by `sigv4.py` (the same signature as botocore's SigV4 signer
+at a fraction of its cost), posted over a keep-alive aiohttp pool. The `botocore` transport sends
+them through the aiobotocore client too. Both return
 per-record outcomes as data; the retry loop for PutRecords is the pipeline's. Every exception
 start-up can meet becomes a `StreamerError`.
 
@@ -25,7 +26,7 @@ import structlog
 
 from streamer.aws.control import Control
 from streamer.aws.poster import Credentials, Poster
-from streamer.aws.route import DirectRoute, config_file, direct_route
+from streamer.aws.route import DirectRoute, any_aws_file, direct_route
 from streamer.errors import CredentialsError, RequestFailure, StreamerError
 from streamer.kinesis import AwsSettings, PutResult, StreamSummary
 from streamer.record import Entry
@@ -76,7 +77,7 @@ class AwsKinesis:
 
     async def _open(self) -> None:
         s, environ = self._s, self._environ
-        self.route = direct_route(s, environ, config_exists=config_file(environ).is_file())
+        self.route = direct_route(s, environ, files_exist=any_aws_file(environ))
         if self.route is not None:
             url, ca_bundle = self.route.url, environ.get("AWS_CA_BUNDLE") or None
             static = self.route.credentials
@@ -102,7 +103,8 @@ class AwsKinesis:
                 ca_bundle=ca_bundle,
             )
             await self._poster.open(self._stack)
-            self._control = Control(s, self._poster, self._credentials)
+            if self.route is not None:  # else botocore's client, to the endpoints it resolves
+                self._control = Control(s, self._poster, self._credentials)
         log.debug(
             "kinesis client",
             route="direct" if self.route else "botocore",

@@ -1,11 +1,13 @@
 """The control plane over signed posts: DescribeStreamSummary and ListShards without botocore.
 
 What it does: `Control` asks the `fast` transport's `Poster` for the stream's summary and every
-page of its shards, as botocore's standard retry mode would: up to `CONTROL_ATTEMPTS` tries of a
-request refused as throttled or failed by the service (5xx) or the network, with full-jitter
-backoff. An answer that refuses the request, and the last failure, become the same
-`StreamerError`s (one sentence, an exit code) as through botocore. `summary_of` reads a
-DescribeStreamSummary answer, whichever client got it.
+page of its shards on the direct route, tried like botocore's standard retry mode: up to
+`CONTROL_ATTEMPTS` tries, with full-jitter backoff, of a request whose answer is throttled, a
+429 or 5xx, another transient error (`RETRIABLE`: also expired tokens and a stream in use, which
+botocore does not retry), not a JSON object, or that met a network failure or timeout. A
+refusal, and the last failure, become one-sentence `StreamerError`s with the exit codes the
+botocore route gives (credentials 5, stream missing 3, invalid request 2, else 6).
+`summary_of` reads a DescribeStreamSummary answer, whichever client got it.
 
 What it leaves out: credentials (given), the data plane (`Poster.put_records`) and the pipeline's
 own refresh policy (`shard_refresh.py`).
@@ -37,6 +39,12 @@ from streamer.wire import error_code
 
 CONTROL_ATTEMPTS: Final = 3
 """Tries of one control-plane request (botocore's standard mode: three)."""
+RETRIABLE: Final = RETRIABLE_REQUEST_ERRORS | {
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "PriorRequestNotComplete",
+}
+"""Error codes tried again: the pipeline's retriable ones and botocore's other transient ones."""
 BACKOFF_BASE_S: Final = 0.5
 """Full-jitter backoff: a random wait up to this, doubled each try, at most `BACKOFF_CAP_S`."""
 BACKOFF_CAP_S: Final = 5.0
@@ -111,8 +119,10 @@ class Control:
         while True:
             page = await self._call("ListShards", request, doing)
             got = page.get("Shards", [])
-            if not isinstance(got, list):
-                raise UnreachableError(f"{doing} failed: the answer's Shards is not a list")
+            if not isinstance(got, list) or not all(isinstance(x, dict) for x in got):
+                raise UnreachableError(
+                    f"{doing} failed: the answer's Shards is not a list of shards"
+                )
             shards.extend(got)
             token = page.get("NextToken")
             if not token:
@@ -160,7 +170,7 @@ class Control:
         code, message = error_code(answer)
         if code == "UnknownError":
             code = f"HTTP {status}"
-        retriable = code in RETRIABLE_REQUEST_ERRORS or status >= 500 or status == 429
+        retriable = code in RETRIABLE or status >= 500 or status == 429
         return _Failed(
             refusal_error(code, message, doing), retriable and code != STREAM_MISSING_CODE
         )

@@ -2,9 +2,11 @@
 
 What it does: `Poster` holds one keep-alive aiohttp pool for an endpoint URL and posts JSON 1.1
 bodies to it, each signed for its `X-Amz-Target` (`sigv4.Signer`, one per target). It goes
-through the proxy the environment names for that URL (HTTP_PROXY, HTTPS_PROXY, NO_PROXY, as
-botocore reads them), looked up once, and verifies TLS against AWS_CA_BUNDLE (or the bundle
-botocore's settings name) when one is set, else the system's trust store. `put_records` turns a
+through the proxy the environment names for that URL, looked up once as botocore looks it up
+(`proxy_for`: HTTP_PROXY or HTTPS_PROXY by the URL's scheme, `http://` added to a bare
+host:port, NO_PROXY matched against host and host:port), and verifies TLS against the bundle
+botocore would use: the one named (AWS_CA_BUNDLE, a profile's ca_bundle), else certifi's, else
+botocore's own (`default_ca_bundle`). `put_records` turns a
 PutRecords post into a `PutResult`: every transport failure is data, never an exception.
 
 What it leaves out: credentials (the caller's, passed per post), retries (the pipeline's for
@@ -14,13 +16,15 @@ PutRecords, `control.py`'s for the control plane) and what the answers mean (`wi
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import os
 import ssl
 import time
+import urllib.request
 from typing import Final, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
-from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 from streamer.aws.sigv4 import Signer
@@ -43,16 +47,52 @@ class Credentials(Protocol):
     def token(self) -> str | None: ...
 
 
+def default_ca_bundle() -> str | None:
+    """The CA bundle botocore verifies against when none is named: certifi's when certifi is
+    installed, else the one botocore ships (found without importing botocore)."""
+    try:
+        import certifi  # noqa: PLC0415 - only for an https endpoint
+
+        return str(certifi.where())
+    except ImportError:
+        pass
+    spec = importlib.util.find_spec("botocore")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(next(iter(spec.submodule_search_locations)), "cacert.pem")
+    return path if os.path.isfile(path) else None
+
+
 def tls_context(url: str, ca_bundle: str | None) -> ssl.SSLContext | bool:
-    """aiohttp's `ssl` argument: a context trusting `ca_bundle` for an https URL when one is
-    named, else True (aiohttp's verified default: the system's trust store). A bundle that
-    cannot be read is a configuration error."""
-    if ca_bundle and url.startswith("https://"):
-        try:
-            return ssl.create_default_context(cafile=ca_bundle)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"the CA bundle {ca_bundle} cannot be used: {exc}") from exc
-    return True
+    """aiohttp's `ssl` argument: for an https URL, a context trusting `ca_bundle`, else
+    `default_ca_bundle()` (True, aiohttp's default, the system's store, when neither exists);
+    True for plain HTTP. A bundle that cannot be read is a configuration error."""
+    if not url.startswith("https://"):
+        return True
+    bundle = ca_bundle or default_ca_bundle()
+    if bundle is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=bundle)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"the CA bundle {bundle} cannot be used: {exc}") from exc
+
+
+def proxy_for(url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+    """The proxy (without its credentials) and the credentials botocore would use for `url`,
+    from the environment; (None, None) for none."""
+    parts = urlsplit(url)
+    if urllib.request.proxy_bypass(parts.netloc):
+        return None, None
+    value = urllib.request.getproxies().get(parts.scheme)
+    if not value:
+        return None, None
+    if not value.startswith(("http:", "https:")):
+        value = "http:" + value if value.startswith("//") else "http://" + value
+    proxy = URL(value)
+    if proxy.user is None:
+        return proxy, None
+    return proxy.with_user(None), aiohttp.BasicAuth(proxy.user, proxy.password or "")
 
 
 class Poster:
@@ -86,8 +126,7 @@ class Poster:
 
     async def open(self, stack: contextlib.AsyncExitStack) -> None:
         """Make the pool (closed by `stack`) and look up the proxy and the trust store."""
-        with contextlib.suppress(LookupError):  # no proxy for this URL
-            self._proxy, self._proxy_auth = get_env_proxy_for_url(self._target)
+        self._proxy, self._proxy_auth = proxy_for(str(self._target))
         connector = aiohttp.TCPConnector(
             limit=self._limit,
             keepalive_timeout=KEEPALIVE_S,
@@ -100,7 +139,7 @@ class Poster:
     @property
     def proxy(self) -> str | None:
         """The proxy posts go through, without its credentials (for logs and tests)."""
-        return None if self._proxy is None else str(self._proxy.with_user(None))
+        return None if self._proxy is None else str(self._proxy)
 
     def _signer(self, action: str) -> Signer:
         signer = self._signers.get(action)

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -38,10 +39,19 @@ BOTOCORE_ONLY_ENV: Final = (
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_KINESIS",
     "AWS_DATA_PATH",
+    "AWS_ACCOUNT_ID",
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE",
 )
 """Environment variables that change what botocore would do (profile, credentials' expiry,
-endpoints, models); any of them set sends the run through botocore. (AWS_CONFIG_FILE counts only
-when the file it names exists: `config_file`.)"""
+endpoints (an account ID sends requests to account endpoints), models); any of them set sends
+the run through botocore. (AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE count when the file
+they name exists: `aws_files`.)"""
+_UNSAFE_URL_CHARS: Final = frozenset("\t\r\n")
+"""Characters botocore refuses in an endpoint URL (urlsplit would strip them)."""
+_VARIABLE: Final = re.compile(r"\$(\w+)|\$\{([^}]*)\}")
+"""$NAME or ${NAME}, as os.path.expandvars reads them."""
+_LABEL: Final = re.compile(r"^(?!-)[a-zA-Z0-9-]{1,63}(?<!-)$")
+"""One label of a host name, as botocore checks it."""
 _REGION: Final = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9\-]{0,61}[a-zA-Z0-9])?$")
 """botocore's rule for a region name (a host name label); any other goes to botocore's error."""
 
@@ -66,23 +76,43 @@ class DirectRoute:
     credentials: StaticCredentials
 
 
-def config_file(environ: Mapping[str, str]) -> Path:
-    """The AWS config file botocore would read: AWS_CONFIG_FILE, else ~/.aws/config."""
-    return Path(environ.get("AWS_CONFIG_FILE") or "~/.aws/config").expanduser()
+def aws_files(environ: Mapping[str, str]) -> tuple[Path, Path]:
+    """The AWS config and shared credentials files botocore would read (AWS_CONFIG_FILE, else
+    ~/.aws/config; AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials), expanded as botocore
+    expands them: environment variables, then `~`. botocore reads settings (endpoints, FIPS, a
+    CA bundle) from both."""
+    config = environ.get("AWS_CONFIG_FILE") or "~/.aws/config"
+    shared = environ.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials"
+    return Path(_expand(config, environ)), Path(_expand(shared, environ))
+
+
+def _expand(path: str, environ: Mapping[str, str]) -> str:
+    """os.path.expandvars then expanduser, against the environment given."""
+    path = _VARIABLE.sub(lambda m: environ.get(m[1] or m[2], m[0]), path)
+    if path == "~" or path.startswith("~/"):
+        home = environ.get("HOME") or os.path.expanduser("~")
+        return home + path[1:]
+    return os.path.expanduser(path)  # ~user
+
+
+def any_aws_file(environ: Mapping[str, str]) -> bool:
+    """Whether either AWS file botocore would read exists."""
+    return any(path.is_file() for path in aws_files(environ))
 
 
 def direct_route(
     s: AwsSettings,
     environ: Mapping[str, str],
     *,
-    config_exists: bool,
+    files_exist: bool,
     partitions: list[dict[str, Any]] | None = None,
 ) -> DirectRoute | None:
     """The direct route of a run with settings `s`, or None when it needs botocore.
 
+    `files_exist` says whether an AWS config or shared credentials file exists (`any_aws_file`);
     `partitions` is botocore's list (read from its `partitions.json` when not given and needed).
     """
-    if s.transport != "fast" or s.profile or s.role_arn or config_exists:
+    if s.transport != "fast" or s.profile or s.role_arn or files_exist:
         return None
     if any(environ.get(name) for name in BOTOCORE_ONLY_ENV):
         return None
@@ -90,6 +120,8 @@ def direct_route(
     if credentials is None or not _REGION.match(s.region):
         return None
     url = s.endpoint_url
+    if url and not plain_endpoint(url):
+        return None  # botocore says what is wrong with it
     if not url:
         if s.stream_arn:  # botocore routes a stream named by ARN to an account endpoint
             return None
@@ -110,8 +142,30 @@ def static_credentials(s: AwsSettings, environ: Mapping[str, str]) -> StaticCred
     key, secret = environ.get("AWS_ACCESS_KEY_ID"), environ.get("AWS_SECRET_ACCESS_KEY")
     if not (key and secret):
         return None
-    token = environ.get("AWS_SESSION_TOKEN") or environ.get("AWS_SECURITY_TOKEN") or None
+    token = environ.get("AWS_SECURITY_TOKEN") or environ.get("AWS_SESSION_TOKEN") or None
     return StaticCredentials(key, secret, token)
+
+
+def plain_endpoint(url: str) -> bool:
+    """Whether `url` is an endpoint botocore takes as it is: http or https, a valid host name,
+    no user or password, no query or fragment, nothing urlsplit would strip."""
+    if _UNSAFE_URL_CHARS.intersection(url):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        return False
+    host = parts.hostname
+    if parts.scheme not in {"http", "https"} or not host or len(host) > 255:
+        return False
+    if parts.username is not None or parts.password is not None:
+        return False
+    if parts.query or parts.fragment:
+        return False
+    if ":" in host:  # an IPv6 literal (urlsplit checked its brackets)
+        return True
+    return all(_LABEL.match(label) for label in host.removesuffix(".").split("."))
 
 
 def dns_suffix(region: str, partitions: list[dict[str, Any]]) -> str | None:

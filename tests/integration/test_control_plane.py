@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +18,7 @@ from local_kinesis import REGION
 
 from streamer.aws import AwsKinesis
 from streamer.aws.control import BACKOFF_BASE_S, CONTROL_ATTEMPTS, Control
-from streamer.aws.poster import Poster
+from streamer.aws.poster import Poster, default_ca_bundle, tls_context
 from streamer.aws.route import StaticCredentials
 from streamer.errors import (
     ConfigError,
@@ -126,11 +127,21 @@ async def test_summary_and_every_page_of_shards(script: Script) -> None:
     assert waits == []
 
 
-async def test_throttling_and_server_errors_are_tried_again_with_backoff(script: Script) -> None:
-    """Throttled, then a 503: the third try answers; the waits double from the base."""
+@pytest.mark.parametrize(
+    "second",
+    [
+        (503, b"<html>busy</html>"),
+        (400, {"__type": "RequestTimeoutException", "message": "timed out"}),
+        (200, b"<html>a captive portal</html>"),
+    ],
+)
+async def test_throttling_and_transient_failures_are_tried_again_with_backoff(
+    script: Script, second: tuple[int, Any]
+) -> None:
+    """Throttled, then a transient failure: the third try answers; the waits double."""
     url = script(
         (400, {"__type": "LimitExceededException", "message": "Rate exceeded"}),
-        (503, b"<html>busy</html>"),
+        second,
         (200, {"StreamDescriptionSummary": SUMMARY}),
     )
     waits: list[float] = []
@@ -212,6 +223,17 @@ async def test_answers_that_are_not_json_are_tried_again(script: Script) -> None
     assert len(waits) == 2
 
 
+@pytest.mark.parametrize("shards", [None, [1, "x"], "shards", [SHARD, None]])
+async def test_shards_that_are_not_shards_are_one_sentence(script: Script, shards: Any) -> None:
+    """A ListShards answer whose Shards is not a list of objects: exit 6, one sentence."""
+    url = script((200, {"Shards": shards}))
+    waits: list[float] = []
+    async with control_for(url, waits) as control:
+        with pytest.raises(UnreachableError, match="Shards is not a list of shards") as caught:
+            await control.list_shards()
+    assert caught.value.exit_code == ExitCode.UNREACHABLE
+
+
 async def test_an_unreachable_endpoint_names_itself() -> None:
     """Nothing listens: every try fails to connect; the error names the endpoint."""
     waits: list[float] = []
@@ -240,11 +262,17 @@ def proxy() -> Iterator[tuple[str, list[str]]]:
         yield url, seen
 
 
+@pytest.mark.parametrize("spelling", ["url", "bare"])
 def test_every_post_goes_through_the_environments_proxy(
-    moto_url: str, new_stream: Any, proxy: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
+    moto_url: str,
+    new_stream: Any,
+    proxy: tuple[str, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    spelling: str,
 ) -> None:
-    """With HTTP_PROXY set, the control plane and PutRecords both go through it (botocore
-    honours it for its calls; the signed posts must too), and NO_PROXY exempts a host."""
+    """With HTTP_PROXY set (as a URL, or a bare host:port that botocore reads as http), the
+    control plane and PutRecords both go through it, as botocore's calls do; NO_PROXY naming
+    another port does not exempt the endpoint, naming its host or its host:port does."""
     proxy_url, seen = proxy
     stream = new_stream(1)
     settings = AwsSettings(
@@ -255,7 +283,7 @@ def test_every_post_goes_through_the_environments_proxy(
         secret_access_key="testing",
     )
     entry = Entry(b"hello", "k", "test", 1, 0.0)
-    hermetic = {"AWS_CONFIG_FILE": "/nonexistent"}
+    hermetic = {"AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}
 
     async def use() -> tuple[str | None, int]:
         async with AwsKinesis(settings, environ=hermetic) as client:
@@ -267,17 +295,20 @@ def test_every_post_goes_through_the_environments_proxy(
             assert result.shard_ids[0]
             return client.proxy, len(seen)
 
-    monkeypatch.setenv("HTTP_PROXY", proxy_url)
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
+    for name in ("http_proxy", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    bare = proxy_url.removeprefix("http://")
+    monkeypatch.setenv("HTTP_PROXY", proxy_url if spelling == "url" else bare)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1:1")
     through, count = asyncio.run(use())
     assert through == proxy_url
     assert count == 3
     assert all(url.startswith(moto_url) for url in seen)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    through, count = asyncio.run(use())
-    assert through is None
-    assert count == 3  # no more through the proxy
+    for exempt in ("127.0.0.1", moto_url.removeprefix("http://")):
+        monkeypatch.setenv("NO_PROXY", exempt)
+        through, count = asyncio.run(use())
+        assert through is None
+        assert count == 3  # no more through the proxy
 
 
 async def test_an_unreadable_ca_bundle_is_a_configuration_error() -> None:
@@ -289,8 +320,21 @@ async def test_an_unreadable_ca_bundle_is_a_configuration_error() -> None:
         access_key_id="a",
         secret_access_key="b",
     )
-    environ = {"AWS_CA_BUNDLE": "/nonexistent/ca.pem", "AWS_CONFIG_FILE": "/nonexistent"}
+    environ = {
+        "AWS_CA_BUNDLE": "/nonexistent/ca.pem",
+        "AWS_CONFIG_FILE": "/nonexistent",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+    }
     client = AwsKinesis(settings, environ=environ)
     with pytest.raises(ConfigError, match=r"the CA bundle /nonexistent/ca\.pem cannot be used"):
         async with client:
             pass
+
+
+def test_the_default_trust_store_is_botocores() -> None:
+    """With no bundle named, an https endpoint is verified against the bundle botocore uses."""
+    from botocore.httpsession import where  # noqa: PLC0415 - botocore's own answer
+
+    assert default_ca_bundle() == where()
+    assert tls_context("http://127.0.0.1:9", None) is True
+    assert isinstance(tls_context("https://127.0.0.1:9", None), ssl.SSLContext)
