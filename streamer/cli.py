@@ -199,6 +199,7 @@ async def _replay(settings: config.Settings, path: Path, kind: deadletter.Kind) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     runtime.cap_malloc_arenas()
+    runtime.pad_heap()
     args = build_parser().parse_args(argv)
     own = {"command", "config", "file", "kind"}
     flags = {k: v for k, v in vars(args).items() if k not in own}
