@@ -5,6 +5,10 @@ needs them (`route.py`).
 botocore) turns what AWS libraries raise at start-up into one sentence and an exit code.
 """
 
-from streamer.aws.client import AwsKinesis
+from streamer.aws.tls import import_aiohttp
+
+import_aiohttp()  # before anything here imports it: see tls.py
+
+from streamer.aws.client import AwsKinesis  # noqa: E402
 
 __all__ = ["AwsKinesis"]

@@ -5,9 +5,9 @@ bodies to it, each signed for its `X-Amz-Target` (`sigv4.Signer`, one per target
 through the proxy the environment names for that URL, looked up once as botocore looks it up
 (`proxy_for`: HTTP_PROXY or HTTPS_PROXY by the URL's scheme, `http://` added to a bare
 host:port, NO_PROXY matched against host and host:port), and verifies TLS against the bundle
-botocore would use: the one named (AWS_CA_BUNDLE, a profile's ca_bundle), else certifi's, else
-botocore's own (`default_ca_bundle`). `put_records` turns a
-PutRecords post into a `PutResult`: every transport failure is data, never an exception.
+botocore would use (`tls.tls_context`), made only when a connection needs TLS (an https
+endpoint or proxy). `put_records` turns a PutRecords post into a `PutResult`: every transport
+failure is data, never an exception.
 
 What it leaves out: credentials (the caller's, passed per post), retries (the pipeline's for
 PutRecords, `control.py`'s for the control plane) and what the answers mean (`wire.py`).
@@ -16,8 +16,6 @@ PutRecords, `control.py`'s for the control plane) and what the answers mean (`wi
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import os
 import ssl
 import time
 import urllib.request
@@ -28,7 +26,8 @@ import aiohttp
 from yarl import URL
 
 from streamer.aws.sigv4 import Signer
-from streamer.errors import ConfigError, RequestFailure
+from streamer.aws.tls import tls_context
+from streamer.errors import RequestFailure
 from streamer.kinesis import PutResult
 from streamer.wire import CONTENT_TYPE, TARGET_PREFIX, decode_put_records
 
@@ -45,37 +44,6 @@ class Credentials(Protocol):
     def secret_key(self) -> str: ...
     @property
     def token(self) -> str | None: ...
-
-
-def default_ca_bundle() -> str | None:
-    """The CA bundle botocore verifies against when none is named: certifi's when certifi is
-    installed, else the one botocore ships (found without importing botocore)."""
-    try:
-        import certifi  # noqa: PLC0415 - only for an https endpoint
-
-        return str(certifi.where())
-    except ImportError:
-        pass
-    spec = importlib.util.find_spec("botocore")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = os.path.join(next(iter(spec.submodule_search_locations)), "cacert.pem")
-    return path if os.path.isfile(path) else None
-
-
-def tls_context(url: str, ca_bundle: str | None) -> ssl.SSLContext | bool:
-    """aiohttp's `ssl` argument: for an https URL, a context trusting `ca_bundle`, else
-    `default_ca_bundle()` (True, aiohttp's default, the system's store, when neither exists);
-    True for plain HTTP. A bundle that cannot be read is a configuration error."""
-    if not url.startswith("https://"):
-        return True
-    bundle = ca_bundle or default_ca_bundle()
-    if bundle is None:
-        return True
-    try:
-        return ssl.create_default_context(cafile=bundle)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"the CA bundle {bundle} cannot be used: {exc}") from exc
 
 
 def proxy_for(url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
@@ -127,10 +95,13 @@ class Poster:
     async def open(self, stack: contextlib.AsyncExitStack) -> None:
         """Make the pool (closed by `stack`) and look up the proxy and the trust store."""
         self._proxy, self._proxy_auth = proxy_for(str(self._target))
+        tls = self._target.scheme == "https" or (
+            self._proxy is not None and self._proxy.scheme == "https"
+        )
+        # never aiohttp's default contexts (see tls.import_aiohttp); none needed without TLS
+        context: ssl.SSLContext | bool = tls_context(self._ca_bundle) if tls else False
         connector = aiohttp.TCPConnector(
-            limit=self._limit,
-            keepalive_timeout=KEEPALIVE_S,
-            ssl=tls_context(self.url, self._ca_bundle),
+            limit=self._limit, keepalive_timeout=KEEPALIVE_S, ssl=context
         )
         self._http = await stack.enter_async_context(
             aiohttp.ClientSession(connector=connector, timeout=self._timeout)

@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,8 +21,9 @@ from local_kinesis import REGION
 
 from streamer.aws import AwsKinesis
 from streamer.aws.control import BACKOFF_BASE_S, CONTROL_ATTEMPTS, Control
-from streamer.aws.poster import Poster, default_ca_bundle, tls_context
+from streamer.aws.poster import Poster
 from streamer.aws.route import StaticCredentials
+from streamer.aws.tls import default_ca_bundle, tls_context
 from streamer.errors import (
     ConfigError,
     CredentialsError,
@@ -31,6 +35,8 @@ from streamer.errors import (
 from streamer.kinesis import AwsSettings, PutOutcome
 from streamer.record import Entry
 from tests.support.answering import serve_answers
+from tests.support.certs import self_signed
+from tests.support.processes import aws_env, streamer_cmd
 
 pytestmark = pytest.mark.integration
 
@@ -332,9 +338,61 @@ async def test_an_unreadable_ca_bundle_is_a_configuration_error() -> None:
 
 
 def test_the_default_trust_store_is_botocores() -> None:
-    """With no bundle named, an https endpoint is verified against the bundle botocore uses."""
+    """With no bundle named, TLS is verified against the bundle botocore uses."""
     from botocore.httpsession import where  # noqa: PLC0415 - botocore's own answer
 
     assert default_ca_bundle() == where()
-    assert tls_context("http://127.0.0.1:9", None) is True
-    assert isinstance(tls_context("https://127.0.0.1:9", None), ssl.SSLContext)
+    assert tls_context(None).cert_store_stats()["x509_ca"] > 0
+
+
+def test_aiohttp_is_imported_without_its_default_ca_loads() -> None:
+    """Imported by the package first, aiohttp's default verified context trusts nothing (so
+    nothing falls back on it unverified), and TLS contexts made afterwards load CAs again."""
+    code = (
+        "import ssl, streamer.aws, aiohttp.connector as c\n"
+        "print(c._SSL_CONTEXT_VERIFIED.cert_store_stats()['x509_ca'],"
+        " c._SSL_CONTEXT_VERIFIED.verify_mode == ssl.CERT_REQUIRED,"
+        " ssl.create_default_context().cert_store_stats()['x509_ca'] > 0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
+    assert out.stdout.split() == [b"0", b"True", b"True"]
+
+
+@pytest.fixture
+def tls_kinesis(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A Kinesis endpoint over TLS with a certificate of its own; its URL and certificate."""
+    cert, key = self_signed(tmp_path)
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+
+    async def answer(request: web.Request) -> web.Response:
+        action = request.headers.get("X-Amz-Target", "").rsplit(".", 1)[-1]
+        if action == "DescribeStreamSummary":
+            return _json({"StreamDescriptionSummary": SUMMARY})
+        return _json({"Shards": [SHARD]})
+
+    for url in serve_answers(answer, tls=server):
+        yield url, cert
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_an_https_endpoint_is_verified_against_the_bundle_named(
+    tls_kinesis: tuple[str, Path], named: bool
+) -> None:
+    """`streamer check` over TLS (a fresh process: aiohttp imported the package's way): the
+    endpoint's own certificate named as AWS_CA_BUNDLE passes; not named, verification fails,
+    exit 6 in one sentence (never a connection that is not verified)."""
+    url, cert = tls_kinesis
+    env = aws_env(AWS_CONFIG_FILE="/nonexistent", AWS_SHARED_CREDENTIALS_FILE="/nonexistent")
+    if named:
+        env["AWS_CA_BUNDLE"] = str(cert)
+    args = ["--stream", "s", "--region", REGION, "--endpoint-url", url]
+    proc = subprocess.run(
+        streamer_cmd("check", *args), env=env, capture_output=True, timeout=120, check=False
+    )
+    if named:
+        assert proc.returncode == 0, proc.stderr.decode()
+    else:
+        assert proc.returncode == ExitCode.UNREACHABLE, proc.stderr.decode()
+        assert b"CERTIFICATE_VERIFY_FAILED" in proc.stderr
+        assert b"Traceback" not in proc.stderr
