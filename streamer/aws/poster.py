@@ -121,8 +121,9 @@ class Poster:
         return signer
 
     async def post(self, action: str, body: bytes, credentials: Credentials) -> tuple[int, bytes]:
-        """POST `body` as Kinesis action `action`: the answer's status and body. Raises what
-        aiohttp raises (TimeoutError, aiohttp.ClientError, OSError)."""
+        """POST `body` as Kinesis action `action`: the answer's status and body (a redirect is
+        not followed: it is the answer). Raises what aiohttp raises (TimeoutError,
+        aiohttp.ClientError, OSError)."""
         assert self._http is not None, "open() first"
         headers = self._signer(action).headers(
             body, credentials.access_key, credentials.secret_key, credentials.token, time.time()
@@ -133,6 +134,7 @@ class Poster:
             headers=headers,
             proxy=self._proxy,
             proxy_auth=self._proxy_auth,
+            allow_redirects=False,  # as botocore: a redirect is an answer, never followed
         ) as resp:
             return resp.status, await resp.read()
 

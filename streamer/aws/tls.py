@@ -9,9 +9,10 @@ none exists). A bundle that cannot be read is a configuration error.
 two default TLS contexts as it is imported (`aiohttp.connector`), each reading the whole CA
 bundle (about 0.04 s of CPU, an eighth of an empty run's start-up), and the streamer uses
 neither: the signed posts pass `tls_context`'s, aiobotocore passes its own, the HTTP input's
-server its own. Those two contexts then trust no CA, so a connection that fell back on them
-would fail verification rather than pass unverified. It does nothing when aiohttp is already
-imported; the package imports it first (`aws/__init__.py`).
+server its own. The verified one then trusts no CA, so a connection that fell back on it would
+fail verification rather than pass; the unverified one is aiohttp's answer to `ssl=False`, which
+the posts pass only for a plain-HTTP endpoint (and never follow a redirect). It does nothing when
+aiohttp is already imported; the package imports it first (`aws/__init__.py`).
 
 What it leaves out: client certificates, and TLS of the HTTP input (`sources/http.py`).
 """

@@ -79,6 +79,8 @@ class Script:
         assert request.headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDTEST/")
         self.requests.append((action, orjson.loads(await request.read())))
         status, body = self.answers.pop(0)
+        if 300 <= status < 400:  # to itself: a followed redirect would be a second request
+            return web.Response(status=status, headers={"Location": self.url + "/"})
         if isinstance(body, bytes):
             return web.Response(status=status, body=body)
         return _json(body, status)
@@ -227,6 +229,18 @@ async def test_answers_that_are_not_json_are_tried_again(script: Script) -> None
         shards = await control.list_shards()
     assert [s["ShardId"] for s in shards] == [SHARD["ShardId"]]
     assert len(waits) == 2
+
+
+@pytest.mark.parametrize("status", [301, 307, 308])
+async def test_a_redirect_is_an_answer_never_followed(script: Script, status: int) -> None:
+    """Like botocore, the posts do not follow a redirect (a redirect to https would otherwise
+    meet a connection made for plain HTTP): one request, one sentence, exit 6."""
+    url = script((status, None), (200, {"StreamDescriptionSummary": SUMMARY}))
+    waits: list[float] = []
+    async with control_for(url, waits) as control:
+        with pytest.raises(UnreachableError, match=f"HTTP {status}"):
+            await control.describe_stream()
+    assert len(script.requests) == 1
 
 
 @pytest.mark.parametrize("shards", [None, [1, "x"], "shards", [SHARD, None]])
