@@ -144,18 +144,19 @@ class Control:
             await self._sleep(self._jitter() * cap)
 
     async def _try(self, action: str, body: bytes, doing: str) -> dict[str, Any] | _Failed:
-        url = self._poster.url
+        proxy = self._poster.proxy
+        where = self._poster.url + (f" (through the proxy {proxy})" if proxy else "")
         credentials = await self._credentials()
         try:
             status, raw = await self._poster.post(action, body, credentials)
         except TimeoutError:
             limit = f"no answer within {self._poster.request_timeout_s:g} s"
             return _Failed(
-                UnreachableError(f"the endpoint {url} timed out when {doing}: {limit}"), True
+                UnreachableError(f"the endpoint {where} timed out when {doing}: {limit}"), True
             )
         except (aiohttp.ClientError, OSError) as exc:
             detail = str(exc) or type(exc).__name__
-            unreachable = f"the endpoint {url} is unreachable when {doing}: {detail}"
+            unreachable = f"the endpoint {where} is unreachable when {doing}: {detail}"
             return _Failed(UnreachableError(unreachable), True)
         try:
             answer = orjson.loads(raw) if raw else None

@@ -263,6 +263,20 @@ async def test_an_unreachable_endpoint_names_itself() -> None:
     assert len(waits) == CONTROL_ATTEMPTS - 1
 
 
+async def test_an_unreachable_proxy_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through a proxy that does not answer, the error names the endpoint and the proxy."""
+    for name in ("http_proxy", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "127.0.0.1:9")
+    waits: list[float] = []
+    async with control_for("http://127.0.0.1:8", waits) as control:
+        with pytest.raises(UnreachableError) as caught:
+            await control.describe_stream()
+    assert "the endpoint http://127.0.0.1:8 (through the proxy http://127.0.0.1:9)" in str(
+        caught.value
+    )
+
+
 # -- the environment's proxy -----------------------------------------------------------------
 @pytest.fixture
 def proxy() -> Iterator[tuple[str, list[str]]]:
