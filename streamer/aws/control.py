@@ -2,9 +2,11 @@
 
 What it does: `Control` asks the `fast` transport's `Poster` for the stream's summary and every
 page of its shards on the direct route, tried like botocore's standard retry mode: up to
-`CONTROL_ATTEMPTS` tries, with full-jitter backoff, of a request whose answer is throttled, a
-429 or 5xx, another transient error (`RETRIABLE`: also expired tokens and a stream in use, which
-botocore does not retry), not a JSON object, or that met a network failure or timeout. A
+`CONTROL_ATTEMPTS` tries, with the pipeline's full-jitter backoff (`retry.RetryPolicy`, here
+from 0.5 s and with no time budget: each try is bounded by the request timeout), of a request
+whose answer is throttled, a 429 or 5xx, another transient error (`RETRIABLE`: also expired
+tokens and a stream in use, which botocore does not retry), not a JSON object, or that met a
+network failure or timeout. A
 refusal, and the last failure, become one-sentence `StreamerError`s with the exit codes the
 botocore route gives (credentials 5, stream missing 3, invalid request 2, else 6).
 `summary_of` reads a DescribeStreamSummary answer, whichever client got it.
@@ -16,6 +18,7 @@ own refresh policy (`shard_refresh.py`).
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,6 +38,7 @@ from streamer.errors import (
     refusal_error,
 )
 from streamer.kinesis import AwsSettings, StreamSummary
+from streamer.retry import GiveUp, RetryPolicy
 from streamer.wire import error_code
 
 CONTROL_ATTEMPTS: Final = 3
@@ -48,6 +52,12 @@ RETRIABLE: Final = RETRIABLE_REQUEST_ERRORS | {
 BACKOFF_BASE_S: Final = 0.5
 """Full-jitter backoff: a random wait up to this, doubled each try, at most `BACKOFF_CAP_S`."""
 BACKOFF_CAP_S: Final = 5.0
+CONTROL_RETRY: Final = RetryPolicy(
+    max_attempts=CONTROL_ATTEMPTS,
+    budget_s=math.inf,
+    backoff_base_s=BACKOFF_BASE_S,
+    backoff_cap_s=BACKOFF_CAP_S,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +103,13 @@ class Control:
         credentials: Callable[[], Awaitable[Credentials]],
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        jitter: Callable[[], float] = random.random,
+        uniform: Callable[[float, float], float] = random.uniform,
     ) -> None:
         self._s = settings
         self._poster = poster
         self._credentials = credentials
         self._sleep = sleep
-        self._jitter = jitter
+        self._uniform = uniform
 
     async def describe_stream(self) -> StreamSummary:
         s = self._s
@@ -132,16 +142,23 @@ class Control:
     async def _call(self, action: str, request: dict[str, Any], doing: str) -> dict[str, Any]:
         """The JSON answer to one request, tried up to `CONTROL_ATTEMPTS` times."""
         body = orjson.dumps(request)
-        attempt = 0
+        attempts = 0
         while True:
             result = await self._try(action, body, doing)
             if not isinstance(result, _Failed):
                 return result
-            attempt += 1
-            if not result.retriable or attempt == CONTROL_ATTEMPTS:
+            attempts += 1
+            decision = CONTROL_RETRY.decide(
+                attempts=attempts,
+                first_seen=0.0,  # no time budget: the times only measure it
+                now=0.0,
+                error=str(result.error),
+                retriable=result.retriable,
+                uniform=self._uniform,
+            )
+            if isinstance(decision, GiveUp):
                 raise result.error
-            cap = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1))
-            await self._sleep(self._jitter() * cap)
+            await self._sleep(decision.delay_s)
 
     async def _try(self, action: str, body: bytes, doing: str) -> dict[str, Any] | _Failed:
         proxy = self._poster.proxy

@@ -180,12 +180,21 @@ def dns_suffix(region: str, partitions: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def botocore_partitions() -> list[dict[str, Any]]:
-    """botocore's partitions, read from the installed package's data without importing it."""
+def botocore_file(*parts: str) -> str | None:
+    """The path of a file the installed botocore ships (e.g. "data", "partitions.json"), found
+    without importing botocore; None when botocore or the file is missing."""
     spec = importlib.util.find_spec("botocore")
     if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(next(iter(spec.submodule_search_locations)), *parts)
+    return path if os.path.isfile(path) else None
+
+
+def botocore_partitions() -> list[dict[str, Any]]:
+    """botocore's partitions, read from the installed package's data without importing it."""
+    path = botocore_file("data", "partitions.json")
+    if path is None:
         return []
-    path = os.path.join(next(iter(spec.submodule_search_locations)), "data", "partitions.json")
     try:
         with open(path, "rb") as f:
             data = orjson.loads(f.read())

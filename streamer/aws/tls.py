@@ -19,11 +19,10 @@ What it leaves out: client certificates, and TLS of the HTTP input (`sources/htt
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import ssl
 import sys
 
+from streamer.aws.route import botocore_file
 from streamer.errors import ConfigError
 
 
@@ -54,11 +53,7 @@ def default_ca_bundle() -> str | None:
         return str(certifi.where())
     except ImportError:
         pass
-    spec = importlib.util.find_spec("botocore")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = os.path.join(next(iter(spec.submodule_search_locations)), "cacert.pem")
-    return path if os.path.isfile(path) else None
+    return botocore_file("cacert.pem")
 
 
 def tls_context(ca_bundle: str | None) -> ssl.SSLContext:

@@ -109,7 +109,7 @@ async def control_for(url: str, waits: list[float], **settings: Any) -> Any:
         async def keys() -> StaticCredentials:
             return KEYS
 
-        yield Control(s, poster, keys, sleep=sleep, jitter=lambda: 1.0)
+        yield Control(s, poster, keys, sleep=sleep, uniform=lambda low, high: high)
 
 
 async def test_summary_and_every_page_of_shards(script: Script) -> None:
