@@ -1,6 +1,9 @@
 """Build configuration beyond pyproject.toml: the optional compiled modules.
 
 - `streamer._native` (streamer/_native.c): the PutRecords body builder, hand-written C.
+- `streamer._scan` (streamer/_scan.c): newline splitting and the compact-JSON check of input
+  lines, hand-written C.
+- `streamer._hashkey` (streamer/_hashkey.c): the MD5 hash key of a partition key, hand-written C.
 - The hot pure modules in `COMPILED` compiled with mypyc from their own source (one shared
   library, `streamer/_hot__mypyc`), so the interpreter's per-record loops run as C.
 
@@ -62,7 +65,12 @@ class OptionalBuildExt(build_ext):
                 path.touch()
 
 
-extensions = [Extension("streamer._native", ["streamer/_native.c"]), *_mypyc_extensions()]
+extensions = [
+    Extension("streamer._native", ["streamer/_native.c"]),
+    Extension("streamer._scan", ["streamer/_scan.c"]),
+    Extension("streamer._hashkey", ["streamer/_hashkey.c"]),
+    *_mypyc_extensions(),
+]
 for extension in extensions:
     extension.optional = True  # a failed build skips it
 

@@ -208,13 +208,16 @@ def _memory_mb(pid: int) -> tuple[float, float] | None:
 
 
 def _watch_memory(pid: int, stop: threading.Event, started: float, seen: _Memory) -> None:
-    """Sample RSS every RSS_SAMPLE_S until `stop`; keeps the last high-water mark seen."""
-    while not stop.wait(RSS_SAMPLE_S):
+    """Sample RSS at once and then every RSS_SAMPLE_S until `stop` (so a run shorter than one
+    interval has a sample too); keeps the last high-water mark seen."""
+    while True:
         memory = _memory_mb(pid)
         if memory is None:
             return
         seen.samples.append((round(time.perf_counter() - started, 2), memory[0]))
         seen.high_water_mb = max(seen.high_water_mb, memory[1])
+        if stop.wait(RSS_SAMPLE_S):
+            return
 
 
 @dataclass(slots=True)

@@ -5,7 +5,8 @@ library) and, at package import, decides whether those compiled builds are used:
 every one of them is newer than every compiled module's source (an edited source makes the
 whole set stale: the compiled classes refer to each other) and STREAMER_PURE is not set.
 Otherwise a finder placed first on `sys.meta_path` imports those modules from their `.py` files.
-The same freshness rule tells `wire.py` whether its C body builder may be used.
+The same freshness rule decides, through `twin`, whether a hand-written C twin (`C_TWINS`: the
+body builder, the line scans, the hash key) replaces its pure reference.
 
 What it leaves out: building (`setup.py`; `scripts/_venv.sh` reinstalls when a compiled
 module's source changes) and anything the compiled code does (the modules are the same source).
@@ -14,13 +15,16 @@ This module imports only the standard library: `setup.py` reads `COMPILED` from 
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from collections.abc import Sequence
 from importlib.machinery import EXTENSION_SUFFIXES, ModuleSpec
 from importlib.util import spec_from_file_location
 from types import ModuleType
-from typing import Final
+from typing import Final, TypeVar
+
+T = TypeVar("T")
 
 PURE_ENV: Final = "STREAMER_PURE"
 """Set (to anything but 0) to run every module from its Python source."""
@@ -35,6 +39,8 @@ COMPILED: Final = (
 )
 """The modules compiled by mypyc, relative to the package (with `aggregate`, whose class
 subclasses `record.Entry`: a compiled class cannot be subclassed by an interpreted one)."""
+C_TWINS: Final = ("_native.c", "_scan.c", "_hashkey.c")
+"""The hand-written C extensions, each the twin of pure functions (see `twin`)."""
 GROUP_LIB: Final = "_hot__mypyc"
 """Their shared library, in the package directory."""
 
@@ -68,6 +74,19 @@ def fresh(module: str, sources: Sequence[str], directory: str = PACKAGE_DIR) -> 
     return True
 
 
+def twin(module: str, name: str, pure: T) -> T:
+    """`name` from the hand-written C extension `module` (built from `module`.c in the package)
+    when it is built from the current source and STREAMER_PURE is unset; else `pure`, its
+    reference."""
+    if pure_forced() or not fresh(module, [module + ".c"]):
+        return pure
+    try:
+        compiled: T = getattr(importlib.import_module(f"streamer.{module}"), name)
+    except (ImportError, AttributeError):  # built for another Python, say: the pure path
+        return pure
+    return compiled
+
+
 def _source_of(name: str) -> str:
     return name.replace(".", os.sep) + ".py"
 
@@ -97,7 +116,7 @@ def choose(package: str) -> bool:
 
 def build_inputs() -> list[str]:
     """The files a rebuild depends on, relative to the package (for `scripts/_venv.sh`)."""
-    return ["_compiled.py", "_native.c", *(_source_of(name) for name in COMPILED)]
+    return ["_compiled.py", *C_TWINS, *(_source_of(name) for name in COMPILED)]
 
 
 if __name__ == "__main__":  # `python streamer/_compiled.py`: the build inputs, one a line

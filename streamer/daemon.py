@@ -37,6 +37,7 @@ from streamer.ingest import Ingest
 from streamer.kinesis import KinesisClient
 from streamer.pipeline import Pipeline, SenderFailed
 from streamer.shard_map import ShardMap
+from streamer.sources import lines
 from streamer.sources.base import (
     ChunkSource,
     Feed,
@@ -277,6 +278,7 @@ class Daemon:
             status=self.status_url,
             startup_s=startup_s,
             compiled_body=wire.COMPILED,  # the C body builder, or its pure twin
+            compiled_scans=lines.COMPILED,  # the C line scans, or their pure twins
             compiled_modules=streamer.MODULES_COMPILED,  # the mypyc-built hot modules, or pure
         )
         self.ready.set()

@@ -32,6 +32,7 @@ from typing import Annotated, Any, Final, Literal, NamedTuple
 
 import msgspec
 
+from streamer import _compiled
 from streamer.limits import MAX_PARTITION_KEY_CHARS, MAX_RECORD_BYTES
 from streamer.rejections import (
     IDENTITY,
@@ -288,8 +289,8 @@ class Exporter:
     def _whole(self, line: bytes, head: _Head) -> Result:
         """Export a line that holds nothing the record would drop: its own bytes are the record.
 
-        The hot path of the default activation: `_key_of`, `_spaced` and `_sized` are written
-        out here (a function call costs about as much as each of them)."""
+        The hot path of the default activation: `_key_of` and `_sized` are written out here (a
+        function call costs about as much as each of them)."""
         identities = head.identityMap
         if identities is None:
             return Rejected(
@@ -304,8 +305,8 @@ class Exporter:
         membership = head.segmentMembership
         if membership is None or not membership.ups:
             return FILTERED
-        if 10 in line or 9 in line or (32 in line and (b": " in line or b", " in line)):
-            data = _compact(line, indent=-1)  # as `_spaced` decides
+        if _spaced(line):
+            data = _compact(line, indent=-1)
         elif line[0] == 123 and line[-1] == 125:  # {...}: nothing around the object to strip
             data = line
         else:
@@ -389,7 +390,12 @@ def _key_of(identities: dict[str, list[_Identity]], namespace: str) -> str | Non
     return key if len(key) <= MAX_PARTITION_KEY_CHARS else stable_partition_key(key)
 
 
-def _spaced(line: bytes) -> bool:
-    """Whether the line has line breaks, tabs or spaced separators between its tokens."""
+def spaced(line: bytes) -> bool:
+    """Whether the line has line breaks, tabs or spaced separators between its tokens (the pure
+    reference of the compiled `streamer._scan.spaced`, one pass of memchr where the two-byte
+    searches here cost as much as decoding the line)."""
     # an int operand is a plain byte search, much cheaper than a one-byte bytes operand
     return 10 in line or 9 in line or (32 in line and (b": " in line or b", " in line))
+
+
+_spaced = _compiled.twin("_scan", "spaced", spaced)

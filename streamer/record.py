@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any, NamedTuple
 
+from streamer import _compiled
+
 
 def _fastest_md5() -> Callable[[bytes], Any]:
     """CPython's own MD5 (for a short partition key about half the cost of OpenSSL's, whose
@@ -34,9 +36,19 @@ _md5 = _fastest_md5()
 _from_bytes = int.from_bytes
 
 
+def hash_key_of(key: bytes) -> int:
+    """MD5 of a partition key's UTF-8 bytes read as a big-endian 128-bit integer (the pure
+    reference of the compiled `streamer._hashkey.hash_key`, which skips the hash object and
+    the digest's bytes: about a third of the cost)."""
+    return _from_bytes(_md5(key).digest(), "big")
+
+
+_hash_key_of = _compiled.twin("_hashkey", "hash_key", hash_key_of)
+
+
 def hash_key(partition_key: str) -> int:
     """Kinesis routing: MD5 of the UTF-8 partition key read as a big-endian 128-bit integer."""
-    return _from_bytes(_md5(partition_key.encode()).digest(), "big")
+    return _hash_key_of(partition_key.encode())
 
 
 class Ticket(NamedTuple):
@@ -138,7 +150,7 @@ class Entry:
         key_bytes = partition_key.encode()
         self.size = len(data) + len(key_bytes)
         """Bytes this record counts against the per-record and per-request limits."""
-        self.hash_key = _from_bytes(_md5(key_bytes).digest(), "big")
+        self.hash_key = _hash_key_of(key_bytes)
         self.source = source
         self.line_no = line_no
         self.offset = -1

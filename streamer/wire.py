@@ -15,7 +15,7 @@ What it leaves out: signing and HTTP (`aws/`), and deciding what to do with fail
 from __future__ import annotations
 
 from binascii import b2a_base64
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 import msgspec
@@ -59,22 +59,9 @@ def records_body(prefix: bytes, entries: Sequence[Entry]) -> bytes:
     return b"".join(parts)
 
 
-def _compiled_records_body() -> Callable[[bytes, Sequence[Entry]], bytes] | None:
-    """The compiled `records_body`, unless STREAMER_PURE is set or it is not built from the
-    current source."""
-    if _compiled.pure_forced() or not _compiled.fresh("_native", ["_native.c"]):
-        return None
-    try:
-        from streamer._native import records_body as compiled  # noqa: PLC0415
-    except ImportError:  # built for another Python, say: the pure path
-        return None
-    return compiled
-
-
-_builder = _compiled_records_body()
-COMPILED: Final = _builder is not None
+_records_body = _compiled.twin("_native", "records_body", records_body)
+COMPILED: Final = _records_body is not records_body
 """Whether the compiled body builder is in use (for the start-up log and tests)."""
-_records_body = records_body if _builder is None else _builder
 
 
 def error_code(body: Any) -> tuple[str, str]:

@@ -4,14 +4,32 @@ What it does: splits chunks on b"\\n", carries the unfinished tail to the next c
 holds more than the maximum line length: a longer line is reported once as `Overlong` (with its
 first bytes and its size) and the rest of it is skipped up to the next newline.
 
+Newlines are found by `split_lines`, or by its compiled twin (`streamer/_scan.c`, memchr instead
+of `bytes.split`'s byte-by-byte loop, and no copy of the chunk to join the carried tail) when it
+is built and current and STREAMER_PURE is unset.
+
 What it leaves out: decoding, blank-line handling and line numbering (the ingest loop's jobs).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Final, NamedTuple
+
+from streamer import _compiled
 
 PREVIEW_BYTES = 16 * 1024
+
+
+def split_lines(head: bytes, data: bytes) -> tuple[list[bytes], int]:
+    """`(head + data).split(b"\\n")`, and the length of its longest part but the last (0 when
+    there is one part): the pure reference of the compiled `streamer._scan.split_lines`."""
+    parts = (head + data).split(b"\n")
+    return parts, max(map(len, parts[:-1]), default=0)
+
+
+_split = _compiled.twin("_scan", "split_lines", split_lines)
+COMPILED: Final = _split is not split_lines
+"""Whether the C line scans (`streamer._scan`) are in use (for the start-up log and tests)."""
 
 
 class Overlong(NamedTuple):
@@ -47,11 +65,10 @@ class LineSplitter:
             self._skip_preview = b""
         else:
             out = []
-        data = self._rest + chunk if self._rest else chunk
-        parts = data.split(b"\n")
+        parts, longest = _split(self._rest, chunk)
         rest = parts.pop()
         limit = self._max
-        if parts and max(map(len, parts)) > limit:
+        if longest > limit:
             out.extend(p if len(p) <= limit else Overlong(p[:PREVIEW_BYTES], len(p)) for p in parts)
         else:
             out.extend(parts)

@@ -1,0 +1,110 @@
+/* Compiled twins of two byte scans over input lines (the pure versions are the references).
+
+What it does:
+- `split_lines(head, data)`: `(head + data).split(b"\n")` and the length of the longest part
+  but the last (0 when there is one part), the twin of `sources.lines.split_lines`. It finds
+  newlines with memchr (CPython's `bytes.split` compares byte by byte) and never builds
+  `head + data`: only the first part holds `head`.
+- `spaced(line)`: whether `line` holds a line feed, a tab, `": "` or `", "`, the twin of
+  `export.spaced` (a two-byte `in` on bytes costs as much as a decoding of the line).
+
+What it leaves out: the line limit and `Overlong` (lines.py), compacting (msgspec), and every
+other byte the line holds.
+*/
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+static PyObject *split(PyObject *head_obj, PyObject *data_obj);
+
+static PyObject *split_lines(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyBytes_CheckExact(args[0]) || !PyBytes_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "split_lines(head, data) takes two bytes");
+        return NULL;
+    }
+    if (memchr(PyBytes_AS_STRING(args[0]), '\n', (size_t)PyBytes_GET_SIZE(args[0])) == NULL)
+        return split(args[0], args[1]);
+    /* a head holding a newline (never the framing's carried tail): split the joined bytes */
+    PyObject *whole = Py_NewRef(args[0]);
+    PyBytes_Concat(&whole, args[1]);
+    if (whole == NULL) return NULL;
+    PyObject *empty = PyBytes_FromStringAndSize(NULL, 0);
+    PyObject *out = empty == NULL ? NULL : split(empty, whole);
+    Py_XDECREF(empty);
+    Py_DECREF(whole);
+    return out;
+}
+
+/* The parts of head + data, for a head without a newline. */
+static PyObject *split(PyObject *head_obj, PyObject *data_obj) {
+    const char *head = PyBytes_AS_STRING(head_obj);
+    Py_ssize_t head_len = PyBytes_GET_SIZE(head_obj);
+    const char *data = PyBytes_AS_STRING(data_obj);
+    Py_ssize_t data_len = PyBytes_GET_SIZE(data_obj);
+    const char *end = data + data_len;
+    PyObject *parts = PyList_New(0);
+    if (parts == NULL) return NULL;
+    Py_ssize_t longest = 0;
+    const char *start = data; /* where the current part starts in data */
+    int first = 1;            /* the current part begins with head */
+    for (;;) {
+        const char *nl = memchr(start, '\n', (size_t)(end - start));
+        const char *stop = nl == NULL ? end : nl;
+        Py_ssize_t len = (stop - start) + (first ? head_len : 0);
+        PyObject *part;
+        if (first && head_len) { /* head, then data up to the newline */
+            part = PyBytes_FromStringAndSize(NULL, len);
+            if (part != NULL) {
+                memcpy(PyBytes_AS_STRING(part), head, (size_t)head_len);
+                memcpy(PyBytes_AS_STRING(part) + head_len, start, (size_t)(stop - start));
+            }
+        } else if (first && nl == NULL) { /* no head, no newline: data itself */
+            part = Py_NewRef(data_obj);
+        } else {
+            part = PyBytes_FromStringAndSize(start, stop - start);
+        }
+        if (part == NULL || PyList_Append(parts, part) < 0) {
+            Py_XDECREF(part);
+            Py_DECREF(parts);
+            return NULL;
+        }
+        Py_DECREF(part);
+        if (nl == NULL) break;
+        if (len > longest) longest = len;
+        start = nl + 1;
+        first = 0;
+    }
+    return Py_BuildValue("(Nn)", parts, longest);
+}
+
+static PyObject *spaced(PyObject *Py_UNUSED(module), PyObject *line) {
+    if (!PyBytes_CheckExact(line)) {
+        PyErr_SetString(PyExc_TypeError, "spaced(line) takes bytes");
+        return NULL;
+    }
+    const char *s = PyBytes_AS_STRING(line);
+    size_t n = (size_t)PyBytes_GET_SIZE(line);
+    if (memchr(s, '\n', n) != NULL || memchr(s, '\t', n) != NULL) Py_RETURN_TRUE;
+    const char *end = s + n;
+    const char *p = s;
+    while ((p = memchr(p, ' ', (size_t)(end - p))) != NULL) {
+        if (p > s && (p[-1] == ':' || p[-1] == ',')) Py_RETURN_TRUE;
+        p++;
+    }
+    Py_RETURN_FALSE;
+}
+
+static PyMethodDef methods[] = {
+    {"split_lines", (PyCFunction)(void (*)(void))split_lines, METH_FASTCALL,
+     "split_lines(head, data) -> (parts, longest): (head + data).split(b'\\n') and the length "
+     "of the longest part but the last."},
+    {"spaced", spaced, METH_O,
+     "spaced(line) -> bool: whether line holds a line feed, a tab, ': ' or ', '."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "streamer._scan", "Compiled byte scans of input lines.", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__scan(void) { return PyModule_Create(&module); }

@@ -1,0 +1,147 @@
+"""The compiled byte scans (`streamer._scan`) and hash key (`streamer._hashkey`) give what
+their pure references give, for any bytes, and the framing, the exporter and the entries use
+them where they are built."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import subprocess
+import sys
+from types import ModuleType
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streamer import _compiled, export, record
+from streamer.sources import lines
+from tests.unit.test_native import needs_compiler
+
+# Bytes made mostly of the ones the scans look for, so that newlines, tabs and separators land
+# at the edges, next to each other and at chunk boundaries.
+SCANNED = st.binary(max_size=200) | st.lists(
+    st.sampled_from([b"\n", b"\t", b" ", b":", b",", b": ", b", ", b"a", b"\xff", b"{}"]),
+    max_size=60,
+).map(b"".join)
+
+
+def scan() -> ModuleType:
+    return importlib.import_module("streamer._scan")
+
+
+@needs_compiler
+@settings(max_examples=400, deadline=None)
+@given(SCANNED, SCANNED)
+def test_compiled_split_is_the_pure_split(head: bytes, data: bytes) -> None:
+    """The same parts (the carried tail joined to the first) and the same longest length."""
+    assert scan().split_lines(head, data) == lines.split_lines(head, data)
+
+
+def test_pure_split_is_bytes_split() -> None:
+    """The reference itself: `bytes.split` of the joined bytes, longest of all parts but the
+    last (which is the unfinished tail)."""
+    assert lines.split_lines(b"ab", b"c\n\nde\nf") == ([b"abc", b"", b"de", b"f"], 3)
+    assert lines.split_lines(b"", b"") == ([b""], 0)
+    assert lines.split_lines(b"abcdef", b"") == ([b"abcdef"], 0)
+    assert lines.split_lines(b"", b"xy\n") == ([b"xy", b""], 2)
+
+
+@needs_compiler
+def test_compiled_split_at_chunk_edges() -> None:
+    """A tail without a newline, a newline first and last, and a long tail: as the reference."""
+    cases = [
+        (b"", b"no newline"),
+        (b"tail", b"\n"),
+        (b"tail", b"more"),
+        (b"", b"\n\n\n"),
+        (b"x" * 70_000, b"y\nz"),
+        (b"", b"a" * 100_000 + b"\n" + b"b" * 5),
+    ]
+    for head, data in cases:
+        assert scan().split_lines(head, data) == lines.split_lines(head, data), (head, data)
+
+
+@needs_compiler
+def test_compiled_split_refuses_what_is_not_bytes() -> None:
+    with pytest.raises(TypeError, match="bytes"):
+        scan().split_lines("text", b"")
+    with pytest.raises(TypeError, match="bytes"):
+        scan().split_lines(b"", bytearray(b"x\n"))
+
+
+@needs_compiler
+@settings(max_examples=400, deadline=None)
+@given(SCANNED)
+def test_compiled_spaced_is_the_pure_spaced(line: bytes) -> None:
+    assert scan().spaced(line) is export.spaced(line)
+
+
+def test_pure_spaced_finds_each_kind() -> None:
+    assert export.spaced(b'{"a":1,\n"b":2}')
+    assert export.spaced(b'{"a":\t1}')
+    assert export.spaced(b'{"a": 1}')
+    assert export.spaced(b'{"a":1, "b":2}')
+    assert not export.spaced(b'{"a":"x y","b":" z"}')
+    assert not export.spaced(b" ")
+
+
+@needs_compiler
+def test_framing_and_export_use_the_compiled_scans() -> None:
+    """Where built (and STREAMER_PURE unset) the hot paths call the C scans."""
+    if _compiled.pure_forced():
+        pytest.skip("the pure path is forced in this run")
+    assert lines._split is scan().split_lines
+    assert lines.COMPILED
+    assert export._spaced is scan().spaced
+
+
+def test_streamer_pure_uses_the_references() -> None:
+    """With STREAMER_PURE=1 a fresh process frames and checks with the pure functions."""
+    script = (
+        "from streamer import export\n"
+        "from streamer.sources import lines\n"
+        "assert lines._split is lines.split_lines and not lines.COMPILED\n"
+        "assert export._spaced is export.spaced\n"
+        "from streamer import record\n"
+        "assert record._hash_key_of is record.hash_key_of\n"
+        "print(lines.LineSplitter(10).feed(b'a\\nbb\\n' + b'c' * 11 + b'\\nd'))\n"
+    )
+    env = {**os.environ, _compiled.PURE_ENV: "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, check=True, timeout=60
+    )
+    assert done.stdout.decode().strip() == (
+        "[b'a', b'bb', Overlong(preview=b'ccccccccccc', size=11)]"
+    )
+
+
+@needs_compiler
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | st.text(max_size=256).map(str.encode))
+def test_compiled_hash_key_is_md5_read_big_endian(key: bytes) -> None:
+    """Every length (one block, the padding's edge at 55/56 bytes, several blocks): the pure
+    reference's integer."""
+    hashkey = importlib.import_module("streamer._hashkey")
+    assert hashkey.hash_key(key) == record.hash_key_of(key)
+
+
+@needs_compiler
+def test_compiled_hash_key_at_every_block_edge() -> None:
+    hashkey = importlib.import_module("streamer._hashkey")
+    for n in range(200):
+        key = bytes((13 * i + n) % 256 for i in range(n))
+        assert hashkey.hash_key(key) == int.from_bytes(hashlib.md5(key).digest(), "big"), n
+    assert hashkey.hash_key(b"") == 0xD41D8CD98F00B204E9800998ECF8427E  # RFC 1321's MD5("")
+    with pytest.raises(TypeError, match="bytes"):
+        hashkey.hash_key("text")
+
+
+@needs_compiler
+def test_entries_are_routed_by_the_compiled_hash_key() -> None:
+    if _compiled.pure_forced():
+        pytest.skip("the pure path is forced in this run")
+    assert record._hash_key_of is importlib.import_module("streamer._hashkey").hash_key
+    key = "ecid-é-1"
+    assert record.Entry(b"{}", key, "t", 1, 0.0).hash_key == record.hash_key_of(key.encode())
