@@ -36,6 +36,8 @@ COMPILED: Final = (
     "settle",
     "ingest",
     "sources.lines",
+    "shard_map",
+    "export",
 )
 """The modules compiled by mypyc, relative to the package (with `aggregate`, whose class
 subclasses `record.Entry`: a compiled class cannot be subclassed by an interpreted one)."""

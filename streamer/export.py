@@ -28,11 +28,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Final, Literal, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import msgspec
 
-from streamer import _compiled
+from streamer import _compiled, shapes
 from streamer.limits import MAX_PARTITION_KEY_CHARS, MAX_RECORD_BYTES
 from streamer.rejections import (
     IDENTITY,
@@ -121,47 +121,17 @@ Result = Exported | Rejected | _Filtered
 _new_exported = tuple.__new__  # Exported(data, key) without the named tuple's Python __new__
 
 
-# The typed shapes decoded on the hot path; unknown fields are skipped without being parsed.
-class _Identity(msgspec.Struct, gc=False):
-    id: Annotated[str, msgspec.Meta(min_length=1)]
-
-
-class _Qualification(msgspec.Struct, gc=False):
-    lastQualificationTime: str
-    status: Literal["realized", "existing", "exited"]
-
-
-class _Membership(msgspec.Struct, gc=False):
-    ups: dict[str, _Qualification] | None = None
-
-
-# The same, refusing any other field: a line that decodes as `_Head` is its own export record
-# when every attribute and every segment is exported without decorations.
-class _ExactQualification(msgspec.Struct, gc=False, forbid_unknown_fields=True):
-    lastQualificationTime: str
-    status: Literal["realized", "existing", "exited"]
-
-
-class _ExactMembership(msgspec.Struct, gc=False, forbid_unknown_fields=True):
-    ups: dict[str, _ExactQualification] | None = None
-
-
-class _Head(msgspec.Struct, gc=False):
-    identityMap: dict[str, list[_Identity]] | None = None
-    segmentMembership: _ExactMembership | None = None
-
-
 UNSET: Final = msgspec.UNSET
 _DecodeError = msgspec.DecodeError
 _ValidationError = msgspec.ValidationError
 _UNREADABLE: Final = (_ValidationError, _DecodeError, RecursionError)
 """What a decoding raises for a line it refuses (RecursionError: nested too deeply)."""
-_decode_object = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
-_decode_identities = msgspec.json.Decoder(dict[str, list[_Identity]]).decode
-_decode_membership = msgspec.json.Decoder(_Membership | None).decode
-_decode_head = msgspec.json.Decoder(_Head).decode
-_encode = msgspec.json.Encoder().encode
-_compact = msgspec.json.format
+_decode_object = shapes.decode_object
+_decode_identities = shapes.decode_identities
+_decode_membership = shapes.decode_membership
+_decode_head = shapes.decode_head
+_encode = shapes.encode
+_compact = shapes.compact
 
 
 def stable_partition_key(identity: str) -> str:
@@ -198,7 +168,7 @@ class Exporter:
             if self._tree is None
             else Selection.of(
                 self._tree,
-                [("segmentMembership", _Membership | None), ("identityMap", msgspec.Raw)],
+                [("segmentMembership", shapes.Membership | None), ("identityMap", msgspec.Raw)],
             )
         )
         self._decorations: dict[str, dict[str, Any]] = {}
@@ -286,7 +256,7 @@ class Exporter:
             data = _compact(data, indent=-1)
         return self._sized(data, key)
 
-    def _whole(self, line: bytes, head: _Head) -> Result:
+    def _whole(self, line: bytes, head: shapes.Head) -> Result:
         """Export a line that holds nothing the record would drop: its own bytes are the record.
 
         The hot path of the default activation: `_key_of` and `_sized` are written out here (a
@@ -355,7 +325,7 @@ class Exporter:
             return explain_segments(membership_raw, exc)
         return self._kept(membership)
 
-    def _kept(self, membership: _Membership | None) -> dict[str, Any] | _Filtered:
+    def _kept(self, membership: shapes.Membership | None) -> dict[str, Any] | _Filtered:
         """The mapped segments' entries, decorated as asked; FILTERED when none is mapped."""
         ups: dict[str, Any] | None = None if membership is None else membership.ups
         if not ups:
@@ -379,7 +349,7 @@ class Exporter:
         return kept or FILTERED
 
 
-def _key_of(identities: dict[str, list[_Identity]], namespace: str) -> str | None:
+def _key_of(identities: dict[str, list[shapes.Identity]], namespace: str) -> str | None:
     """The first id of `namespace`, else the first id of the first namespace that has one."""
     ids = identities.get(namespace)
     if not ids:

@@ -17,7 +17,7 @@ import hashlib
 import importlib
 from collections.abc import Callable, Sequence
 from enum import Enum
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from streamer import _compiled
 
@@ -44,6 +44,8 @@ def hash_key_of(key: bytes) -> int:
 
 
 _hash_key_of = _compiled.twin("_hashkey", "hash_key", hash_key_of)
+HASH_KEY_COMPILED: Final = _hash_key_of is not hash_key_of
+"""Whether the C hash key (`streamer._hashkey`) is in use (for the start-up log and tests)."""
 
 
 def hash_key(partition_key: str) -> int:

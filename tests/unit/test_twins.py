@@ -105,7 +105,7 @@ def test_streamer_pure_uses_the_references() -> None:
         "assert lines._split is lines.split_lines and not lines.COMPILED\n"
         "assert export._spaced is export.spaced\n"
         "from streamer import record\n"
-        "assert record._hash_key_of is record.hash_key_of\n"
+        "assert record._hash_key_of is record.hash_key_of and not record.HASH_KEY_COMPILED\n"
         "print(lines.LineSplitter(10).feed(b'a\\nbb\\n' + b'c' * 11 + b'\\nd'))\n"
     )
     env = {**os.environ, _compiled.PURE_ENV: "1"}
@@ -143,5 +143,6 @@ def test_entries_are_routed_by_the_compiled_hash_key() -> None:
     if _compiled.pure_forced():
         pytest.skip("the pure path is forced in this run")
     assert record._hash_key_of is importlib.import_module("streamer._hashkey").hash_key
+    assert record.HASH_KEY_COMPILED
     key = "ecid-é-1"
     assert record.Entry(b"{}", key, "t", 1, 0.0).hash_key == record.hash_key_of(key.encode())
