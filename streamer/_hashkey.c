@@ -1,13 +1,14 @@
-/* Compiled twin of `streamer.record.hash_key_of` (the pure version there is the reference).
+/* Compiled twin of `streamer.record.hash_key` (the pure version there is the reference).
 
-What it does: `hash_key(key)` is Kinesis's routing value of a UTF-8 partition key: the MD5 of
-its bytes read as a big-endian 128-bit integer. MD5 as RFC 1321 gives it, computed on the stack
-(a partition key is at most 256 characters, so at most 1 KiB of UTF-8: a few 64-byte blocks);
-CPython's `_md5` spends most of its 230 ns per key making, copying and finishing a hash object
-and a digest before `int.from_bytes` reads it.
+What it does: `hash_key(key)` is Kinesis's routing value of a partition key: the MD5 of its
+UTF-8 bytes read as a big-endian 128-bit integer (an ASCII str is its own UTF-8: nothing is
+encoded). MD5 as RFC 1321 gives it, computed on the stack (a partition key is at most 256
+characters, so at most 1 KiB of UTF-8: a few 64-byte blocks); CPython's `_md5` spends most of
+its 230 ns per key making, copying and finishing a hash object and a digest before
+`int.from_bytes` reads it, after `str.encode` made the bytes.
 
-What it leaves out: encoding the key (the caller passes its UTF-8 bytes), MD5 of anything but a
-bytes object, and every use of MD5 as a hash of integrity or security (this is a routing value).
+What it leaves out: MD5 of anything but a str, and every use of MD5 as a hash of integrity or
+security (this is a routing value).
 */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -26,35 +27,49 @@ static const uint32_t K[64] = {
     0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb,
     0xeb86d391,
 };
-static const unsigned char S[64] = {
-    7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
-    5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20,
-    4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
-    6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
-};
-
 static inline uint32_t rotl(uint32_t x, unsigned n) { return (x << n) | (x >> (32 - n)); }
 
 static inline uint32_t le32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* One 64-byte block into the state h[4]. */
+#define F1(b, c, d) (((b) & (c)) | (~(b) & (d)))
+#define F2(b, c, d) (((d) & (b)) | (~(d) & (c)))
+#define F3(b, c, d) ((b) ^ (c) ^ (d))
+#define F4(b, c, d) ((c) ^ ((b) | ~(d)))
+/* One step i of round F: a = b + rotl(a + F(b, c, d) + K[i] + m[g], s). */
+#define STEP(F, a, b, c, d, g, s, i) (a) = (b) + rotl((a) + F((b), (c), (d)) + K[i] + m[g], (s))
+
+/* One 64-byte block into the state h[4]: the four rounds of sixteen steps, the message word
+   and the shift of each step as RFC 1321 lists them. */
 static void compress(uint32_t h[4], const unsigned char *block) {
     uint32_t m[16];
     for (int i = 0; i < 16; i++) m[i] = le32(block + 4 * i);
-    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], f;
-#define STEP(expr, g)                                \
-    f = (expr) + a + K[i] + m[(g)];                  \
-    a = d;                                           \
-    d = c;                                           \
-    c = b;                                           \
-    b = b + rotl(f, S[i]);
-    for (int i = 0; i < 16; i++) { STEP((b & c) | (~b & d), i) }
-    for (int i = 16; i < 32; i++) { STEP((d & b) | (~d & c), (5 * i + 1) & 15) }
-    for (int i = 32; i < 48; i++) { STEP(b ^ c ^ d, (3 * i + 5) & 15) }
-    for (int i = 48; i < 64; i++) { STEP(c ^ (b | ~d), (7 * i) & 15) }
-#undef STEP
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3];
+    for (int i = 0; i < 16; i += 4) {
+        STEP(F1, a, b, c, d, i, 7, i);
+        STEP(F1, d, a, b, c, i + 1, 12, i + 1);
+        STEP(F1, c, d, a, b, i + 2, 17, i + 2);
+        STEP(F1, b, c, d, a, i + 3, 22, i + 3);
+    }
+    for (int i = 16; i < 32; i += 4) {
+        STEP(F2, a, b, c, d, (5 * i + 1) & 15, 5, i);
+        STEP(F2, d, a, b, c, (5 * i + 6) & 15, 9, i + 1);
+        STEP(F2, c, d, a, b, (5 * i + 11) & 15, 14, i + 2);
+        STEP(F2, b, c, d, a, (5 * i + 16) & 15, 20, i + 3);
+    }
+    for (int i = 32; i < 48; i += 4) {
+        STEP(F3, a, b, c, d, (3 * i + 5) & 15, 4, i);
+        STEP(F3, d, a, b, c, (3 * i + 8) & 15, 11, i + 1);
+        STEP(F3, c, d, a, b, (3 * i + 11) & 15, 16, i + 2);
+        STEP(F3, b, c, d, a, (3 * i + 14) & 15, 23, i + 3);
+    }
+    for (int i = 48; i < 64; i += 4) {
+        STEP(F4, a, b, c, d, (7 * i) & 15, 6, i);
+        STEP(F4, d, a, b, c, (7 * i + 7) & 15, 10, i + 1);
+        STEP(F4, c, d, a, b, (7 * i + 14) & 15, 15, i + 2);
+        STEP(F4, b, c, d, a, (7 * i + 21) & 15, 21, i + 3);
+    }
     h[0] += a;
     h[1] += b;
     h[2] += c;
@@ -78,12 +93,15 @@ static void md5(const unsigned char *data, size_t len, unsigned char digest[16])
 }
 
 static PyObject *hash_key(PyObject *Py_UNUSED(module), PyObject *key) {
-    if (!PyBytes_CheckExact(key)) {
-        PyErr_SetString(PyExc_TypeError, "hash_key(key) takes the key's UTF-8 bytes");
+    if (!PyUnicode_Check(key)) {
+        PyErr_SetString(PyExc_TypeError, "hash_key(key) takes the partition key as str");
         return NULL;
     }
+    Py_ssize_t len;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(key, &len); /* an ASCII str's own bytes */
+    if (utf8 == NULL) return NULL; /* a lone surrogate: UnicodeEncodeError, as str.encode */
     unsigned char digest[16];
-    md5((const unsigned char *)PyBytes_AS_STRING(key), (size_t)PyBytes_GET_SIZE(key), digest);
+    md5((const unsigned char *)utf8, (size_t)len, digest);
 #if PY_VERSION_HEX >= 0x030D0000
     return PyLong_FromUnsignedNativeBytes(digest, 16, Py_ASNATIVEBYTES_BIG_ENDIAN);
 #else
@@ -93,7 +111,7 @@ static PyObject *hash_key(PyObject *Py_UNUSED(module), PyObject *key) {
 
 static PyMethodDef methods[] = {
     {"hash_key", hash_key, METH_O,
-     "hash_key(key: bytes) -> int: MD5 of the key as a big-endian 128-bit integer."},
+     "hash_key(key: str) -> int: MD5 of the key's UTF-8 as a big-endian 128-bit integer."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -187,12 +187,12 @@ class Accumulator:
 
     def add_many(self, entries: Iterable[Entry], now: float) -> None:
         """`add` each of `entries`, in order (one call per chunk of input, not per record)."""
-        shard_for = self._map.shard_for
+        shard_map = self._map  # a direct call where compiled, not a bound method's
         queues = self._queues
         records = size = 0
         for entry in entries:
             entry.enqueued_at = now
-            shard_id = entry.predicted_shard = shard_for(entry.hash_key)
+            shard_id = entry.predicted_shard = shard_map.shard_for(entry.hash_key)
             queue = queues[shard_id]
             queue.entries.append(entry)
             queue.size += entry.size

@@ -105,7 +105,7 @@ def test_streamer_pure_uses_the_references() -> None:
         "assert lines._split is lines.split_lines and not lines.COMPILED\n"
         "assert export._spaced is export.spaced\n"
         "from streamer import record\n"
-        "assert record._hash_key_of is record.hash_key_of and not record.HASH_KEY_COMPILED\n"
+        "assert record._hash_key is record.hash_key and not record.HASH_KEY_COMPILED\n"
         "print(lines.LineSplitter(10).feed(b'a\\nbb\\n' + b'c' * 11 + b'\\nd'))\n"
     )
     env = {**os.environ, _compiled.PURE_ENV: "1"}
@@ -117,32 +117,43 @@ def test_streamer_pure_uses_the_references() -> None:
     )
 
 
+# Any text (one block, the padding's edge at 55/56 bytes, several blocks; ASCII, which is hashed
+# as its own bytes, and not), and lengths 0-199 of ASCII and of two-byte characters.
+KEYS = st.text(st.characters(exclude_categories=["Cs"]), max_size=300) | st.text(
+    st.characters(max_codepoint=127), max_size=300
+)
+
+
 @needs_compiler
 @settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=300) | st.text(max_size=256).map(str.encode))
-def test_compiled_hash_key_is_md5_read_big_endian(key: bytes) -> None:
-    """Every length (one block, the padding's edge at 55/56 bytes, several blocks): the pure
-    reference's integer."""
+@given(KEYS)
+def test_compiled_hash_key_is_the_pure_hash_key(key: str) -> None:
     hashkey = importlib.import_module("streamer._hashkey")
-    assert hashkey.hash_key(key) == record.hash_key_of(key)
+    assert hashkey.hash_key(key) == record.hash_key(key)
 
 
 @needs_compiler
 def test_compiled_hash_key_at_every_block_edge() -> None:
     hashkey = importlib.import_module("streamer._hashkey")
     for n in range(200):
-        key = bytes((13 * i + n) % 256 for i in range(n))
-        assert hashkey.hash_key(key) == int.from_bytes(hashlib.md5(key).digest(), "big"), n
-    assert hashkey.hash_key(b"") == 0xD41D8CD98F00B204E9800998ECF8427E  # RFC 1321's MD5("")
-    with pytest.raises(TypeError, match="bytes"):
-        hashkey.hash_key("text")
+        for key in ("".join(chr(33 + (13 * i + n) % 90) for i in range(n)), "é" * n):
+            expected = int.from_bytes(hashlib.md5(key.encode()).digest(), "big")
+            assert hashkey.hash_key(key) == expected, (n, key)
+    assert hashkey.hash_key("") == 0xD41D8CD98F00B204E9800998ECF8427E  # RFC 1321's MD5("")
+    assert hashkey.hash_key("a") == 0x0CC175B9C0F1B6A831C399E269772661  # and MD5("a")
+    with pytest.raises(TypeError, match="str"):
+        hashkey.hash_key(b"bytes")
+    with pytest.raises(UnicodeEncodeError):  # as str.encode
+        hashkey.hash_key("\ud800")
 
 
 @needs_compiler
 def test_entries_are_routed_by_the_compiled_hash_key() -> None:
     if _compiled.pure_forced():
         pytest.skip("the pure path is forced in this run")
-    assert record._hash_key_of is importlib.import_module("streamer._hashkey").hash_key
+    assert record._hash_key is importlib.import_module("streamer._hashkey").hash_key
     assert record.HASH_KEY_COMPILED
-    key = "ecid-é-1"
-    assert record.Entry(b"{}", key, "t", 1, 0.0).hash_key == record.hash_key_of(key.encode())
+    for key in ("ecid-1", "ecid-é-1"):
+        entry = record.Entry(b"{}", key, "t", 1, 0.0)
+        assert entry.hash_key == record.hash_key(key)
+        assert entry.size == 2 + len(key.encode())
