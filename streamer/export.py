@@ -118,20 +118,22 @@ FILTERED: Final = _Filtered()
 """The profile is valid but in none of the mapped segments: counted, not exported."""
 
 Result = Exported | Rejected | _Filtered
-_new_exported = tuple.__new__  # Exported(data, key) without the named tuple's Python __new__
+_new_exported: Final = tuple.__new__  # Exported(data, key) without the named tuple's Python __new__
+_EXPORTED: Final = Exported  # the class, read from a C static where compiled
 
 
 UNSET: Final = msgspec.UNSET
-_DecodeError = msgspec.DecodeError
-_ValidationError = msgspec.ValidationError
+_DecodeError: Final = msgspec.DecodeError
+_ValidationError: Final = msgspec.ValidationError
 _UNREADABLE: Final = (_ValidationError, _DecodeError, RecursionError)
 """What a decoding raises for a line it refuses (RecursionError: nested too deeply)."""
-_decode_object = shapes.decode_object
-_decode_identities = shapes.decode_identities
-_decode_membership = shapes.decode_membership
-_decode_head = shapes.decode_head
-_encode = shapes.encode
-_compact = shapes.compact
+# Final: a compiled module reads these from C statics, not from its globals dict per record.
+_decode_object: Final = shapes.decode_object
+_decode_identities: Final = shapes.decode_identities
+_decode_membership: Final = shapes.decode_membership
+_decode_head: Final = shapes.decode_head
+_encode: Final = shapes.encode
+_compact: Final = shapes.compact
 
 
 def stable_partition_key(identity: str) -> str:
@@ -284,13 +286,13 @@ class Exporter:
         size = len(data) + (len(key) if key.isascii() else len(key.encode()))
         if size > self._limit:
             return self._too_large(size)
-        return _new_exported(Exported, (data, key))
+        return _new_exported(_EXPORTED, (data, key))
 
     def _sized(self, data: bytes, key: str) -> Exported | Rejected:
         size = len(data) + len(key.encode())
         if size > self._limit:
             return self._too_large(size)
-        return _new_exported(Exported, (data, key))
+        return _new_exported(_EXPORTED, (data, key))
 
     def _too_large(self, size: int) -> Rejected:
         return Rejected(
@@ -368,4 +370,4 @@ def spaced(line: bytes) -> bool:
     return 10 in line or 9 in line or (32 in line and (b": " in line or b", " in line))
 
 
-_spaced = _compiled.twin("_scan", "spaced", spaced)
+_spaced: Final = _compiled.twin("_scan", "spaced", spaced)

@@ -39,6 +39,7 @@ OVERLONG: Final = "overlong"
 BLANK_LINE: Final = "blank line"
 """The reason of the `FILTERED` event of a blank line (it counts as neither taken nor bad)."""
 NOT_MAPPED: Final = "in none of the mapped segments"
+_EXPORTED: Final = Exported  # the class, read from a C static where compiled (once per line)
 
 
 def rejection_category(result: object) -> str:
@@ -172,7 +173,7 @@ class Ingest:
                     )
                     continue
                 result = export(line)
-                if type(result) is Exported:
+                if type(result) is _EXPORTED:
                     offer(Entry(result.data, result.partition_key, source, line_no, now))
                     if keep:
                         raw.append(line)

@@ -33,7 +33,7 @@ def _fastest_md5() -> Callable[[bytes], Any]:
 
 
 _md5 = _fastest_md5()
-_from_bytes = int.from_bytes
+_from_bytes: Final = int.from_bytes
 
 
 def hash_key(partition_key: str) -> int:
@@ -43,7 +43,7 @@ def hash_key(partition_key: str) -> int:
     return _from_bytes(_md5(partition_key.encode()).digest(), "big")
 
 
-_hash_key = _compiled.twin("_hashkey", "hash_key", hash_key)
+_hash_key: Final = _compiled.twin("_hashkey", "hash_key", hash_key)
 HASH_KEY_COMPILED: Final = _hash_key is not hash_key
 """Whether the C hash key (`streamer._hashkey`) is in use (for the start-up log and tests)."""
 

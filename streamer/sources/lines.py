@@ -27,7 +27,7 @@ def split_lines(head: bytes, data: bytes) -> tuple[list[bytes], int]:
     return parts, max(map(len, parts[:-1]), default=0)
 
 
-_split = _compiled.twin("_scan", "split_lines", split_lines)
+_split: Final = _compiled.twin("_scan", "split_lines", split_lines)
 COMPILED: Final = _split is not split_lines
 """Whether the C line scans (`streamer._scan`) are in use (for the start-up log and tests)."""
 
