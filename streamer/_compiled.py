@@ -15,6 +15,7 @@ This module imports only the standard library: `setup.py` reads `COMPILED` from 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import sys
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 from importlib.machinery import EXTENSION_SUFFIXES, ModuleSpec
 from importlib.util import spec_from_file_location
 from types import ModuleType
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 T = TypeVar("T")
 
@@ -87,6 +88,14 @@ def twin(module: str, name: str, pure: T) -> T:
     except (ImportError, AttributeError):  # built for another Python, say: the pure path
         return pure
     return compiled
+
+
+def frozen_reduce(obj: Any) -> tuple[type[Any], tuple[Any, ...]]:
+    """`__reduce__` of a frozen dataclass in a compiled module: its class and its fields, so its
+    instances copy and pickle through the constructor. mypyc's build of the class drops the
+    state functions `dataclasses` gives a frozen, slotted class, and the default reduction then
+    sets each field on the copy, which a frozen class refuses."""
+    return type(obj), tuple(getattr(obj, field.name) for field in dataclasses.fields(obj))
 
 
 def _source_of(name: str) -> str:

@@ -21,8 +21,9 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
+from streamer import _compiled
 from streamer.aggregate import Aggregate, AggregatingBuilder, unpack
 from streamer.batcher import Batch, BatchBuilder, first_sendable, linger_start
 from streamer.limits import (
@@ -54,6 +55,9 @@ class BatchLimits:
     aggregation_bytes: int = 0
     """KPL aggregation: pack a shard's records into Kinesis records of up to this many bytes
     (`aggregate.py`); 0 sends each record on its own."""
+
+    def __reduce__(self) -> tuple[type[Any], tuple[Any, ...]]:
+        return _compiled.frozen_reduce(self)  # copies and pickles where compiled
 
 
 BYTES_PER_RECORD_TOKEN: Final = SHARD_WRITE_BYTES_PER_S / SHARD_WRITE_RECORDS_PER_S

@@ -85,6 +85,9 @@ class Segment:
     name: str | None = None
     timestamps: Mapping[str, Any] = field(default_factory=dict)
 
+    def __reduce__(self) -> tuple[type[Any], tuple[Any, ...]]:
+        return _compiled.frozen_reduce(self)  # copies and pickles where compiled
+
 
 @dataclass(frozen=True, slots=True)
 class Activation:
@@ -98,6 +101,9 @@ class Activation:
     include_segment_timestamps: bool = False
     partition_key_namespace: str = "ecid"
     max_record_bytes: int = MAX_RECORD_BYTES
+
+    def __reduce__(self) -> tuple[type[Any], tuple[Any, ...]]:
+        return _compiled.frozen_reduce(self)  # copies and pickles where compiled
 
 
 class Exported(NamedTuple):

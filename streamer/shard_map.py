@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from streamer import _compiled
 from streamer.limits import HASH_KEY_MAX
 
 
@@ -31,6 +32,9 @@ class Shard:
     shard_id: str
     start: int
     end: int
+
+    def __reduce__(self) -> tuple[type[Any], tuple[Any, ...]]:
+        return _compiled.frozen_reduce(self)  # copies and pickles where compiled
 
 
 class ShardMap:

@@ -1,12 +1,14 @@
 """The compiled byte scans (`streamer._scan`) and hash key (`streamer._hashkey`) give what
 their pure references give, for any bytes, and the framing, the exporter and the entries use
-them where they are built."""
+them where they are built; the frozen dataclasses of compiled modules copy and pickle."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib
 import os
+import pickle
 import subprocess
 import sys
 from types import ModuleType
@@ -16,6 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamer import _compiled, export, record
+from streamer.accumulator import BatchLimits
+from streamer.export import Activation, Segment
+from streamer.shard_map import Shard
 from streamer.sources import lines
 from tests.unit.test_native import needs_compiler
 
@@ -157,3 +162,21 @@ def test_entries_are_routed_by_the_compiled_hash_key() -> None:
         entry = record.Entry(b"{}", key, "t", 1, 0.0)
         assert entry.hash_key == record.hash_key(key)
         assert entry.size == 2 + len(key.encode())
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        Activation(segments={"s": Segment("s", "Name", {"createdAt": 1})}, attributes=("a.b",)),
+        Segment("s"),
+        Shard("shardId-000000000000", 0, 2**128 - 1),
+        BatchLimits(max_records=7, aggregation_bytes=1000),
+    ],
+    ids=["activation", "segment", "shard", "batch-limits"],
+)
+def test_frozen_dataclasses_copy_and_pickle(value: object) -> None:
+    """Compiled or not, a frozen dataclass of a hot module copies and pickles to an equal value
+    (mypyc's build drops the state functions the default reduction needs on a frozen class)."""
+    assert copy.copy(value) == value
+    assert copy.deepcopy(value) == value
+    assert pickle.loads(pickle.dumps(value)) == value
