@@ -2,10 +2,11 @@
 
 What it does: `hash_key(key)` is Kinesis's routing value of a partition key: the MD5 of its
 UTF-8 bytes read as a big-endian 128-bit integer (an ASCII str is its own UTF-8: nothing is
-encoded; a non-ASCII key keeps its UTF-8, at most 1 KiB, cached on the str while it lives). MD5 as RFC 1321 gives it, computed on the stack (a partition key is at most 256
-characters, so at most 1 KiB of UTF-8: a few 64-byte blocks); CPython's `_md5` spends most of
-its 230 ns per key making, copying and finishing a hash object and a digest before
-`int.from_bytes` reads it, after `str.encode` made the bytes.
+encoded; a non-ASCII key keeps its UTF-8, at most 1 KiB, cached on the str while it lives).
+MD5 as RFC 1321 gives it, computed on the stack (a partition key is at most 256 characters, so
+at most 1 KiB of UTF-8: a few 64-byte blocks); CPython's `_md5` spends most of its 230 ns per
+key making, copying and finishing a hash object and a digest before `int.from_bytes` reads it,
+after `str.encode` made the bytes.
 
 What it leaves out: MD5 of anything but a str, and every use of MD5 as a hash of integrity or
 security (this is a routing value).

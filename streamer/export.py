@@ -134,12 +134,12 @@ _ValidationError: Final = msgspec.ValidationError
 _UNREADABLE: Final = (_ValidationError, _DecodeError, RecursionError)
 """What a decoding raises for a line it refuses (RecursionError: nested too deeply)."""
 # Final: a compiled module reads these from C statics, not from its globals dict per record.
-_decode_object: Final = shapes.decode_object
-_decode_identities: Final = shapes.decode_identities
-_decode_membership: Final = shapes.decode_membership
-_decode_head: Final = shapes.decode_head
-_encode: Final = shapes.encode
-_compact: Final = shapes.compact
+_decode_object: Final = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
+_decode_identities: Final = msgspec.json.Decoder(dict[str, list[shapes.Identity]]).decode
+_decode_membership: Final = msgspec.json.Decoder(shapes.Membership | None).decode
+_decode_head: Final = msgspec.json.Decoder(shapes.Head).decode
+_encode: Final = msgspec.json.Encoder().encode
+_compact: Final = msgspec.json.format
 
 
 def stable_partition_key(identity: str) -> str:

@@ -1,13 +1,14 @@
-"""The typed shapes the exporter decodes lines into, and their msgspec decoders.
+"""The typed shapes the exporter decodes lines into.
 
 What it does: declares, as msgspec structs, what `export.py` validates on the hot path: an
 identity (a non-empty string `id`), a segment qualification (`lastQualificationTime` and a
 known `status`), and the top level of a line (`identityMap` and `segmentMembership`), in a loose
 form (unknown fields skipped without being parsed) and an exact one (a qualification holding
-anything else is not the export's own shape); and the decoders built from them once.
+anything else is not the export's own shape).
 
-What it leaves out: what a decoded line becomes (`export.py`, compiled with mypyc where built:
-msgspec decodes only into structs defined by interpreted modules, so the shapes live here).
+What it leaves out: the decoders and what a decoded line becomes (`export.py`, compiled with mypyc
+where built: msgspec decodes only into structs defined by interpreted modules, so the shapes
+live here).
 """
 
 from __future__ import annotations
@@ -45,11 +46,3 @@ class ExactMembership(msgspec.Struct, gc=False, forbid_unknown_fields=True):
 class Head(msgspec.Struct, gc=False):
     identityMap: dict[str, list[Identity]] | None = None
     segmentMembership: ExactMembership | None = None
-
-
-decode_object = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
-decode_identities = msgspec.json.Decoder(dict[str, list[Identity]]).decode
-decode_membership = msgspec.json.Decoder(Membership | None).decode
-decode_head = msgspec.json.Decoder(Head).decode
-encode = msgspec.json.Encoder().encode
-compact = msgspec.json.format

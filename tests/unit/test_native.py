@@ -32,6 +32,15 @@ needs_compiler = pytest.mark.skipif(
 )
 
 
+def run_pure(script: str) -> bytes:
+    """The standard output of `script` run by a fresh interpreter with STREAMER_PURE=1."""
+    env = {**os.environ, _compiled.PURE_ENV: "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, check=True, timeout=60
+    )
+    return done.stdout
+
+
 def native() -> ModuleType:
     """The compiled module (built wherever a C compiler is)."""
     return importlib.import_module("streamer._native")
@@ -173,12 +182,8 @@ def test_streamer_pure_forces_the_pure_path() -> None:
         "entries = [Entry(b'\\x00data', 'k\\u00e9\\n', 't', 1, 0.0)]\n"
         "sys.stdout.buffer.write(b'%d' % wire.COMPILED + wire.encode_put_records('s', entries))\n"
     )
-    env = {**os.environ, _compiled.PURE_ENV: "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, check=True, timeout=60
-    )
     expected = wire.encode_put_records("s", [entry(b"\x00data", "k\u00e9\n")])
-    assert done.stdout == b"0" + expected
+    assert run_pure(script) == b"0" + expected
 
 
 @needs_compiler

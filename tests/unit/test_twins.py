@@ -7,10 +7,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib
-import os
 import pickle
-import subprocess
-import sys
 from types import ModuleType
 
 import pytest
@@ -22,7 +19,7 @@ from streamer.accumulator import BatchLimits
 from streamer.export import Activation, Segment
 from streamer.shard_map import Shard
 from streamer.sources import lines
-from tests.unit.test_native import needs_compiler
+from tests.unit.test_native import needs_compiler, run_pure
 
 # Bytes made mostly of the ones the scans look for, so that newlines, tabs and separators land
 # at the edges, next to each other and at chunk boundaries.
@@ -113,11 +110,7 @@ def test_streamer_pure_uses_the_references() -> None:
         "assert record._hash_key is record.hash_key and not record.HASH_KEY_COMPILED\n"
         "print(lines.LineSplitter(10).feed(b'a\\nbb\\n' + b'c' * 11 + b'\\nd'))\n"
     )
-    env = {**os.environ, _compiled.PURE_ENV: "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, check=True, timeout=60
-    )
-    assert done.stdout.decode().strip() == (
+    assert run_pure(script).decode().strip() == (
         "[b'a', b'bb', Overlong(preview=b'ccccccccccc', size=11)]"
     )
 
