@@ -1,13 +1,14 @@
 """Signed JSON posts to one Kinesis endpoint: the `fast` transport's HTTP.
 
-What it does: `Poster` holds one keep-alive aiohttp pool for an endpoint URL and posts JSON 1.1
-bodies to it, each signed for its `X-Amz-Target` (`sigv4.Signer`, one per target). It goes
-through the proxy the environment names for that URL, looked up once as botocore looks it up
-(`proxy_for`: HTTP_PROXY or HTTPS_PROXY by the URL's scheme, `http://` added to a bare
-host:port, NO_PROXY matched against host and host:port), and verifies TLS against the bundle
-botocore would use (`tls.tls_context`), made only when a connection needs TLS (an https
-endpoint or proxy). `put_records` turns a PutRecords post into a `PutResult`: every transport
-failure is data, never an exception.
+What it does: `Poster` holds one keep-alive pool for an endpoint URL and posts JSON 1.1 bodies to
+it, each signed for its `X-Amz-Target` (`sigv4.Signer`, one per target). Straight to the
+endpoint, the pool is `h1.Origin` (the head written once per post, the answer parsed by
+httptools); through the proxy the environment names for that URL, it is aiohttp's, which speaks
+to proxies (looked up once as botocore looks it up, `proxy_for`: HTTP_PROXY or HTTPS_PROXY by
+the URL's scheme, `http://` added to a bare host:port, NO_PROXY matched against host and
+host:port). TLS is verified against the bundle botocore would use (`tls.tls_context`), made
+only when a connection needs TLS (an https endpoint or proxy). `put_records` turns a PutRecords
+post into a `PutResult`: every transport failure is data, never an exception.
 
 What it leaves out: credentials (the caller's, passed per post), retries (the pipeline's for
 PutRecords, `control.py`'s for the control plane) and what the answers mean (`wire.py`).
@@ -16,7 +17,6 @@ PutRecords, `control.py`'s for the control plane) and what the answers mean (`wi
 from __future__ import annotations
 
 import contextlib
-import ssl
 import time
 import urllib.request
 from typing import Final, Protocol
@@ -25,7 +25,9 @@ from urllib.parse import urlsplit
 import aiohttp
 from yarl import URL
 
-from streamer.aws.sigv4 import Signer
+from streamer import __version__
+from streamer.aws.h1 import ConnectFailed, Origin
+from streamer.aws.sigv4 import Signer, host_of
 from streamer.aws.tls import tls_context
 from streamer.errors import RequestFailure
 from streamer.kinesis import PutResult
@@ -33,6 +35,7 @@ from streamer.wire import CONTENT_TYPE, TARGET_PREFIX, decode_put_records
 
 KEEPALIVE_S: Final = 30.0
 """How long an idle connection of the pool stays open."""
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 
 class Credentials(Protocol):
@@ -86,9 +89,15 @@ class Poster:
             total=request_timeout_s, sock_connect=connect_timeout_s
         )
         self.request_timeout_s = request_timeout_s
+        self._connect_timeout_s = connect_timeout_s
         self._ca_bundle = ca_bundle
         self._signers: dict[str, Signer] = {}
         self._http: aiohttp.ClientSession | None = None
+        """aiohttp's pool, through a proxy (else None)."""
+        self._origin: Origin | None = None
+        """The pool straight to the endpoint (else None)."""
+        self._head = ""
+        """The request line and the headers every post of `h1` sends before its signed ones."""
         self._proxy: URL | None = None
         self._proxy_auth: aiohttp.BasicAuth | None = None
 
@@ -99,9 +108,26 @@ class Poster:
             self._proxy is not None and self._proxy.scheme == "https"
         )
         # never aiohttp's default contexts (see tls.import_aiohttp); none needed without TLS
-        context: ssl.SSLContext | bool = tls_context(self._ca_bundle) if tls else False
+        context = tls_context(self._ca_bundle) if tls else None
+        if self._proxy is None:
+            parts = urlsplit(str(self._target))
+            self._origin = Origin(
+                parts.hostname or "",
+                parts.port or _DEFAULT_PORTS[parts.scheme],
+                tls=context,
+                limit=self._limit,
+                keepalive_s=KEEPALIVE_S,
+                connect_timeout_s=self._connect_timeout_s,
+            )
+            stack.callback(self._origin.close)
+            path = Signer.path_of(self.url)
+            self._head = (
+                f"POST {path} HTTP/1.1\r\nHost: {host_of(self.url)}\r\n"
+                f"User-Agent: streamer/{__version__}\r\n"
+            )
+            return
         connector = aiohttp.TCPConnector(
-            limit=self._limit, keepalive_timeout=KEEPALIVE_S, ssl=context
+            limit=self._limit, keepalive_timeout=KEEPALIVE_S, ssl=context or False
         )
         self._http = await stack.enter_async_context(
             aiohttp.ClientSession(connector=connector, timeout=self._timeout)
@@ -122,12 +148,20 @@ class Poster:
 
     async def post(self, action: str, body: bytes, credentials: Credentials) -> tuple[int, bytes]:
         """POST `body` as Kinesis action `action`: the answer's status and body (a redirect is
-        not followed: it is the answer). Raises what aiohttp raises (TimeoutError,
-        aiohttp.ClientError, OSError)."""
-        assert self._http is not None, "open() first"
+        not followed: it is the answer). Raises TimeoutError, `h1.ConnectFailed` (nothing sent)
+        or another OSError; through a proxy, what aiohttp raises (aiohttp.ClientError too)."""
         headers = self._signer(action).headers(
             body, credentials.access_key, credentials.secret_key, credentials.token, time.time()
         )
+        if self._origin is not None:
+            head = [self._head, f"Content-Length: {len(body)}\r\n"]
+            for name, value in headers.items():
+                if "\n" in value or "\r" in value:  # credentials are the caller's
+                    raise ValueError(f"the {name} header would hold a line break")
+                head.append(f"{name}: {value}\r\n")
+            head.append("\r\n")
+            return await self._origin.post("".join(head).encode(), body, self.request_timeout_s)
+        assert self._http is not None, "open() first"
         async with self._http.post(
             self._target,
             data=body,
@@ -149,7 +183,7 @@ class Poster:
                 retriable=True,
                 maybe_written=True,
             )
-        except aiohttp.ClientConnectorError as exc:
+        except (ConnectFailed, aiohttp.ClientConnectorError) as exc:
             return RequestFailure("ConnectionError", str(exc), retriable=True)
         except (aiohttp.ClientError, OSError) as exc:
             return RequestFailure(

@@ -52,11 +52,16 @@ class Signer:
     def __init__(self, url: str, headers: Mapping[str, str], *, service: str, region: str) -> None:
         self._service = service
         self._region = region
-        self._path = quote(urlsplit(url).path or "/", safe="/~")
+        self._path = self.path_of(url)
         self._fixed = dict(headers)
         self._fixed_canonical = {k.lower(): " ".join(v.split()) for k, v in headers.items()}
         self._fixed_canonical["host"] = host_of(url)
         self._keys: dict[tuple[str, str], bytes] = {}
+
+    @staticmethod
+    def path_of(url: str) -> str:
+        """The request path as signed (and so as sent): the URL's path, quoted, "/" for none."""
+        return quote(urlsplit(url).path or "/", safe="/~")
 
     def _signing_key(self, secret_key: str, day: str) -> bytes:
         key = self._keys.get((secret_key, day))
