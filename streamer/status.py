@@ -103,6 +103,9 @@ class StatusServer:
 
     async def start(self) -> str:
         """Bind and serve; return the base URL (with the real port when 0 was asked)."""
+        import streamer.aws.quiet_aiohttp  # noqa: F401, PLC0415 - first: see there
+
+        # isort: split
         from aiohttp import web  # noqa: PLC0415 - lazily, see above
 
         app = web.Application()

@@ -5,10 +5,6 @@ needs them (`route.py`).
 botocore) turns what AWS libraries raise at start-up into one sentence and an exit code.
 """
 
-from streamer.aws.tls import import_aiohttp
-
-import_aiohttp()  # before anything here imports it: see tls.py
-
-from streamer.aws.client import AwsKinesis  # noqa: E402
+from streamer.aws.client import AwsKinesis
 
 __all__ = ["AwsKinesis"]

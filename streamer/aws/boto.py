@@ -25,6 +25,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import streamer.aws.quiet_aiohttp  # noqa: F401 - first: see there
+
+# isort: split
 import aiohttp
 import structlog
 from aiobotocore.config import AioConfig

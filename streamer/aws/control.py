@@ -24,7 +24,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-import aiohttp
 import orjson
 
 from streamer.aws.poster import Credentials, Poster
@@ -171,7 +170,7 @@ class Control:
             return _Failed(
                 UnreachableError(f"the endpoint {where} timed out when {doing}: {limit}"), True
             )
-        except (aiohttp.ClientError, OSError) as exc:
+        except OSError as exc:
             detail = str(exc) or type(exc).__name__
             unreachable = f"the endpoint {where} is unreachable when {doing}: {detail}"
             return _Failed(UnreachableError(unreachable), True)

@@ -19,11 +19,8 @@ from __future__ import annotations
 import contextlib
 import time
 import urllib.request
-from typing import Final, Protocol
-from urllib.parse import urlsplit
-
-import aiohttp
-from yarl import URL
+from typing import TYPE_CHECKING, Final, Protocol
+from urllib.parse import unquote, urlsplit
 
 from streamer import __version__
 from streamer.aws.h1 import ConnectFailed, Origin
@@ -32,6 +29,9 @@ from streamer.aws.tls import tls_context
 from streamer.errors import RequestFailure
 from streamer.kinesis import PutResult
 from streamer.wire import CONTENT_TYPE, TARGET_PREFIX, decode_put_records
+
+if TYPE_CHECKING:
+    import aiohttp
 
 KEEPALIVE_S: Final = 30.0
 """How long an idle connection of the pool stays open."""
@@ -49,9 +49,9 @@ class Credentials(Protocol):
     def token(self) -> str | None: ...
 
 
-def proxy_for(url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
-    """The proxy (without its credentials) and the credentials botocore would use for `url`,
-    from the environment; (None, None) for none."""
+def proxy_for(url: str) -> tuple[str | None, tuple[str, str] | None]:
+    """The proxy URL (without its credentials) and the (user, password) botocore would use for
+    `url`, from the environment; (None, None) for none."""
     parts = urlsplit(url)
     if urllib.request.proxy_bypass(parts.netloc):
         return None, None
@@ -60,10 +60,12 @@ def proxy_for(url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
         return None, None
     if not value.startswith(("http:", "https:")):
         value = "http:" + value if value.startswith("//") else "http://" + value
-    proxy = URL(value)
-    if proxy.user is None:
-        return proxy, None
-    return proxy.with_user(None), aiohttp.BasicAuth(proxy.user, proxy.password or "")
+    proxy = urlsplit(value)
+    if proxy.username is None:
+        return value, None
+    netloc = proxy.netloc.rpartition("@")[2]
+    bare = proxy._replace(netloc=netloc).geturl()
+    return bare, (unquote(proxy.username), unquote(proxy.password or ""))
 
 
 class Poster:
@@ -82,12 +84,9 @@ class Poster:
         self.url = url
         """The endpoint, as given (for messages)."""
         # the path spelled out ("/"), as a proxy reads the request's absolute form
-        self._target = URL(url if urlsplit(url).path else url + "/")
+        self._target = url if urlsplit(url).path else url + "/"
         self._region = region
         self._limit = max_connections
-        self._timeout = aiohttp.ClientTimeout(
-            total=request_timeout_s, sock_connect=connect_timeout_s
-        )
         self.request_timeout_s = request_timeout_s
         self._connect_timeout_s = connect_timeout_s
         self._ca_bundle = ca_bundle
@@ -98,19 +97,17 @@ class Poster:
         """The pool straight to the endpoint (else None)."""
         self._head = ""
         """The request line and the headers every post of `h1` sends before its signed ones."""
-        self._proxy: URL | None = None
-        self._proxy_auth: aiohttp.BasicAuth | None = None
+        self._proxy: str | None = None
+        self._proxy_auth: tuple[str, str] | None = None
 
     async def open(self, stack: contextlib.AsyncExitStack) -> None:
         """Make the pool (closed by `stack`) and look up the proxy and the trust store."""
-        self._proxy, self._proxy_auth = proxy_for(str(self._target))
-        tls = self._target.scheme == "https" or (
-            self._proxy is not None and self._proxy.scheme == "https"
-        )
+        self._proxy, self._proxy_auth = proxy_for(self._target)
+        tls = any(u is not None and u.startswith("https:") for u in (self._target, self._proxy))
         # never aiohttp's default contexts (see tls.import_aiohttp); none needed without TLS
         context = tls_context(self._ca_bundle) if tls else None
         if self._proxy is None:
-            parts = urlsplit(str(self._target))
+            parts = urlsplit(self._target)
             self._origin = Origin(
                 parts.hostname or "",
                 parts.port or _DEFAULT_PORTS[parts.scheme],
@@ -126,17 +123,27 @@ class Poster:
                 f"User-Agent: streamer/{__version__}\r\n"
             )
             return
+        import streamer.aws.quiet_aiohttp  # noqa: F401, PLC0415 - only for a proxy (0.05 CPU s)
+
+        # isort: split
+        import aiohttp  # noqa: PLC0415
+
         connector = aiohttp.TCPConnector(
             limit=self._limit, keepalive_timeout=KEEPALIVE_S, ssl=context or False
         )
         self._http = await stack.enter_async_context(
-            aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(
+                    total=self.request_timeout_s, sock_connect=self._connect_timeout_s
+                ),
+            )
         )
 
     @property
     def proxy(self) -> str | None:
         """The proxy posts go through, without its credentials (for logs and tests)."""
-        return None if self._proxy is None else str(self._proxy)
+        return self._proxy
 
     def _signer(self, action: str) -> Signer:
         signer = self._signers.get(action)
@@ -149,7 +156,7 @@ class Poster:
     async def post(self, action: str, body: bytes, credentials: Credentials) -> tuple[int, bytes]:
         """POST `body` as Kinesis action `action`: the answer's status and body (a redirect is
         not followed: it is the answer). Raises TimeoutError, `h1.ConnectFailed` (nothing sent)
-        or another OSError; through a proxy, what aiohttp raises (aiohttp.ClientError too)."""
+        or another OSError (through a proxy, aiohttp's errors are raised as these)."""
         headers = self._signer(action).headers(
             body, credentials.access_key, credentials.secret_key, credentials.token, time.time()
         )
@@ -161,16 +168,29 @@ class Poster:
                 head.append(f"{name}: {value}\r\n")
             head.append("\r\n")
             return await self._origin.post("".join(head).encode(), body, self.request_timeout_s)
+        return await self._through_proxy(body, headers)
+
+    async def _through_proxy(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        import aiohttp  # noqa: PLC0415 - imported by `open` for a proxy
+
         assert self._http is not None, "open() first"
-        async with self._http.post(
-            self._target,
-            data=body,
-            headers=headers,
-            proxy=self._proxy,
-            proxy_auth=self._proxy_auth,
-            allow_redirects=False,  # as botocore: a redirect is an answer, never followed
-        ) as resp:
-            return resp.status, await resp.read()
+        auth = None if self._proxy_auth is None else aiohttp.BasicAuth(*self._proxy_auth)
+        try:
+            async with self._http.post(
+                self._target,
+                data=body,
+                headers=headers,
+                proxy=self._proxy,
+                proxy_auth=auth,
+                allow_redirects=False,  # as botocore: a redirect is an answer, never followed
+            ) as resp:
+                return resp.status, await resp.read()
+        except TimeoutError:
+            raise
+        except aiohttp.ClientConnectorError as exc:
+            raise ConnectFailed(str(exc)) from exc
+        except aiohttp.ClientError as exc:
+            raise ConnectionError(f"{type(exc).__name__}: {exc}") from exc
 
     async def put_records(self, body: bytes, sent: int, credentials: Credentials) -> PutResult:
         """One PutRecords post of `sent` records: its outcome, or its failure as data."""
@@ -183,9 +203,9 @@ class Poster:
                 retriable=True,
                 maybe_written=True,
             )
-        except (ConnectFailed, aiohttp.ClientConnectorError) as exc:
+        except ConnectFailed as exc:
             return RequestFailure("ConnectionError", str(exc), retriable=True)
-        except (aiohttp.ClientError, OSError) as exc:
+        except OSError as exc:
             return RequestFailure(
                 "ConnectionError",
                 f"{type(exc).__name__}: {exc}",

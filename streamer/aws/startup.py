@@ -9,6 +9,9 @@ What it leaves out: failures of PutRecords calls, which are data (`RequestFailur
 
 from __future__ import annotations
 
+import streamer.aws.quiet_aiohttp  # noqa: F401 - first: see there
+
+# isort: split
 import aiohttp
 from botocore.exceptions import (
     ClientError,

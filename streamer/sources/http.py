@@ -38,6 +38,10 @@ from typing import Any, ClassVar
 
 import orjson
 import structlog
+
+import streamer.aws.quiet_aiohttp  # noqa: F401 - first: see there
+
+# isort: split
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 

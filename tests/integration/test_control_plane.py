@@ -373,11 +373,21 @@ def test_the_default_trust_store_is_botocores() -> None:
     assert tls_context(None).cert_store_stats()["x509_ca"] > 0
 
 
-def test_aiohttp_is_imported_without_its_default_ca_loads() -> None:
-    """Imported by the package first, aiohttp's default verified context trusts nothing (so
-    nothing falls back on it unverified), and TLS contexts made afterwards load CAs again."""
+@pytest.mark.parametrize(
+    "first",
+    [
+        "streamer.aws.quiet_aiohttp",
+        "streamer.sources.http",
+        "streamer.aws.boto",
+        "streamer.aws.startup",
+    ],
+)
+def test_aiohttp_is_imported_without_its_default_ca_loads(first: str) -> None:
+    """Imported by any module of the package that uses it, aiohttp's default verified context
+    trusts nothing (so nothing falls back on it unverified), and TLS contexts made afterwards
+    load CAs again."""
     code = (
-        "import ssl, streamer.aws, aiohttp.connector as c\n"
+        f"import ssl, {first}, aiohttp.connector as c\n"
         "print(c._SSL_CONTEXT_VERIFIED.cert_store_stats()['x509_ca'],"
         " c._SSL_CONTEXT_VERIFIED.verify_mode == ssl.CERT_REQUIRED,"
         " ssl.create_default_context().cert_store_stats()['x509_ca'] > 0)"

@@ -17,7 +17,7 @@ from tests.support.processes import aws_env
 pytestmark = pytest.mark.integration
 
 OPTIONAL = (
-    "aiohttp.web",  # the HTTP input's and the status endpoint's server
+    "aiohttp",  # the HTTP input's and the status endpoint's server, posts through a proxy
     "streamer.sources.http",
     "streamer.spool",
     "streamer.replay",
@@ -49,10 +49,10 @@ def optional_parts(modules: set[str]) -> set[str]:
 def test_a_plain_stdin_run_imports_no_optional_part(
     moto_url: str, new_stream: Callable[[int], str], tmp_path: Path
 ) -> None:
-    """No HTTP server, spool, replay, metrics, zstd or botocore in a run that uses none of
-    them (static keys and a given endpoint: the direct route)."""
+    """No aiohttp, spool, replay, metrics, zstd or botocore in a run that uses none of them
+    (static keys and a given endpoint: the direct route; its posts go over `h1`)."""
     modules = imported_by_run(moto_url, new_stream(1), tmp_path)
-    assert {"streamer.cli", "streamer.sources.stdin", "streamer.aws.poster"} <= modules
+    assert {"streamer.cli", "streamer.sources.stdin", "streamer.aws.h1", "httptools"} <= modules
     assert optional_parts(modules) == set()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from streamer.aws.boto import tls_verify
+from streamer.aws.poster import proxy_for
 
 PROXY_VARIABLES = (
     "http_proxy",
@@ -51,3 +52,21 @@ def test_a_proxy_for_other_schemes_or_hosts_changes_nothing(no_proxy: pytest.Mon
     no_proxy.setenv("HTTPS_PROXY", "https://proxy.example:3128")
     no_proxy.setenv("NO_PROXY", "localhost")
     assert tls_verify("http://127.0.0.1:4567") is False
+
+
+@pytest.mark.parametrize(
+    ("value", "proxy", "auth"),
+    [
+        ("http://proxy.example:3128", "http://proxy.example:3128", None),
+        ("proxy.example:3128", "http://proxy.example:3128", None),
+        ("http://us%40r:p%3Ass@proxy.example:3128", "http://proxy.example:3128", ("us@r", "p:ss")),
+        ("https://user@[::1]:3128/", "https://[::1]:3128/", ("user", "")),
+    ],
+)
+def test_the_posts_proxy_and_its_credentials(
+    no_proxy: pytest.MonkeyPatch, value: str, proxy: str, auth: tuple[str, str] | None
+) -> None:
+    """The proxy is named without its credentials; they are decoded and sent apart."""
+    no_proxy.setenv("HTTPS_PROXY", value)
+    assert proxy_for("https://kinesis.eu-west-1.amazonaws.com/") == (proxy, auth)
+    assert proxy_for("http://kinesis.eu-west-1.amazonaws.com/") == (None, None)
