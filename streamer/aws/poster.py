@@ -163,8 +163,8 @@ class Poster:
         if self._origin is not None:
             head = [self._head, f"Content-Length: {len(body)}\r\n"]
             for name, value in headers.items():
-                if "\n" in value or "\r" in value:  # credentials are the caller's
-                    raise ValueError(f"the {name} header would hold a line break")
+                if not value.isprintable():  # credentials are the caller's
+                    raise ValueError(f"the {name} header would hold a control character")
                 head.append(f"{name}: {value}\r\n")
             head.append("\r\n")
             return await self._origin.post("".join(head).encode(), body, self.request_timeout_s)

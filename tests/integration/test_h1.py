@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
+import uvloop
 
 from streamer.aws import h1
 from streamer.aws.h1 import BadAnswer, ConnectFailed, Origin
@@ -45,6 +47,8 @@ class Server:
     """When given, answers wait for it to be set (for tests of concurrency)."""
     arrivals: asyncio.Queue[int] = field(default_factory=asyncio.Queue)
     """The number of each request as it is read."""
+    answered: asyncio.Queue[int] = field(default_factory=asyncio.Queue)
+    """The number of each request as its answer is written."""
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -65,6 +69,7 @@ class Server:
                     await self.gate.wait()
                 writer.write(self.answer(n))
                 await writer.drain()
+                self.answered.put_nowait(n)
                 if self.close_after(n):
                     return
         finally:
@@ -80,9 +85,15 @@ async def serving(server: Server) -> AsyncIterator[Server]:
         yield server
 
 
-def origin(port: int, *, limit: int = 4, clock: Callable[[], float] | None = None) -> Origin:
+def origin(
+    port: int,
+    *,
+    limit: int = 4,
+    clock: Callable[[], float] | None = None,
+    host: str = "127.0.0.1",
+) -> Origin:
     return Origin(
-        "127.0.0.1",
+        host,
         port,
         tls=None,
         limit=limit,
@@ -138,9 +149,12 @@ async def test_each_way_an_answer_is_framed(answer: bytes, body: bytes, reused: 
     assert server.connections == (1 if reused else 2)
 
 
-async def test_an_answer_read_to_the_close() -> None:
+@pytest.mark.parametrize(
+    "headers", [b"", b"Transfer-Encoding: gzip\r\n"], ids=["no-length", "not-chunked"]
+)
+async def test_an_answer_read_to_the_close(headers: bytes) -> None:
     """No length and not chunked: the body is all the server sends before closing."""
-    answer = b"HTTP/1.1 200 OK\r\n\r\nuntil the end"
+    answer = b"HTTP/1.1 200 OK\r\n" + headers + b"\r\nuntil the end"
     async with serving(Server(answer=lambda n: answer, close_after=lambda n: True)) as server:
         pool = origin(server.port)
         assert await pool.post(head(b"a"), b"a", 5) == (200, b"until the end")
@@ -278,7 +292,7 @@ async def test_the_poster_sends_a_signed_head_straight_to_the_endpoint() -> None
 async def test_a_line_break_in_a_credential_is_refused_not_sent() -> None:
     async with serving(Server()) as server, contextlib.AsyncExitStack() as stack:
         poster = await _poster(server.port, stack)
-        with pytest.raises(ValueError, match="line break"):
+        with pytest.raises(ValueError, match="control character"):
             await poster.post("PutRecords", b"{}", StaticCredentials("AKID", "s", "tok\r\nX: y"))
     assert server.requests == []
 
@@ -300,3 +314,128 @@ async def test_poster_failures_say_whether_the_records_may_be_written() -> None:
     assert isinstance(silent, RequestFailure)
     assert (refused.code, refused.maybe_written) == ("ConnectionError", False)
     assert (silent.code, silent.maybe_written) == ("RequestTimeout", True)
+
+
+# -- found by review: each fails without its fix ---------------------------------------------
+
+
+def test_a_server_that_speaks_first_is_an_os_error_every_time() -> None:
+    """A banner and a close as the connection opens (from another thread, so they are on the
+    wire before the post resumes): the post fails as an OSError the poster maps, never an
+    assertion. On uvloop, the daemon's loop."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+
+    def speak_first() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.sendall(b"220 hello\r\n")
+            conn.close()
+
+    async def scenario() -> list[type[BaseException]]:
+        pool = origin(listener.getsockname()[1])
+        raised: list[type[BaseException]] = []
+        for _ in range(50):
+            try:
+                await pool.post(head(b"a"), b"a", 5)
+            except BaseException as exc:  # what escapes is the point
+                raised.append(type(exc))
+        return raised
+
+    thread = threading.Thread(target=speak_first, daemon=True)
+    thread.start()
+    try:
+        raised = uvloop.run(scenario())
+    finally:
+        listener.close()
+    assert len(raised) == 50
+    assert all(issubclass(kind, OSError) for kind in raised), raised
+
+
+async def test_bytes_after_an_answer_are_never_the_next_answer() -> None:
+    extra = OK + b"HTTP/1.1 200 OK\r\nCon"
+    async with serving(Server(answer=lambda n: extra if n == 1 else OK)) as server:
+        pool = origin(server.port)
+        assert await pool.post(head(b"a"), b"a", 5) == (200, b"ok")
+        assert await pool.post(head(b"b"), b"b", 5) == (200, b"ok")
+        pool.close()
+    assert server.connections == 2  # the first one was closed, not reused
+
+
+async def test_a_closed_pool_sends_nothing_more() -> None:
+    async with serving(Server()) as server:
+        pool = origin(server.port)
+        await pool.post(head(b"a"), b"a", 5)
+        pool.close()
+        with pytest.raises(ConnectFailed, match="closed"):
+            await pool.post(head(b"b"), b"b", 5)
+    assert len(server.requests) == 1
+
+
+async def test_closing_mid_answer_is_never_a_cut_answer_read_as_whole() -> None:
+    """An answer read to the close, cut by our own close: a connection error, not its part."""
+    part = b"HTTP/1.1 200 OK\r\n\r\n" + b'{"FailedRecordCount":0,"Rec'
+    async with serving(Server(answer=lambda n: part)) as server:
+        pool = origin(server.port)
+        post = asyncio.ensure_future(pool.post(head(b"a"), b"a", 5))
+        await server.answered.get()
+        for _ in range(5):  # the part is in the socket: let the client's loop read it
+            await asyncio.sleep(0)
+        pool.close()
+        with pytest.raises(ConnectionError):
+            await post
+
+
+@contextlib.contextmanager
+def unanswered_port() -> Iterator[int]:
+    """A port whose listener never accepts and whose backlog is full: a connect to it hangs."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = []
+        try:
+            for _ in range(4):  # fill the backlog (the kernel allows a little more than asked)
+                filler = socket.socket()
+                filler.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    filler.connect(("127.0.0.1", port))
+                fillers.append(filler)
+            yield port
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+async def test_a_connect_that_outlasts_the_request_time_sent_nothing() -> None:
+    """The request's time runs out while connecting: nothing was sent (`ConnectFailed`, so the
+    poster reports it as not written), not a timeout of a request that may have been."""
+    with unanswered_port() as port:
+        pool = origin(port)  # its connect timeout is 2 s
+        with pytest.raises(ConnectFailed, match=r"no connection within 0\.2 s"):
+            await pool.post(head(b"a"), b"a", 0.2)
+
+
+async def test_a_silent_first_address_gives_way_to_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Happy eyeballs: the next address is tried 0.25 s later, well within the connect time."""
+    loop = asyncio.get_running_loop()
+    async with serving(Server()) as server:
+        with unanswered_port() as silent:
+            addresses = [
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))
+                for port in (silent, server.port)
+            ]
+
+            async def resolve(*args: object, **kwargs: object) -> list[object]:
+                return list(addresses)
+
+            monkeypatch.setattr(loop, "getaddrinfo", resolve)
+            pool = origin(server.port, host="kinesis.test")
+            assert await pool.post(head(b"a"), b"a", 1.5) == (200, b"ok")
+            pool.close()
