@@ -7,6 +7,8 @@ What it does:
   `head + data`: only the first part holds `head`.
 - `spaced(line)`: whether `line` holds a line feed, a tab, `": "` or `", "`, the twin of
   `export.spaced` (a two-byte `in` on bytes costs as much as a decoding of the line).
+- `shape(line)`: what the exporter asks of every line, in one pass (16 bytes a step with SSE2):
+  1 if a byte is not ASCII, plus 2 if `spaced(line)`; the twin of `export.shape`.
 
 What it leaves out: the line limit and `Overlong` (lines.py), compacting (msgspec), and every
 other byte the line holds.
@@ -14,6 +16,9 @@ other byte the line holds.
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 static PyObject *split(PyObject *head_obj, PyObject *data_obj);
 
@@ -77,6 +82,17 @@ static PyObject *split(PyObject *head_obj, PyObject *data_obj) {
     return Py_BuildValue("(Nn)", parts, longest);
 }
 
+/* Whether a space in s[0:n] follows a colon or a comma. */
+static int spaced_separator(const char *s, size_t n) {
+    const char *end = s + n;
+    const char *p = s;
+    while ((p = memchr(p, ' ', (size_t)(end - p))) != NULL) {
+        if (p > s && (p[-1] == ':' || p[-1] == ',')) return 1;
+        p++;
+    }
+    return 0;
+}
+
 static PyObject *spaced(PyObject *Py_UNUSED(module), PyObject *line) {
     if (!PyBytes_CheckExact(line)) {
         PyErr_SetString(PyExc_TypeError, "spaced(line) takes bytes");
@@ -85,13 +101,41 @@ static PyObject *spaced(PyObject *Py_UNUSED(module), PyObject *line) {
     const char *s = PyBytes_AS_STRING(line);
     size_t n = (size_t)PyBytes_GET_SIZE(line);
     if (memchr(s, '\n', n) != NULL || memchr(s, '\t', n) != NULL) Py_RETURN_TRUE;
-    const char *end = s + n;
-    const char *p = s;
-    while ((p = memchr(p, ' ', (size_t)(end - p))) != NULL) {
-        if (p > s && (p[-1] == ':' || p[-1] == ',')) Py_RETURN_TRUE;
-        p++;
+    return PyBool_FromLong(spaced_separator(s, n));
+}
+
+static PyObject *shape(PyObject *Py_UNUSED(module), PyObject *line) {
+    if (!PyBytes_CheckExact(line)) {
+        PyErr_SetString(PyExc_TypeError, "shape(line) takes bytes");
+        return NULL;
     }
-    Py_RETURN_FALSE;
+    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(line);
+    size_t n = (size_t)PyBytes_GET_SIZE(line);
+    size_t i = 0;
+    int high = 0, breaks = 0, spaces = 0;
+#if defined(__SSE2__)
+    const __m128i feed = _mm_set1_epi8('\n'), tab = _mm_set1_epi8('\t'), space = _mm_set1_epi8(' ');
+    __m128i any_high = _mm_setzero_si128(), any_break = any_high, any_space = any_high;
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+        any_high = _mm_or_si128(any_high, v); /* the top bit of each byte */
+        any_break = _mm_or_si128(
+            any_break, _mm_or_si128(_mm_cmpeq_epi8(v, feed), _mm_cmpeq_epi8(v, tab)));
+        any_space = _mm_or_si128(any_space, _mm_cmpeq_epi8(v, space));
+    }
+    high = _mm_movemask_epi8(any_high);
+    breaks = _mm_movemask_epi8(any_break);
+    spaces = _mm_movemask_epi8(any_space);
+#endif
+    for (; i < n; i++) {
+        unsigned char c = s[i];
+        high |= c & 0x80;
+        breaks |= c == '\n' || c == '\t';
+        spaces |= c == ' ';
+    }
+    long flags = high ? 1 : 0;
+    if (breaks || (spaces && spaced_separator((const char *)s, n))) flags |= 2;
+    return PyLong_FromLong(flags);
 }
 
 static PyMethodDef methods[] = {
@@ -100,6 +144,8 @@ static PyMethodDef methods[] = {
      "of the longest part but the last."},
     {"spaced", spaced, METH_O,
      "spaced(line) -> bool: whether line holds a line feed, a tab, ': ' or ', '."},
+    {"shape", shape, METH_O,
+     "shape(line) -> int: 1 if a byte is not ASCII, plus 2 if spaced(line)."},
     {NULL, NULL, 0, NULL},
 };
 

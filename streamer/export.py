@@ -196,7 +196,8 @@ class Exporter:
 
     def export(self, line: bytes) -> Result:
         """Transform one input line; never raises for bad input."""
-        if not line.isascii():
+        flags = _shape(line)
+        if flags & NON_ASCII:
             try:
                 line.decode()
             except UnicodeDecodeError as exc:
@@ -207,14 +208,14 @@ class Exporter:
             except _UNREADABLE:
                 pass  # not simply the record: the general path below exports or explains it
             else:
-                return self._whole(line, head)
+                return self._whole(line, head, flags)
         elif (selection := self._selection) is not None:
             try:
                 picked = selection.decode(line)
             except _UNREADABLE:
                 pass  # a selected path meets a non-object, or a bad line: the general path
             else:
-                return self._selected(line, selection, picked)
+                return self._selected(line, selection, picked, flags)
         try:
             profile: dict[str, Any] = _decode_object(line)
         except _ValidationError:
@@ -243,11 +244,11 @@ class Exporter:
             record["segmentMembership"] = {"ups": ups}
             record["identityMap"] = identity_raw
         data = _encode(record)
-        if _spaced(line):
+        if flags & SPACED:
             data = _compact(data, indent=-1)
         return self._sized(data, key)
 
-    def _selected(self, line: bytes, selection: Selection, picked: Any) -> Result:
+    def _selected(self, line: bytes, selection: Selection, picked: Any, flags: int) -> Result:
         """Export the selected attributes decoded straight into the activation's struct."""
         identity_raw = picked.identityMap
         key = self._partition_key(None if identity_raw is UNSET else identity_raw)
@@ -260,11 +261,11 @@ class Exporter:
         selection.prune(picked)
         picked.segmentMembership = {"ups": ups}
         data = _encode(picked)
-        if _spaced(line):
+        if flags & SPACED:
             data = _compact(data, indent=-1)
         return self._sized(data, key)
 
-    def _whole(self, line: bytes, head: shapes.Head) -> Result:
+    def _whole(self, line: bytes, head: shapes.Head, flags: int) -> Result:
         """Export a line that holds nothing the record would drop: its own bytes are the record.
 
         The hot path of the default activation: `_key_of` and `_sized` are written out here (a
@@ -283,7 +284,7 @@ class Exporter:
         membership = head.segmentMembership
         if membership is None or not membership.ups:
             return FILTERED
-        if _spaced(line):
+        if flags & SPACED:
             data = _compact(line, indent=-1)
         elif line[0] == 123 and line[-1] == 125:  # {...}: nothing around the object to strip
             data = line
@@ -376,4 +377,15 @@ def spaced(line: bytes) -> bool:
     return 10 in line or 9 in line or (32 in line and (b": " in line or b", " in line))
 
 
-_spaced: Final = _compiled.twin("_scan", "spaced", spaced)
+NON_ASCII: Final = 1
+SPACED: Final = 2
+
+
+def shape(line: bytes) -> int:
+    """What the exporter asks of every line: `NON_ASCII` if a byte is not ASCII, plus `SPACED`
+    if `spaced(line)` (the pure reference of the compiled `streamer._scan.shape`, which answers
+    both in one pass, 16 bytes a step)."""
+    return (0 if line.isascii() else NON_ASCII) | (SPACED if spaced(line) else 0)
+
+
+_shape: Final = _compiled.twin("_scan", "shape", shape)

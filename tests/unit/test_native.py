@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import orjson
 import pytest
@@ -148,6 +149,49 @@ class Loose:
     def __init__(self, data: object, partition_key: object) -> None:
         self.data = data
         self.partition_key = partition_key
+
+
+class Open:
+    """An entry-like object with a `__dict__`: its explicit hash key may be its own or its
+    class's, and its data a property."""
+
+    explicit_hash_key: str | None = None
+
+    def __init__(self, data: bytes, partition_key: str) -> None:
+        self._data = data
+        self.partition_key = partition_key
+
+    @property
+    def data(self) -> bytes:
+        return self._data
+
+
+class Shadowing(Open):
+    def __getattribute__(self, name: str) -> object:
+        if name == "partition_key":
+            return "shadowed"
+        return super().__getattribute__(name)
+
+
+@needs_compiler
+def test_compiled_body_reads_attributes_as_getattr_does() -> None:
+    """Whatever the entries' types (getters, slots, a class attribute an instance shadows, a
+    property, __getattribute__), mixed in one call: the same bytes as the pure builder."""
+    own = Open(b"own", "k2")
+    own.explicit_hash_key = "42"
+    mixed: list[Any] = [
+        entry(b"plain", "k1"),
+        Open(b"class", "k1"),
+        own,
+        Shadowing(b"odd", "k3"),
+        Aggregate([entry(b"a", "a"), entry(b"b", "b")]),
+        entry(b"plain again", "k4"),
+        Loose(b"loose", "k5"),
+    ]
+    body = native().records_body(b"[", mixed)
+    assert body == wire.records_body(b"[", mixed)
+    assert b'"ExplicitHashKey":"42"' in body
+    assert b'"PartitionKey":"shadowed"' in body
 
 
 @needs_compiler

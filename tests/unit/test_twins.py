@@ -80,6 +80,43 @@ def test_compiled_spaced_is_the_pure_spaced(line: bytes) -> None:
     assert scan().spaced(line) is export.spaced(line)
 
 
+@needs_compiler
+@settings(max_examples=400, deadline=None)
+@given(SCANNED)
+def test_compiled_shape_is_the_pure_shape(line: bytes) -> None:
+    assert scan().shape(line) == export.shape(line)
+
+
+@needs_compiler
+def test_compiled_shape_at_every_position_of_its_16_byte_steps() -> None:
+    """A non-ASCII byte, a line feed, a tab or a spaced separator at each position of a line
+    of every length up to 70: in a vector step or in the scalar tail after them."""
+    for length in range(70):
+        base = b"a" * length
+        assert scan().shape(base) == export.shape(base) == 0
+        for at in range(length):
+            for byte in (b"\x80", b"\xff", b"\n", b"\t", b" "):
+                line = base[:at] + byte + base[at + 1 :]
+                assert scan().shape(line) == export.shape(line), (line, at)
+            if at:
+                for sep in (b": ", b", "):
+                    line = (base[: at - 1] + sep + base[at + 1 :])[:length]
+                    assert scan().shape(line) == export.shape(line), (line, at)
+
+
+@needs_compiler
+def test_compiled_shape_refuses_what_is_not_bytes() -> None:
+    with pytest.raises(TypeError, match="bytes"):
+        scan().shape("text")
+
+
+def test_pure_shape_answers_both_questions() -> None:
+    assert export.shape(b'{"a":1}') == 0
+    assert export.shape(b'{"a":"\xc3\xa9"}') == export.NON_ASCII
+    assert export.shape(b'{"a": 1}') == export.SPACED
+    assert export.shape(b'{"a":\t"\xc3\xa9"}') == export.NON_ASCII | export.SPACED
+
+
 def test_pure_spaced_finds_each_kind() -> None:
     assert export.spaced(b'{"a":1,\n"b":2}')
     assert export.spaced(b'{"a":\t1}')
@@ -96,7 +133,7 @@ def test_framing_and_export_use_the_compiled_scans() -> None:
         pytest.skip("the pure path is forced in this run")
     assert lines._split is scan().split_lines
     assert lines.COMPILED
-    assert export._spaced is scan().spaced
+    assert export._shape is scan().shape
 
 
 def test_streamer_pure_uses_the_references() -> None:
@@ -105,7 +142,7 @@ def test_streamer_pure_uses_the_references() -> None:
         "from streamer import export\n"
         "from streamer.sources import lines\n"
         "assert lines._split is lines.split_lines and not lines.COMPILED\n"
-        "assert export._spaced is export.spaced\n"
+        "assert export._shape is export.shape\n"
         "from streamer import record\n"
         "assert record._hash_key is record.hash_key and not record.HASH_KEY_COMPILED\n"
         "print(lines.LineSplitter(10).feed(b'a\\nbb\\n' + b'c' * 11 + b'\\nd'))\n"
