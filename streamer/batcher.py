@@ -152,11 +152,12 @@ class BatchBuilder:
         blocked: set[str] = set()
         skipped: list[Entry] = []
         taken = used = 0
+        popleft = entries.popleft  # bound once: no method lookup per record where compiled
         while entries and taken < room:
-            entry = entries[0]
+            entry = popleft()
             if (size + entry.size > max_bytes and out) or used >= byte_allow:
+                entries.appendleft(entry)
                 break
-            entries.popleft()
             if entry.not_before > now or entry.partition_key in blocked:
                 # In backoff, or behind a record of its key in backoff: stays, in order.
                 blocked.add(entry.partition_key)

@@ -151,6 +151,8 @@ class Ingest:
         dead-lettered with that reason, never exported."""
         stats = self.stats
         export = self.exporter.export
+        # the plain exporter called directly where compiled (not through a bound method)
+        plain: Exporter | None = self.exporter if isinstance(self.exporter, Exporter) else None
         entries: list[Entry] = []
         offer = entries.append
         raw: list[bytes] = []
@@ -161,7 +163,7 @@ class Ingest:
         for line in lines:
             line_no += 1
             if type(line) is bytes:
-                if not line or line.isspace():
+                if not line or (line[0] <= 32 and line.isspace()):  # whitespace is <= 32
                     blank.append(line_no)
                     continue
                 received += 1
@@ -172,7 +174,7 @@ class Ingest:
                         source=source, line_no=line_no, line=line, reason=cut
                     )
                     continue
-                result = export(line)
+                result = plain.export(line) if plain is not None else export(line)
                 if type(result) is _EXPORTED:
                     offer(Entry(result.data, result.partition_key, source, line_no, now))
                     if keep:
