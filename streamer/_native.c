@@ -184,8 +184,10 @@ static void release(Part *parts, Py_ssize_t n) {
 }
 
 /* How one type's attributes data, partition_key and explicit_hash_key are read: through its
-   getset getters, or a class attribute no instance can shadow (borrowed: nothing runs Python
-   code while a body is built), else by name. */
+   own getset getters (a descriptor of the type or a base), or a class attribute None that no
+   instance can shadow (no __dict__, not a descriptor: an aggregate's explicit hash key on a
+   plain entry), else by name. Only None is kept, immortal enough: a read by name may run Python
+   code that rebinds a class attribute. */
 #define N_ATTRS 3
 typedef struct {
     PyTypeObject *type;
@@ -206,11 +208,12 @@ static void access_for(PyTypeObject *type, Access *a) {
         if (!generic) continue;
         PyObject *d = _PyType_Lookup(type, *attr_names[i]);
         if (d == NULL) continue;
-        if (Py_IS_TYPE(d, &PyGetSetDescr_Type) && ((PyGetSetDescrObject *)d)->d_getset->get) {
+        if (Py_IS_TYPE(d, &PyGetSetDescr_Type) && ((PyGetSetDescrObject *)d)->d_getset->get &&
+            PyType_IsSubtype(type, PyDescr_TYPE(d))) {
             a->get[i] = ((PyGetSetDescrObject *)d)->d_getset->get;
             a->closure[i] = ((PyGetSetDescrObject *)d)->d_getset->closure;
-        } else if (type->tp_dictoffset == 0 && Py_TYPE(d)->tp_descr_get == NULL) {
-            a->fixed[i] = d;
+        } else if (d == Py_None && type->tp_dictoffset == 0) {
+            a->fixed[i] = Py_None;
         }
     }
 }
@@ -262,7 +265,8 @@ static PyObject *records_body(PyObject *Py_UNUSED(module), PyObject *const *args
     }
     Py_buffer prefix;
     if (PyObject_GetBuffer(args[0], &prefix, PyBUF_SIMPLE) < 0) return NULL;
-    PyObject *seq = PySequence_Fast(args[1], "entries must be a sequence");
+    /* a tuple of its own: a read by name may run code that changes the caller's list */
+    PyObject *seq = PySequence_Tuple(args[1]);
     if (seq == NULL) {
         PyBuffer_Release(&prefix);
         return NULL;

@@ -16,6 +16,7 @@ PutRecords, `control.py`'s for the control plane) and what the answers mean (`wi
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import time
 import urllib.request
@@ -26,7 +27,7 @@ from streamer import __version__
 from streamer.aws.h1 import ConnectFailed, Origin
 from streamer.aws.sigv4 import Signer, host_of
 from streamer.aws.tls import tls_context
-from streamer.errors import RequestFailure
+from streamer.errors import ConfigError, RequestFailure
 from streamer.kinesis import PutResult
 from streamer.wire import CONTENT_TYPE, TARGET_PREFIX, decode_put_records
 
@@ -99,11 +100,14 @@ class Poster:
         """The request line and the headers every post of `h1` sends before its signed ones."""
         self._proxy: str | None = None
         self._proxy_auth: tuple[str, str] | None = None
+        self._proxy_headers: dict[str, str] = {}
 
     async def open(self, stack: contextlib.AsyncExitStack) -> None:
         """Make the pool (closed by `stack`) and look up the proxy and the trust store."""
         self._proxy, self._proxy_auth = proxy_for(self._target)
-        tls = any(u is not None and u.startswith("https:") for u in (self._target, self._proxy))
+        tls = any(
+            u is not None and urlsplit(u).scheme == "https" for u in (self._target, self._proxy)
+        )
         # never aiohttp's default contexts (see tls.import_aiohttp); none needed without TLS
         context = tls_context(self._ca_bundle) if tls else None
         if self._proxy is None:
@@ -123,6 +127,7 @@ class Poster:
                 f"User-Agent: streamer/{__version__}\r\n"
             )
             return
+        self._proxy_headers = self._proxy_authorization()
         import streamer.aws.quiet_aiohttp  # noqa: F401, PLC0415 - only for a proxy (0.05 CPU s)
 
         # isort: split
@@ -139,6 +144,32 @@ class Poster:
                 ),
             )
         )
+
+    def _proxy_authorization(self) -> dict[str, str]:
+        """The proxy's `Proxy-Authorization` header (none without credentials), encoded as
+        botocore encodes it (Latin-1); a proxy URL or credentials that cannot be used are a
+        configuration error, at start-up rather than at each post."""
+        assert self._proxy is not None
+        variable = f"{urlsplit(self._target).scheme.upper()}_PROXY"
+        try:
+            parts = urlsplit(self._proxy)
+            if not parts.hostname:
+                raise ValueError("no host")  # noqa: TRY301 - one message for every flaw
+            _ = parts.port  # a port out of range or not a number raises
+        except ValueError as exc:
+            raise ConfigError(f"{variable} names the proxy {self._proxy}, unusable: {exc}") from exc
+        if self._proxy_auth is None:
+            return {}
+        user, password = self._proxy_auth
+        if ":" in user:
+            raise ConfigError(f"{variable}: the proxy's user name must not hold a ':'")
+        try:
+            token = base64.b64encode(f"{user}:{password}".encode("latin-1")).decode()
+        except UnicodeEncodeError as exc:
+            raise ConfigError(
+                f"{variable}: the proxy's user name and password must be Latin-1 text"
+            ) from exc
+        return {"Proxy-Authorization": f"Basic {token}"}
 
     @property
     def proxy(self) -> str | None:
@@ -174,14 +205,16 @@ class Poster:
         import aiohttp  # noqa: PLC0415 - imported by `open` for a proxy
 
         assert self._http is not None, "open() first"
-        auth = None if self._proxy_auth is None else aiohttp.BasicAuth(*self._proxy_auth)
+        if self._proxy_headers and urlsplit(self._target).scheme != "https":
+            # plain HTTP goes to the proxy itself (aiohttp sends proxy_headers on CONNECT only)
+            headers = {**headers, **self._proxy_headers}
         try:
             async with self._http.post(
                 self._target,
                 data=body,
                 headers=headers,
                 proxy=self._proxy,
-                proxy_auth=auth,
+                proxy_headers=self._proxy_headers,
                 allow_redirects=False,  # as botocore: a redirect is an answer, never followed
             ) as resp:
                 return resp.status, await resp.read()
@@ -190,7 +223,7 @@ class Poster:
         except aiohttp.ClientConnectorError as exc:
             raise ConnectFailed(str(exc)) from exc
         except aiohttp.ClientError as exc:
-            raise ConnectionError(f"{type(exc).__name__}: {exc}") from exc
+            raise ConnectionError(str(exc) or type(exc).__name__) from exc
 
     async def put_records(self, body: bytes, sent: int, credentials: Credentials) -> PutResult:
         """One PutRecords post of `sent` records: its outcome, or its failure as data."""
@@ -206,9 +239,10 @@ class Poster:
         except ConnectFailed as exc:
             return RequestFailure("ConnectionError", str(exc), retriable=True)
         except OSError as exc:
+            cause = exc.__cause__ or exc  # through a proxy: aiohttp's error, named
             return RequestFailure(
                 "ConnectionError",
-                f"{type(exc).__name__}: {exc}",
+                f"{type(cause).__name__}: {cause}",
                 retriable=True,
                 maybe_written=True,
             )

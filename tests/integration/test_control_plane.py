@@ -5,6 +5,7 @@ with the same sentences and exit codes, and every post goes through the environm
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import ssl
 import subprocess
@@ -280,11 +281,13 @@ async def test_an_unreachable_proxy_is_named(monkeypatch: pytest.MonkeyPatch) ->
 # -- the environment's proxy -----------------------------------------------------------------
 @pytest.fixture
 def proxy() -> Iterator[tuple[str, list[str]]]:
-    """A forwarding HTTP proxy: it records each absolute URL asked for and passes it on."""
+    """A forwarding HTTP proxy: it records each absolute URL asked for (and the credentials it
+    was given, if any, after a space) and passes it on."""
     seen: list[str] = []
 
     async def forward(request: web.Request) -> web.Response:
-        seen.append(str(request.url))
+        given = request.headers.get("Proxy-Authorization")
+        seen.append(str(request.url) + ("" if given is None else " " + given))
         headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
         async with (
             aiohttp.ClientSession() as session,
@@ -296,7 +299,7 @@ def proxy() -> Iterator[tuple[str, list[str]]]:
         yield url, seen
 
 
-@pytest.mark.parametrize("spelling", ["url", "bare"])
+@pytest.mark.parametrize("spelling", ["url", "bare", "credentials"])
 def test_every_post_goes_through_the_environments_proxy(
     moto_url: str,
     new_stream: Any,
@@ -304,9 +307,10 @@ def test_every_post_goes_through_the_environments_proxy(
     monkeypatch: pytest.MonkeyPatch,
     spelling: str,
 ) -> None:
-    """With HTTP_PROXY set (as a URL, or a bare host:port that botocore reads as http), the
-    control plane and PutRecords both go through it, as botocore's calls do; NO_PROXY naming
-    another port does not exempt the endpoint, naming its host or its host:port does."""
+    """With HTTP_PROXY set (as a URL, or a bare host:port that botocore reads as http, or with
+    credentials: sent to the proxy, never named), the control plane and PutRecords both go
+    through it, as botocore's calls do; NO_PROXY naming another port does not exempt the
+    endpoint, naming its host or its host:port does."""
     proxy_url, seen = proxy
     stream = new_stream(1)
     settings = AwsSettings(
@@ -332,12 +336,15 @@ def test_every_post_goes_through_the_environments_proxy(
     for name in ("http_proxy", "no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
     bare = proxy_url.removeprefix("http://")
-    monkeypatch.setenv("HTTP_PROXY", proxy_url if spelling == "url" else bare)
+    spelled = {"url": proxy_url, "bare": bare, "credentials": f"http://us%40r:p%3As@{bare}"}
+    monkeypatch.setenv("HTTP_PROXY", spelled[spelling])
     monkeypatch.setenv("NO_PROXY", "127.0.0.1:1")
     through, count = asyncio.run(use())
     assert through == proxy_url
     assert count == 3
     assert all(url.startswith(moto_url) for url in seen)
+    credentials = " Basic " + base64.b64encode(b"us@r:p:s").decode()
+    assert all(url.endswith(credentials) == (spelling == "credentials") for url in seen), seen
     for exempt in ("127.0.0.1", moto_url.removeprefix("http://")):
         monkeypatch.setenv("NO_PROXY", exempt)
         through, count = asyncio.run(use())

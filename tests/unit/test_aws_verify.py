@@ -3,10 +3,14 @@ without a proxy skips loading the CA bundle."""
 
 from __future__ import annotations
 
+import contextlib
+import re
+
 import pytest
 
 from streamer.aws.boto import tls_verify
-from streamer.aws.poster import proxy_for
+from streamer.aws.poster import Poster, proxy_for
+from streamer.errors import ConfigError
 
 PROXY_VARIABLES = (
     "http_proxy",
@@ -70,3 +74,48 @@ def test_the_posts_proxy_and_its_credentials(
     no_proxy.setenv("HTTPS_PROXY", value)
     assert proxy_for("https://kinesis.eu-west-1.amazonaws.com/") == (proxy, auth)
     assert proxy_for("http://kinesis.eu-west-1.amazonaws.com/") == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("http://proxy.example:99999", "unusable"),
+        ("http://:3128", "unusable"),
+        ("http://us%3Aer:pw@proxy.example:3128", "must not hold a ':'"),
+        ("http://\u0107:pw@proxy.example:3128", "Latin-1"),
+    ],
+)
+async def test_a_proxy_that_cannot_be_used_is_a_configuration_error(
+    no_proxy: pytest.MonkeyPatch, value: str, problem: str
+) -> None:
+    """Refused at start-up, naming the variable, rather than failing each post."""
+    no_proxy.setenv("HTTPS_PROXY", value)
+    poster = Poster(
+        "https://kinesis.eu-west-1.amazonaws.com",
+        "eu-west-1",
+        max_connections=1,
+        request_timeout_s=1,
+        connect_timeout_s=1,
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        with pytest.raises(ConfigError, match=f"HTTPS_PROXY.*{re.escape(problem)}"):
+            await poster.open(stack)
+
+
+@pytest.mark.parametrize("scheme", ["https", "HTTPS", "Https"])
+async def test_an_https_endpoint_in_any_case_gets_tls(
+    no_proxy: pytest.MonkeyPatch, scheme: str
+) -> None:
+    poster = Poster(
+        f"{scheme}://kinesis.eu-west-1.amazonaws.com",
+        "eu-west-1",
+        max_connections=1,
+        request_timeout_s=1,
+        connect_timeout_s=1,
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        await poster.open(stack)
+        origin = poster._origin
+        assert origin is not None
+        assert origin._tls is not None
+        assert origin._port == 443

@@ -254,3 +254,75 @@ def test_a_build_older_than_a_source_is_stale(tmp_path: Path) -> None:
     assert _compiled.fresh("lib", ["a.py"], directory=str(tmp_path))
     assert not _compiled.fresh("lib", ["a.py", "b.py"], directory=str(tmp_path))
     assert not _compiled.fresh("lib", ["a.py", "missing.py"], directory=str(tmp_path))
+
+
+# -- found by review: each differed from the pure builder, or read freed memory, before its fix
+
+
+@needs_compiler
+def test_a_class_attribute_rebound_mid_call_is_read_anew() -> None:
+    """A read by name runs Python code, which may rebind a class attribute: later entries see
+    the new value, as with getattr."""
+
+    def kind() -> type:
+        class Rebinding:
+            __slots__ = ("_key", "data")
+            explicit_hash_key: str | None = "111"
+
+            def __init__(self, data: bytes, key: str) -> None:
+                self.data, self._key = data, key
+
+            @property
+            def partition_key(self) -> str:
+                if self._key == "flip":
+                    type(self).explicit_hash_key = "222"
+                return self._key
+
+        return Rebinding
+
+    first, second = kind(), kind()
+    body = native().records_body(b"[", [first(b"a", "flip"), first(b"b", "k")])
+    assert body == wire.records_body(b"[", [second(b"a", "flip"), second(b"b", "k")])
+    assert b'"ExplicitHashKey":"222"' in body
+
+
+@needs_compiler
+def test_a_getter_of_another_type_is_refused_as_getattr_refuses_it() -> None:
+    class Impostor:
+        __slots__ = tuple(f"s{i}" for i in range(16))
+        data = Entry.__dict__["data"]  # Entry's descriptor, on a type that is not an Entry
+        partition_key = "k"
+        explicit_hash_key = None
+
+        def __init__(self) -> None:
+            for i in range(16):
+                setattr(self, f"s{i}", b"slot%d" % i)
+
+    with pytest.raises(TypeError, match="doesn't apply"):
+        wire.records_body(b"[", [Impostor()])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="doesn't apply"):
+        native().records_body(b"[", [Impostor()])
+
+
+@needs_compiler
+def test_entries_changed_by_a_read_are_read_as_they_were() -> None:
+    """The builder reads a copy of the entries: a read that clears the caller's list neither
+    changes the body nor reads freed memory."""
+    entries: list[Any] = []
+
+    class Clearing:
+        __slots__ = ("_key", "data")
+        explicit_hash_key = None
+
+        def __init__(self, data: bytes, key: str) -> None:
+            self.data, self._key = data, key
+
+        @property
+        def partition_key(self) -> str:
+            if self._key == "clear":
+                entries.clear()
+            return self._key
+
+    entries += [Clearing(b"a", "clear"), *(Clearing(b"%d" % i, "k") for i in range(8))]
+    body = native().records_body(b"[", entries)
+    assert body.count(b'"PartitionKey"') == 9
