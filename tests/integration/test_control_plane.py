@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+import uvloop
 from aiohttp import web
 from local_kinesis import REGION
 
@@ -441,3 +442,48 @@ def test_an_https_endpoint_is_verified_against_the_bundle_named(
         assert proc.returncode == ExitCode.UNREACHABLE, proc.stderr.decode()
         assert b"CERTIFICATE_VERIFY_FAILED" in proc.stderr
         assert b"Traceback" not in proc.stderr
+
+
+def test_put_records_over_tls_carry_large_bodies_whole(tmp_path: Path) -> None:
+    """PutRecords over TLS through the posts' own client (h1, on uvloop): 500 records of 1.5 KB
+    (a body of about a megabyte, written in many pieces) arrive whole, on one connection."""
+    cert, key = self_signed(tmp_path)
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    received: list[list[bytes]] = []
+    peers: set[Any] = set()
+
+    async def answer(request: web.Request) -> web.Response:
+        action = request.headers.get("X-Amz-Target", "").rsplit(".", 1)[-1]
+        assert request.transport is not None
+        peers.add(request.transport.get_extra_info("peername"))
+        if action == "DescribeStreamSummary":
+            return _json({"StreamDescriptionSummary": SUMMARY})
+        if action == "ListShards":
+            return _json({"Shards": [SHARD]})
+        records = orjson.loads(await request.read())["Records"]
+        received.append([base64.b64decode(r["Data"]) for r in records])
+        result = {"SequenceNumber": "1", "ShardId": SHARD["ShardId"]}
+        return _json({"FailedRecordCount": 0, "Records": [result] * len(records)})
+
+    datas = [bytes([i % 251]) * 1500 for i in range(500)]
+    entries = [Entry(data, f"k{i}", "test", i + 1, 0.0) for i, data in enumerate(datas)]
+
+    async def send(url: str) -> list[Any]:
+        settings = AwsSettings(
+            stream="s", region=REGION, endpoint_url=url, access_key_id="a", secret_access_key="b"
+        )
+        environ = {
+            "AWS_CA_BUNDLE": str(cert),
+            "AWS_CONFIG_FILE": "/nonexistent",
+            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        }
+        async with AwsKinesis(settings, environ=environ) as client:
+            await client.describe_stream()
+            return [await client.put_records(entries) for _ in range(2)]
+
+    for url in serve_answers(answer, tls=server):
+        results = uvloop.run(send(url))
+    assert all(isinstance(r, PutOutcome) and all(r.shard_ids) for r in results)
+    assert received == [datas, datas]
+    assert len(peers) == 1  # the summary and both posts: one kept-alive connection
