@@ -6,9 +6,9 @@ plane over signed posts (`control.py`); on any other, `boto.Boto` resolves crede
 chain, profiles, an assumed role) and the endpoint, and its aiobotocore client runs the control
 plane, as before. The `fast` transport (default) sends PutRecords as signed posts (`poster.py`):
 the body encoded by `wire.py`, signed by `sigv4.py` (the same signature as botocore's SigV4 signer
-at a fraction of its cost), posted over a keep-alive aiohttp pool. The `botocore` transport sends
-them through the aiobotocore client too. Both return
-per-record outcomes as data; the retry loop for PutRecords is the pipeline's. Every exception
+at a fraction of its cost), posted over a keep-alive pool (`h1.py`; aiohttp's through a proxy).
+The `botocore` transport sends them through the aiobotocore client too. Both return per-record
+outcomes as data; the retry loop for PutRecords is the pipeline's. Every exception
 start-up can meet becomes a `StreamerError`.
 
 What it leaves out: retry decisions, batching, and logging of credentials (never logged).
@@ -39,7 +39,7 @@ log = structlog.get_logger("streamer")
 
 
 class AwsKinesis:
-    """`KinesisClient` over signed aiohttp posts (`fast`) or aiobotocore (`botocore`)."""
+    """`KinesisClient` over signed posts (`fast`) or aiobotocore (`botocore`)."""
 
     def __init__(self, settings: AwsSettings, environ: dict[str, str] | None = None) -> None:
         self._s = settings
