@@ -5,10 +5,10 @@ What it does:
   but the last (0 when there is one part), the twin of `sources.lines.split_lines`. It finds
   newlines with memchr (CPython's `bytes.split` compares byte by byte) and never builds
   `head + data`: only the first part holds `head`.
-- `spaced(line)`: whether `line` holds a line feed, a tab, `": "` or `", "`, the twin of
-  `export.spaced` (a two-byte `in` on bytes costs as much as a decoding of the line).
 - `shape(line)`: what the exporter asks of every line, in one pass (16 bytes a step with SSE2):
-  1 if a byte is not ASCII, plus 2 if `spaced(line)`; the twin of `export.shape`.
+  1 if a byte is not ASCII, plus 2 if it holds a line feed, a tab, `": "` or `", "` (needs
+  compacting); the twin of `export.shape` (`isascii` and a two-byte `in` on bytes cost as much
+  as a decoding of the line).
 
 What it leaves out: the line limit and `Overlong` (lines.py), compacting (msgspec), and every
 other byte the line holds.
@@ -93,17 +93,6 @@ static int spaced_separator(const char *s, size_t n) {
     return 0;
 }
 
-static PyObject *spaced(PyObject *Py_UNUSED(module), PyObject *line) {
-    if (!PyBytes_CheckExact(line)) {
-        PyErr_SetString(PyExc_TypeError, "spaced(line) takes bytes");
-        return NULL;
-    }
-    const char *s = PyBytes_AS_STRING(line);
-    size_t n = (size_t)PyBytes_GET_SIZE(line);
-    if (memchr(s, '\n', n) != NULL || memchr(s, '\t', n) != NULL) Py_RETURN_TRUE;
-    return PyBool_FromLong(spaced_separator(s, n));
-}
-
 static PyObject *shape(PyObject *Py_UNUSED(module), PyObject *line) {
     if (!PyBytes_CheckExact(line)) {
         PyErr_SetString(PyExc_TypeError, "shape(line) takes bytes");
@@ -142,10 +131,9 @@ static PyMethodDef methods[] = {
     {"split_lines", (PyCFunction)(void (*)(void))split_lines, METH_FASTCALL,
      "split_lines(head, data) -> (parts, longest): (head + data).split(b'\\n') and the length "
      "of the longest part but the last."},
-    {"spaced", spaced, METH_O,
-     "spaced(line) -> bool: whether line holds a line feed, a tab, ': ' or ', '."},
     {"shape", shape, METH_O,
-     "shape(line) -> int: 1 if a byte is not ASCII, plus 2 if spaced(line)."},
+     "shape(line) -> int: 1 if a byte is not ASCII, plus 2 if it holds a line feed, a tab, "
+     "': ' or ', '."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -370,9 +370,8 @@ def _key_of(identities: dict[str, list[shapes.Identity]], namespace: str) -> str
 
 
 def spaced(line: bytes) -> bool:
-    """Whether the line has line breaks, tabs or spaced separators between its tokens (the pure
-    reference of the compiled `streamer._scan.spaced`, one pass of memchr where the two-byte
-    searches here cost as much as decoding the line)."""
+    """Whether the line has line breaks, tabs or spaced separators between its tokens (half of
+    `shape`)."""
     # an int operand is a plain byte search, much cheaper than a one-byte bytes operand
     return 10 in line or 9 in line or (32 in line and (b": " in line or b", " in line))
 

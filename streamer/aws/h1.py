@@ -137,10 +137,10 @@ class _Connection(asyncio.Protocol):
 
     async def exchange(self, head: bytes, body: bytes) -> tuple[int, bytes, bool]:
         """Send one request; its answer's status, body and whether the connection is reusable."""
+        if not self.usable:  # the peer closed it as it was taken
+            raise ConnectFailed("the connection closed before the request was sent")
         transport = self._transport
         assert transport is not None
-        if self.closed or transport.is_closing():  # the peer closed it as it was taken
-            raise ConnectFailed("the connection closed before the request was sent")
         self._reset()
         waiter = self._waiter = asyncio.get_running_loop().create_future()
         transport.writelines((head, body))

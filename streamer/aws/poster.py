@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 from streamer import __version__
 from streamer.aws.h1 import ConnectFailed, Origin
-from streamer.aws.sigv4 import Signer, host_of
+from streamer.aws.sigv4 import DEFAULT_PORTS, Signer, host_of
 from streamer.aws.tls import tls_context
 from streamer.errors import ConfigError, RequestFailure
 from streamer.kinesis import PutResult
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 KEEPALIVE_S: Final = 30.0
 """How long an idle connection of the pool stays open."""
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 
 class Credentials(Protocol):
@@ -86,6 +85,7 @@ class Poster:
         """The endpoint, as given (for messages)."""
         # the path spelled out ("/"), as a proxy reads the request's absolute form
         self._target = url if urlsplit(url).path else url + "/"
+        self._scheme = urlsplit(url).scheme  # lower case, as urlsplit gives it
         self._region = region
         self._limit = max_connections
         self.request_timeout_s = request_timeout_s
@@ -105,16 +105,14 @@ class Poster:
     async def open(self, stack: contextlib.AsyncExitStack) -> None:
         """Make the pool (closed by `stack`) and look up the proxy and the trust store."""
         self._proxy, self._proxy_auth = proxy_for(self._target)
-        tls = any(
-            u is not None and urlsplit(u).scheme == "https" for u in (self._target, self._proxy)
-        )
+        tls = "https" in (self._scheme, self._proxy and urlsplit(self._proxy).scheme)
         # never aiohttp's default contexts (see tls.import_aiohttp); none needed without TLS
         context = tls_context(self._ca_bundle) if tls else None
         if self._proxy is None:
             parts = urlsplit(self._target)
             self._origin = Origin(
                 parts.hostname or "",
-                parts.port or _DEFAULT_PORTS[parts.scheme],
+                parts.port or DEFAULT_PORTS[self._scheme],
                 tls=context,
                 limit=self._limit,
                 keepalive_s=KEEPALIVE_S,
@@ -150,7 +148,7 @@ class Poster:
         botocore encodes it (Latin-1); a proxy URL or credentials that cannot be used are a
         configuration error, at start-up rather than at each post."""
         assert self._proxy is not None
-        variable = f"{urlsplit(self._target).scheme.upper()}_PROXY"
+        variable = f"{self._scheme.upper()}_PROXY"
         try:
             parts = urlsplit(self._proxy)
             if not parts.hostname:
@@ -205,7 +203,7 @@ class Poster:
         import aiohttp  # noqa: PLC0415 - imported by `open` for a proxy
 
         assert self._http is not None, "open() first"
-        if self._proxy_headers and urlsplit(self._target).scheme != "https":
+        if self._proxy_headers and self._scheme != "https":
             # plain HTTP goes to the proxy itself (aiohttp sends proxy_headers on CONNECT only)
             headers = {**headers, **self._proxy_headers}
         try:

@@ -25,7 +25,8 @@ from typing import Final
 from urllib.parse import quote, urlsplit
 
 ALGORITHM: Final = "AWS4-HMAC-SHA256"
-_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+"""The port a URL of each scheme means when it names none."""
 
 
 def _hmac(key: bytes, text: str) -> bytes:
@@ -39,7 +40,7 @@ def host_of(url: str) -> str:
     if ":" in host:  # an IPv6 literal keeps its brackets
         host = f"[{host}]"
     port = parts.port
-    if port is not None and port != _DEFAULT_PORTS.get(parts.scheme):
+    if port is not None and port != DEFAULT_PORTS.get(parts.scheme):
         host = f"{host}:{port}"
     return host
 

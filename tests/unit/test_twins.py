@@ -76,13 +76,6 @@ def test_compiled_split_refuses_what_is_not_bytes() -> None:
 @needs_compiler
 @settings(max_examples=400, deadline=None)
 @given(SCANNED)
-def test_compiled_spaced_is_the_pure_spaced(line: bytes) -> None:
-    assert scan().spaced(line) is export.spaced(line)
-
-
-@needs_compiler
-@settings(max_examples=400, deadline=None)
-@given(SCANNED)
 def test_compiled_shape_is_the_pure_shape(line: bytes) -> None:
     assert scan().shape(line) == export.shape(line)
 
