@@ -4,10 +4,12 @@
 - `streamer._scan` (streamer/_scan.c): newline splitting and the compact-JSON check of input
   lines, hand-written C.
 - `streamer._hashkey` (streamer/_hashkey.c): the MD5 hash key of a partition key, hand-written C.
+- `streamer._head` (streamer/_head.c): the partition key of a line that is its own export record,
+  in one validating pass, hand-written C.
 - The hot pure modules in `COMPILED` compiled with mypyc from their own source (one shared
   library, `streamer/_hot__mypyc`), so the interpreter's per-record loops run as C.
 
-Both are built when a C compiler and the Python headers are there (and mypyc, a build
+They are built when a C compiler and the Python headers are there (and mypyc, a build
 requirement); when they cannot be built the install still succeeds and the pure-Python modules
 run. At run time `streamer/__init__.py` uses a compiled module only while it is newer than its
 source, and never with STREAMER_PURE=1.
@@ -69,6 +71,7 @@ extensions = [
     Extension("streamer._native", ["streamer/_native.c"]),
     Extension("streamer._scan", ["streamer/_scan.c"]),
     Extension("streamer._hashkey", ["streamer/_hashkey.c"]),
+    Extension("streamer._head", ["streamer/_head.c"]),
     *_mypyc_extensions(),
 ]
 for extension in extensions:

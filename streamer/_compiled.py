@@ -6,7 +6,7 @@ every one of them is newer than every compiled module's source (an edited source
 whole set stale: the compiled classes refer to each other) and STREAMER_PURE is not set.
 Otherwise a finder placed first on `sys.meta_path` imports those modules from their `.py` files.
 The same freshness rule decides, through `twin`, whether a hand-written C twin (`C_TWINS`: the
-body builder, the line scans, the hash key) replaces its pure reference.
+body builder, the line scans, the hash key, the head reader) replaces its pure reference.
 
 What it leaves out: building (`setup.py`; `scripts/_venv.sh` reinstalls when a compiled
 module's source changes) and anything the compiled code does (the modules are the same source).
@@ -42,7 +42,7 @@ COMPILED: Final = (
 )
 """The modules compiled by mypyc, relative to the package (with `aggregate`, whose class
 subclasses `record.Entry`: a compiled class cannot be subclassed by an interpreted one)."""
-C_TWINS: Final = ("_native.c", "_scan.c", "_hashkey.c")
+C_TWINS: Final = ("_native.c", "_scan.c", "_hashkey.c", "_head.c")
 """The hand-written C extensions, each the twin of pure functions (see `twin`)."""
 GROUP_LIB: Final = "_hot__mypyc"
 """Their shared library, in the package directory."""

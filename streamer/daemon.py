@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 import streamer
-from streamer import config, record, views, wire
+from streamer import config, export, record, views, wire
 from streamer.accumulator import Accumulator
 from streamer.check import destination, start_checks
 from streamer.compression import decompressor, exporter_for
@@ -280,6 +280,7 @@ class Daemon:
             compiled_body=wire.COMPILED,  # the C body builder, or its pure twin
             compiled_scans=lines.COMPILED,  # the C line scans, or their pure twins
             compiled_hash_key=record.HASH_KEY_COMPILED,  # the C MD5 hash key, or its pure twin
+            compiled_head=export.HEAD_COMPILED,  # the C head reader, or its pure twin
             compiled_modules=streamer.MODULES_COMPILED,  # the mypyc-built hot modules, or pure
         )
         self.ready.set()

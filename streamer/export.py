@@ -203,6 +203,9 @@ class Exporter:
             except UnicodeDecodeError as exc:
                 return bad_utf8(exc)
         if self._whole_line:
+            identity = _head_key(line, self._namespace)
+            if identity is not None:  # the line is its own record (the common case)
+                return self._record(line, identity, flags)
             try:
                 head = _decode_head(line)
             except _UNREADABLE:
@@ -266,24 +269,26 @@ class Exporter:
         return self._sized(data, key)
 
     def _whole(self, line: bytes, head: shapes.Head, flags: int) -> Result:
-        """Export a line that holds nothing the record would drop: its own bytes are the record.
-
-        The hot path of the default activation: `_key_of` and `_sized` are written out here (a
-        function call costs about as much as each of them)."""
+        """Export a line that holds nothing the record would drop: its own bytes are the record
+        (the lines `head_key` was not sure of)."""
         identities = head.identityMap
         if identities is None:
             return Rejected(
                 "has no identityMap, so the profile has no identity to export", IDENTITY
             )
-        ids = identities.get(self._namespace)
-        key = ids[0].id if ids else _key_of(identities, self._namespace)
+        key = _key_of(identities, self._namespace)
         if key is None:
             return Rejected("identityMap holds no identity", IDENTITY)
-        if len(key) > MAX_PARTITION_KEY_CHARS:
-            key = stable_partition_key(key)
         membership = head.segmentMembership
         if membership is None or not membership.ups:
             return FILTERED
+        return self._record(line, key, flags)
+
+    def _record(self, line: bytes, key: str, flags: int) -> Result:
+        """The record of a line that is its own record, under the identity `key` (the hot path
+        of the default activation: `_sized` is written out here)."""
+        if len(key) > MAX_PARTITION_KEY_CHARS:
+            key = stable_partition_key(key)
         if flags & SPACED:
             data = _compact(line, indent=-1)
         elif line[0] == 123 and line[-1] == 125:  # {...}: nothing around the object to strip
@@ -374,6 +379,30 @@ def spaced(line: bytes) -> bool:
     `shape`)."""
     # an int operand is a plain byte search, much cheaper than a one-byte bytes operand
     return 10 in line or 9 in line or (32 in line and (b": " in line or b", " in line))
+
+
+def head_key(line: bytes, namespace: str) -> str | None:
+    """The identity `_whole` keys `line` by (the first id of `namespace`, else the first id of the
+    first namespace that has one, before any hashing of a long key) when the line decodes as a
+    `shapes.Head` that has an identity and a segment; None otherwise. The line must be valid
+    UTF-8 (the exporter checks first). The pure reference of the compiled
+    `streamer._head.head_key`, which finds the same without building the decoded objects and
+    may answer None where it is not sure (the exporter then decodes the line itself)."""
+    try:
+        head = _decode_head(line)
+    except _UNREADABLE:
+        return None
+    identities = head.identityMap
+    membership = head.segmentMembership
+    if identities is None or membership is None or not membership.ups:
+        return None
+    ids = identities.get(namespace) or next((found for found in identities.values() if found), None)
+    return None if ids is None else ids[0].id
+
+
+_head_key: Final = _compiled.twin("_head", "head_key", head_key)
+HEAD_COMPILED: Final = _head_key is not head_key
+"""Whether the C head reader (`streamer._head`) is in use (for the start-up log and tests)."""
 
 
 NON_ASCII: Final = 1
