@@ -13,7 +13,9 @@ It answers None whenever it is not sure, and `export` then decodes the line with
 before (so every refusal keeps msgspec's reading and the exporter's wording): any `\u` escape;
 an escape in a key it matches or in an id or a status; a field met twice where the reading keeps
 the last (top level, `ups`, an identity's or a segment's own fields); a namespace met twice or
-more than `MAX_NAMESPACES` namespaces; nesting deeper than `MAX_DEPTH`; and of course every line
+more than `MAX_NAMESPACES` namespaces; nesting deeper than `MAX_DEPTH` (msgspec's own limit is the
+interpreter's recursion limit, so a caller already near that limit could see msgspec refuse a
+line nested less deeply than this answers: not a case the exporter meets); and every line
 msgspec refuses or `export` would not export as it is (no identity, no segment, a bad status).
 So None never means "bad line", and an answer always is the pure reference's.
 
@@ -356,7 +358,11 @@ static PyObject *head_key(PyObject *Py_UNUSED(module), PyObject *const *args, Py
     }
     Py_ssize_t ns_n;
     const char *ns = PyUnicode_AsUTF8AndSize(args[1], &ns_n);
-    if (ns == NULL) return NULL;
+    if (ns == NULL) { /* a lone surrogate: no key of a UTF-8 line is that namespace */
+        PyErr_Clear();
+        ns = "";
+        ns_n = -1;
+    }
     Cur c = {(Ptr)PyBytes_AS_STRING(args[0]), (Ptr)PyBytes_AS_STRING(args[0]) + PyBytes_GET_SIZE(args[0])};
     Span id = {NULL, 0, 0};
     int identities = 0, membership = 0;

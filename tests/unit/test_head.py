@@ -330,6 +330,16 @@ def test_reference_picks_the_namespace_else_the_first_with_an_id() -> None:
 
 
 @needs_compiler
+def test_a_namespace_no_utf8_key_can_be_is_never_matched() -> None:
+    """A namespace holding a lone surrogate (a non-UTF-8 argument read with surrogateescape)
+    matches no key, so the first namespace's id is the key, as the reference reads it; it
+    does not raise."""
+    for namespace in ("\ud800", "ecid\udcff"):
+        assert agrees(whole(IDS, SEG), namespace) == "k"
+        assert export.head_key(whole(IDS, SEG), namespace) == "k"
+
+
+@needs_compiler
 def test_compiled_reader_refuses_what_is_not_bytes_and_str() -> None:
     reader: Callable[..., object] = head().head_key
     with pytest.raises(TypeError, match="bytes and a str"):
