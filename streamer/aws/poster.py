@@ -6,7 +6,9 @@ endpoint, the pool is `h1.Origin` (the head written once per post, the answer pa
 httptools); through the proxy the environment names for that URL, it is aiohttp's, which speaks
 to proxies (looked up once as botocore looks it up, `proxy_for`: HTTP_PROXY or HTTPS_PROXY by
 the URL's scheme, `http://` added to a bare host:port, NO_PROXY matched against host and
-host:port). TLS is verified against the bundle botocore would use (`tls.tls_context`), made
+host:port; urllib, which reads them, is imported only where a proxy can be named: an
+environment variable ending in `_proxy`, or macOS and Windows, where it also reads the system's
+settings). TLS is verified against the bundle botocore would use (`tls.tls_context`), made
 only when a connection needs TLS (an https endpoint or proxy). `put_records` turns a PutRecords
 post into a `PutResult`: every transport failure is data, never an exception.
 
@@ -18,8 +20,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
+import sys
 import time
-import urllib.request
 from typing import TYPE_CHECKING, Final, Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -49,9 +52,21 @@ class Credentials(Protocol):
     def token(self) -> str | None: ...
 
 
+def proxies_possible() -> bool:
+    """Whether urllib could name a proxy: from an environment variable named `*_proxy` (any
+    case), and on macOS and Windows also from the system's settings."""
+    return sys.platform in ("darwin", "win32") or any(
+        name.lower().endswith("_proxy") for name in os.environ
+    )
+
+
 def proxy_for(url: str) -> tuple[str | None, tuple[str, str] | None]:
     """The proxy URL (without its credentials) and the (user, password) botocore would use for
     `url`, from the environment; (None, None) for none."""
+    if not proxies_possible():
+        return None, None  # and no urllib.request (http.client, email...): ~14 ms of start-up
+    import urllib.request  # noqa: PLC0415  (see above)
+
     parts = urlsplit(url)
     if urllib.request.proxy_bypass(parts.netloc):
         return None, None

@@ -4,12 +4,14 @@ without a proxy skips loading the CA bundle."""
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import sys
 
 import pytest
 
 from streamer.aws.boto import tls_verify
-from streamer.aws.poster import Poster, proxy_for
+from streamer.aws.poster import Poster, proxies_possible, proxy_for
 from streamer.errors import ConfigError
 
 PROXY_VARIABLES = (
@@ -56,6 +58,25 @@ def test_a_proxy_for_other_schemes_or_hosts_changes_nothing(no_proxy: pytest.Mon
     no_proxy.setenv("HTTPS_PROXY", "https://proxy.example:3128")
     no_proxy.setenv("NO_PROXY", "localhost")
     assert tls_verify("http://127.0.0.1:4567") is False
+
+
+@pytest.mark.skipif(sys.platform in ("darwin", "win32"), reason="urllib reads system settings")
+def test_proxies_are_looked_up_only_where_a_variable_can_name_one(
+    no_proxy: pytest.MonkeyPatch,
+) -> None:
+    """Without a `*_proxy` variable there is nothing to look up (and urllib.request is not
+    imported for it); a variable in any case is found as urllib finds it."""
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy"):
+            no_proxy.delenv(name)
+    assert not proxies_possible()
+    assert proxy_for("https://kinesis.eu-west-1.amazonaws.com/") == (None, None)
+    no_proxy.setenv("Https_Proxy", "http://proxy.example:3128")
+    assert proxies_possible()
+    assert proxy_for("https://kinesis.eu-west-1.amazonaws.com/") == (
+        "http://proxy.example:3128",
+        None,
+    )
 
 
 @pytest.mark.parametrize(
