@@ -52,11 +52,12 @@ static inline void skip_ws(Cur *c) {
         c->p++;
 }
 
-/* At a '"': the string's content, past its closing quote. Escapes \" \\ \/ \b \f \n \r \t are
-   read (and flagged), \u is not sure, anything else and a control character are malformed. */
+/* A string (not sure of anything else): its content, past its closing quote. Escapes \" \\ \/ \b
+   \f \n \r \t are read (and flagged), \u is not sure, others and a control character are malformed. */
 static int read_string(Cur *c, Span *out) {
-    Ptr p = c->p + 1;
     Ptr end = c->end;
+    if (c->p >= end || *c->p != '"') return NOT_SURE;
+    Ptr p = c->p + 1;
     out->s = p;
     out->escaped = 0;
     for (;;) {
@@ -135,8 +136,9 @@ static int skip_word(Cur *c, const char *word, size_t n) {
     return 0;
 }
 
-/* Past ',' to the next member (a '"' must follow), or past the closing `close`: 1 at the end. */
-static int next_member(Cur *c, unsigned char close) {
+/* After a member or an element: past ',' and whitespace to the next one, or past the closing
+   `close` ('}' or ']'): 1 at the end. */
+static int next_item(Cur *c, unsigned char close) {
     skip_ws(c);
     if (c->p >= c->end) return NOT_SURE;
     if (*c->p == close) {
@@ -149,21 +151,24 @@ static int next_member(Cur *c, unsigned char close) {
     return 0;
 }
 
-/* At '{': past the opening brace and its whitespace; 1 if the object is empty (then past it). */
-static int open_object(Cur *c) {
-    if (c->p >= c->end || *c->p != '{') return NOT_SURE;
+/* At `open` ('{' or '['): past it and its whitespace; 1 if the container is empty (then past
+   its end), NOT_SURE if it is not there. */
+static int open_container(Cur *c, unsigned char open, unsigned char close) {
+    if (c->p >= c->end || *c->p != open) return NOT_SURE;
     c->p++;
     skip_ws(c);
-    if (c->p < c->end && *c->p == '}') {
+    if (c->p < c->end && *c->p == close) {
         c->p++;
         return 1;
     }
     return 0;
 }
 
+static inline int open_object(Cur *c) { return open_container(c, '{', '}'); }
+static inline int open_array(Cur *c) { return open_container(c, '[', ']'); }
+
 /* At a member: its key, and past the ':' and whitespace before its value. */
 static int read_key(Cur *c, Span *key) {
-    if (c->p >= c->end || *c->p != '"') return NOT_SURE;
     if (read_string(c, key) < 0) return NOT_SURE;
     skip_ws(c);
     if (c->p >= c->end || *c->p != ':') return NOT_SURE;
@@ -178,29 +183,18 @@ static int skip_object(Cur *c, int depth) {
     for (;;) {
         Span key;
         if (read_key(c, &key) < 0 || skip_value(c, depth) < 0) return NOT_SURE;
-        state = next_member(c, '}');
+        state = next_item(c, '}');
         if (state) return state < 0 ? NOT_SURE : 0;
     }
 }
 
 static int skip_array(Cur *c, int depth) {
-    c->p++; /* '[' */
-    skip_ws(c);
-    if (c->p < c->end && *c->p == ']') {
-        c->p++;
-        return 0;
-    }
+    int state = open_array(c);
+    if (state) return state < 0 ? NOT_SURE : 0;
     for (;;) {
         if (skip_value(c, depth) < 0) return NOT_SURE;
-        skip_ws(c);
-        if (c->p >= c->end) return NOT_SURE;
-        if (*c->p == ']') {
-            c->p++;
-            return 0;
-        }
-        if (*c->p != ',') return NOT_SURE;
-        c->p++;
-        skip_ws(c);
+        state = next_item(c, ']');
+        if (state) return state < 0 ? NOT_SURE : 0;
     }
 }
 
@@ -237,16 +231,14 @@ static int read_identity(Cur *c, int depth, Span *id) {
     int seen = 0;
     for (;;) {
         Span key;
-        if (read_key(c, &key) < 0) return NOT_SURE;
-        if (key.escaped) return NOT_SURE;
+        if (read_key(c, &key) < 0 || key.escaped) return NOT_SURE;
         if (key_is(&key, "id", 2)) {
-            if (seen || c->p >= c->end || *c->p != '"') return NOT_SURE;
-            if (read_string(c, id) < 0 || id->escaped || id->n == 0) return NOT_SURE;
+            if (seen || read_string(c, id) < 0 || id->escaped || id->n == 0) return NOT_SURE;
             seen = 1;
         } else if (skip_value(c, depth) < 0) {
             return NOT_SURE;
         }
-        state = next_member(c, '}');
+        state = next_item(c, '}');
         if (state) return state < 0 || !seen ? NOT_SURE : 0;
     }
 }
@@ -265,33 +257,22 @@ static int read_identity_map(Cur *c, Ptr ns, Py_ssize_t ns_n, Span *chosen) {
                 return NOT_SURE; /* the last would win: not sure */
         names[count++] = name;
         int own = name.n == ns_n && memcmp(name.s, ns, (size_t)ns_n) == 0;
-        if (c->p >= c->end || *c->p != '[') return NOT_SURE;
-        c->p++;
-        skip_ws(c);
-        if (c->p < c->end && *c->p == ']') {
-            c->p++;
-        } else {
-            int first = 1;
-            for (;;) {
+        int state = open_array(c);
+        if (state < 0) return NOT_SURE;
+        if (!state) { /* not empty */
+            for (int first = 1;; first = 0) {
                 Span id;
                 if (read_identity(c, 4, &id) < 0) return NOT_SURE;
                 if (first && (own || !have)) { /* `ns`'s own first id wins over any other */
                     *chosen = id;
                     have = 1;
                 }
-                first = 0;
-                skip_ws(c);
-                if (c->p >= c->end) return NOT_SURE;
-                if (*c->p == ']') {
-                    c->p++;
-                    break;
-                }
-                if (*c->p != ',') return NOT_SURE;
-                c->p++;
-                skip_ws(c);
+                state = next_item(c, ']');
+                if (state < 0) return NOT_SURE;
+                if (state) break;
             }
         }
-        int state = next_member(c, '}');
+        state = next_item(c, '}');
         if (state < 0) return NOT_SURE;
         if (state) return have ? 0 : NOT_SURE;
     }
@@ -315,8 +296,7 @@ static int read_qualification(Cur *c) {
     int time_seen = 0, status_seen = 0;
     for (;;) {
         Span key, value;
-        if (read_key(c, &key) < 0 || c->p >= c->end || *c->p != '"') return NOT_SURE;
-        if (read_string(c, &value) < 0) return NOT_SURE;
+        if (read_key(c, &key) < 0 || read_string(c, &value) < 0) return NOT_SURE;
         if (key_is(&key, "lastQualificationTime", 21)) {
             if (time_seen++) return NOT_SURE;
         } else if (key_is(&key, "status", 6)) {
@@ -324,7 +304,7 @@ static int read_qualification(Cur *c) {
         } else {
             return NOT_SURE; /* another field: not the export's own shape */
         }
-        int state = next_member(c, '}');
+        int state = next_item(c, '}');
         if (state < 0) return NOT_SURE;
         if (state) return time_seen && status_seen ? 0 : NOT_SURE;
     }
@@ -341,11 +321,11 @@ static int read_membership(Cur *c) {
         for (;;) {
             Span segment;
             if (read_key(c, &segment) < 0 || read_qualification(c) < 0) return NOT_SURE;
-            int state = next_member(c, '}');
+            int state = next_item(c, '}');
             if (state < 0) return NOT_SURE;
             if (state) break;
         }
-        int state = next_member(c, '}');
+        int state = next_item(c, '}');
         if (state < 0) return NOT_SURE;
         if (state) return 0;
     }
@@ -378,7 +358,7 @@ static PyObject *head_key(PyObject *Py_UNUSED(module), PyObject *const *args, Py
         } else if (skip_value(&c, 1) < 0) {
             Py_RETURN_NONE;
         }
-        int state = next_member(&c, '}');
+        int state = next_item(&c, '}');
         if (state < 0) Py_RETURN_NONE;
         if (state) break;
     }

@@ -276,17 +276,18 @@ class Exporter:
             return Rejected(
                 "has no identityMap, so the profile has no identity to export", IDENTITY
             )
-        key = _key_of(identities, self._namespace)
-        if key is None:
+        identity = _first_id(identities, self._namespace)
+        if identity is None:
             return Rejected("identityMap holds no identity", IDENTITY)
         membership = head.segmentMembership
         if membership is None or not membership.ups:
             return FILTERED
-        return self._record(line, key, flags)
+        return self._record(line, identity, flags)
 
-    def _record(self, line: bytes, key: str, flags: int) -> Result:
-        """The record of a line that is its own record, under the identity `key` (the hot path
-        of the default activation: `_sized` is written out here)."""
+    def _record(self, line: bytes, identity: str, flags: int) -> Result:
+        """The record of a line that is its own record, keyed by `identity` (the hot path of the
+        default activation: `_sized` is written out here)."""
+        key = identity
         if len(key) > MAX_PARTITION_KEY_CHARS:
             key = stable_partition_key(key)
         if flags & SPACED:
@@ -363,15 +364,18 @@ class Exporter:
         return kept or FILTERED
 
 
-def _key_of(identities: dict[str, list[shapes.Identity]], namespace: str) -> str | None:
+def _first_id(identities: dict[str, list[shapes.Identity]], namespace: str) -> str | None:
     """The first id of `namespace`, else the first id of the first namespace that has one."""
-    ids = identities.get(namespace)
-    if not ids:
-        ids = next((found for found in identities.values() if found), None)
-        if ids is None:
-            return None
-    key = ids[0].id
-    return key if len(key) <= MAX_PARTITION_KEY_CHARS else stable_partition_key(key)
+    ids = identities.get(namespace) or next((found for found in identities.values() if found), None)
+    return None if ids is None else ids[0].id
+
+
+def _key_of(identities: dict[str, list[shapes.Identity]], namespace: str) -> str | None:
+    """The partition key: `_first_id`, mapped to a shorter stable key when over-long."""
+    key = _first_id(identities, namespace)
+    if key is None or len(key) <= MAX_PARTITION_KEY_CHARS:
+        return key
+    return stable_partition_key(key)
 
 
 def spaced(line: bytes) -> bool:
@@ -382,10 +386,9 @@ def spaced(line: bytes) -> bool:
 
 
 def head_key(line: bytes, namespace: str) -> str | None:
-    """The identity `_whole` keys `line` by (the first id of `namespace`, else the first id of the
-    first namespace that has one, before any hashing of a long key) when the line decodes as a
-    `shapes.Head` that has an identity and a segment; None otherwise. The line must be valid
-    UTF-8 (the exporter checks first). The pure reference of the compiled
+    """The identity `_whole` keys `line` by (`_first_id`, before any hashing of a long key) when
+    the line decodes as a `shapes.Head` that has an identity and a segment; None otherwise. The
+    line must be valid UTF-8 (the exporter checks first). The pure reference of the compiled
     `streamer._head.head_key`, which finds the same without building the decoded objects and
     may answer None where it is not sure (the exporter then decodes the line itself)."""
     try:
@@ -396,8 +399,7 @@ def head_key(line: bytes, namespace: str) -> str | None:
     membership = head.segmentMembership
     if identities is None or membership is None or not membership.ups:
         return None
-    ids = identities.get(namespace) or next((found for found in identities.values() if found), None)
-    return None if ids is None else ids[0].id
+    return _first_id(identities, namespace)
 
 
 _head_key: Final = _compiled.twin("_head", "head_key", head_key)
